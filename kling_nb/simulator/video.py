@@ -1,0 +1,563 @@
+"""Synthetic Kling videos for the simulator: real H.264 MP4s that reflect the request.
+
+Each clip lasts the requested total duration, has a frame in the requested aspect ratio (scaled
+down), labels every shot with its number, its prompt and a running timecode, names the model and
+the generation ("take N"), and carries an AAC tone track when ``generate_audio`` is set. The same
+payload and generation index always give the same bytes.
+
+Only numpy, Pillow and PyAV are used; nothing here imports the rest of the simulator.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import functools
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = [
+    "AUDIO_SAMPLE_RATE",
+    "Shot",
+    "frame_size",
+    "padded_chunks",
+    "parse_shots",
+    "render_video",
+    "write_video",
+]
+
+AUDIO_SAMPLE_RATE = 24_000
+"""Sample rate of the AAC track (mono)."""
+
+_AUDIO_FRAME = 1024  # samples per AAC frame
+_DEFAULT_DURATION = 5.0
+_MAX_PROMPT_CHARS = 400
+_FREE_HEADER = 8  # size (u32) + b"free"
+_FREE_HEADER_LARGE = 16  # size=1 (u32) + b"free" + largesize (u64)
+_PAD_CHUNK = 1 << 20
+
+U8 = npt.NDArray[np.uint8]
+U16 = npt.NDArray[np.uint16]
+F32 = npt.NDArray[np.float32]
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a clip: its prompt text and duration in seconds."""
+
+    prompt: str
+    duration: float
+
+
+def _as_duration(value: object, where: str) -> float:
+    if value is None:
+        return _DEFAULT_DURATION
+    seconds = math.nan
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{where} must be a positive number of seconds, got {value!r}.")
+    return seconds
+
+
+def parse_shots(payload: Mapping[str, Any]) -> list[Shot]:
+    """The shots a request asks for: each ``multi_prompt`` entry, or one shot of ``prompt``.
+
+    A single prompt lasts ``duration`` seconds (default 5). Durations may be numbers or numeric
+    strings; a non-positive or non-numeric duration raises ``ValueError``.
+    """
+    multi = payload.get("multi_prompt")
+    if isinstance(multi, list) and multi:
+        shots = []
+        for i, entry in enumerate(multi):
+            if isinstance(entry, Mapping):
+                text = str(entry.get("prompt") or "")
+                seconds = _as_duration(entry.get("duration"), f"multi_prompt[{i}].duration")
+            else:
+                text, seconds = str(entry), _DEFAULT_DURATION
+            shots.append(Shot(text, seconds))
+        return shots
+    text = str(payload.get("prompt") or "")
+    return [Shot(text, _as_duration(payload.get("duration"), "duration"))]
+
+
+def _even(x: float) -> int:
+    return max(2, 2 * round(x / 2))
+
+
+def frame_size(aspect_ratio: object, height: int = 180) -> tuple[int, int]:
+    """Even ``(width, height)`` of a frame ``height`` pixels tall in ``aspect_ratio`` ("W:H").
+
+    16:9 at 180 gives 320x180, 9:16 gives 102x180 and 1:1 gives 180x180. An unreadable ratio
+    falls back to 16:9.
+    """
+    num, den = 16.0, 9.0
+    if isinstance(aspect_ratio, str) and ":" in aspect_ratio:
+        left, _, right = aspect_ratio.partition(":")
+        try:
+            a, b = float(left), float(right)
+        except ValueError:
+            pass
+        else:
+            if a > 0 and b > 0 and math.isfinite(a / b):
+                num, den = a, b
+    h = _even(height)
+    return _even(h * num / den), h
+
+
+def _canonical(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _model_label(payload: Mapping[str, Any]) -> str:
+    """The model's alias when the catalog knows it, else the name as sent."""
+    name = str(payload.get("model") or "kling")
+    try:
+        import importlib
+
+        catalog = importlib.import_module("kling_nb.catalog")
+        alias = getattr(catalog.get_model(name), "alias", None)
+    except (ImportError, ValueError, AttributeError, TypeError, LookupError):
+        return name
+    return str(alias) if alias else name
+
+
+# ---------------------------------------------------------------- text
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> Font:
+    return ImageFont.load_default(size=size)
+
+
+def _fit(text: str, font: Font, width: int) -> str:
+    """``text`` cut with "..." so it is at most ``width`` pixels wide."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "...") > width:
+        text = text[:-1]
+    return text.rstrip() + "..."
+
+
+def _wrap(text: str, font: Font, width: int, max_lines: int) -> list[str]:
+    """Greedy word wrap to ``width`` pixels; the last kept line ends with "..." if text remains."""
+    words = " ".join(text.split())[:_MAX_PROMPT_CHARS].split(" ")
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        candidate = f"{current} {word}" if current else word
+        if font.getlength(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word if font.getlength(word) <= width else _fit(word, font, width)
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = _fit(lines[-1] + " ...", font, width)
+    return lines
+
+
+@dataclass(frozen=True)
+class _Layout:
+    width: int
+    height: int
+    font: Font
+    big: Font
+    line: int
+    margin: int
+    timecode_y: int
+    bar_y: int
+    bar_h: int
+    glyphs: _Glyphs
+
+
+def _layout(width: int, height: int) -> _Layout:
+    size = max(8, round(height / 15))
+    margin = max(3, size // 3)
+    line = size + max(2, size // 4)
+    bar_h = max(2, height // 60)
+    bar_y = height - bar_h
+    footer_y = bar_y - margin - line  # model / take line
+    timecode_y = footer_y - line
+    return _Layout(
+        width=width,
+        height=height,
+        font=_font(size),
+        big=_font(round(size * 1.35)),
+        line=line,
+        margin=margin,
+        timecode_y=timecode_y,
+        bar_y=bar_y,
+        bar_h=bar_h,
+        glyphs=_glyphs(size, line),
+    )
+
+
+def _overlay(
+    lay: _Layout, shot: Shot, number: int, count: int, model: str, index: int
+) -> tuple[U16, U16, int, int]:
+    """Static text of one shot as (premultiplied RGB, 255 - alpha, first row, last row)."""
+    img = Image.new("RGBA", (lay.width, lay.height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    m, w = lay.margin, lay.width
+    inner = w - 2 * m
+    # Header: shot number, large.
+    head_h = round(lay.line * 1.35)
+    draw.rectangle((0, 0, w, head_h + m), fill=(0, 0, 0, 150))
+    draw.text(
+        (m, m // 2), _fit(f"Shot {number}/{count}", lay.big, inner), font=lay.big, fill="white"
+    )
+    # Prompt, wrapped into the space between header and timecode.
+    top = head_h + 2 * m
+    room = lay.timecode_y - m - top
+    max_lines = max(1, room // lay.line)
+    prompt = shot.prompt.strip() or "(no prompt)"
+    lines = _wrap(prompt, lay.font, inner - 2 * m, max_lines)
+    if lines:
+        box_h = len(lines) * lay.line + m
+        draw.rectangle((m, top, w - m, top + box_h), fill=(0, 0, 0, 110))
+        for i, text in enumerate(lines):
+            draw.text((2 * m, top + m // 2 + i * lay.line), text, font=lay.font, fill="white")
+    # Footer: timecode panel (text drawn per frame) and model + take.
+    draw.rectangle((0, lay.timecode_y - m // 2, w, lay.bar_y), fill=(0, 0, 0, 150))
+    take = f" · take {index + 1}"
+    footer = _fit(model, lay.font, max(1, inner - math.ceil(lay.font.getlength(take)))) + take
+    draw.text((m, lay.timecode_y + lay.line), footer, font=lay.font, fill=(220, 220, 220))
+    rgba = np.asarray(img, dtype=np.uint16)
+    alpha = rgba[:, :, 3:4]
+    premult = rgba[:, :, :3] * alpha
+    rows = np.flatnonzero(alpha[:, :, 0].any(axis=1))
+    first, last = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+    return premult.astype(np.uint16), (255 - alpha).astype(np.uint16), first, last
+
+
+def _timecode(seconds: float) -> str:
+    cs = round(seconds * 100)
+    return f"{cs // 6000:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _palette(seed: bytes) -> tuple[U16, U16]:
+    """Two colours from a seed: dark enough for white text to read."""
+    h1 = seed[0] / 255
+    h2 = (h1 + 0.25 + seed[1] / 255 * 0.5) % 1.0
+    c1 = colorsys.hsv_to_rgb(h1, 0.55 + seed[2] / 255 * 0.35, 0.45 + seed[3] / 255 * 0.25)
+    c2 = colorsys.hsv_to_rgb(h2, 0.55 + seed[4] / 255 * 0.35, 0.30 + seed[5] / 255 * 0.25)
+    return (
+        np.array([round(v * 255) for v in c1], dtype=np.uint16),
+        np.array([round(v * 255) for v in c2], dtype=np.uint16),
+    )
+
+
+def _background(seed: bytes, width: int, height: int) -> tuple[U16, int]:
+    """A diagonal striped pattern, periodic in x with the returned period (px)."""
+    c1, c2 = _palette(seed)
+    period = max(16, width // 3)
+    slope = 0.4 + seed[6] / 255 * 0.8
+    x = np.arange(width + period, dtype=np.float32)[None, :]
+    y = np.arange(height, dtype=np.float32)[:, None]
+    wave = 0.5 + 0.5 * np.sin((x + slope * y) * np.float32(2 * math.pi / period))
+    # A soft vertical vignette so the frame is not flat.
+    shade = 0.8 + 0.2 * np.cos((y / height - 0.5) * np.float32(math.pi))
+    mix = (wave * shade)[:, :, None]
+    pattern = c1[None, None, :] * mix + c2[None, None, :] * (1 - mix)
+    return np.clip(pattern, 0, 255).astype(np.uint16), period
+
+
+@dataclass
+class _ShotArt:
+    background: U16
+    period: int
+    speed: float  # px per second
+    premult: U16
+    inverse: U16
+    rows: tuple[int, int]
+    accent: U8
+
+
+def _shot_art(
+    lay: _Layout, key: bytes, shot: Shot, number: int, count: int, model: str, index: int
+) -> _ShotArt:
+    seed = hashlib.sha256(key + f"|shot={number}".encode()).digest()
+    background, period = _background(seed, lay.width, lay.height)
+    premult, inverse, first, last = _overlay(lay, shot, number, count, model, index)
+    direction = 1 if seed[7] & 1 else -1
+    speed = direction * period * (0.5 + seed[8] / 255)
+    accent = np.array(
+        [round(v * 255) for v in colorsys.hsv_to_rgb(seed[9] / 255, 0.7, 1.0)], dtype=np.uint8
+    )
+    return _ShotArt(background, period, speed, premult, inverse, (first, last), accent)
+
+
+def _frame(lay: _Layout, art: _ShotArt, shot_t: float, total_t: float, total: float) -> U8:
+    offset = round(art.speed * shot_t) % art.period
+    frame16 = art.background[:, offset : offset + lay.width].copy()
+    first, last = art.rows
+    if last > first:
+        region = frame16[first:last]
+        region *= art.inverse[first:last]
+        region += art.premult[first:last]
+        region += 127
+        region //= 255
+    frame = frame16.astype(np.uint8)
+    # Running timecode.
+    m = lay.margin
+    text = f"{_timecode(total_t)} / {_timecode(total)}"
+    if lay.glyphs.width(text) > lay.width - 2 * m:
+        text = _timecode(total_t)
+    mask = lay.glyphs.mask(text)
+    y0 = lay.timecode_y
+    y1 = min(lay.height, y0 + mask.shape[0])
+    sub = frame[y0:y1, m : m + mask.shape[1]]
+    a = mask[: y1 - y0, : sub.shape[1], None].astype(np.uint16)
+    sub[:] = ((sub.astype(np.uint16) * (255 - a) + 255 * a + 127) // 255).astype(np.uint8)
+    # Progress bar over the whole clip.
+    filled = round(lay.width * min(1.0, total_t / total))
+    frame[lay.bar_y :, :filled] = art.accent
+    frame[lay.bar_y :, filled:] = 40
+    return frame
+
+
+class _Glyphs:
+    """Pre-rendered characters of one font, so the per-frame timecode costs a few array copies."""
+
+    def __init__(self, font: Font, height: int, chars: str = "0123456789:./ ") -> None:
+        self.height = height
+        self.cells: dict[str, U8] = {}
+        for ch in chars:
+            advance = max(1, math.ceil(font.getlength(ch)))
+            img = Image.new("L", (advance, height), 0)
+            ImageDraw.Draw(img).text((0, 0), ch, font=font, fill=255)
+            self.cells[ch] = np.asarray(img, dtype=np.uint8)
+
+    def width(self, text: str) -> int:
+        return sum(self.cells[ch].shape[1] for ch in text)
+
+    def mask(self, text: str) -> U8:
+        return np.concatenate([self.cells[ch] for ch in text], axis=1)
+
+
+@functools.lru_cache(maxsize=16)
+def _glyphs(size: int, height: int) -> _Glyphs:
+    return _Glyphs(_font(size), height)
+
+
+# ---------------------------------------------------------------- sound
+
+
+def _audio(key: bytes, shots: list[Shot]) -> F32:
+    """A mono tone per shot (its pitch from the seed) with a rising chirp at each shot start."""
+    rate = AUDIO_SAMPLE_RATE
+    parts: list[F32] = []
+    notes = (220.0, 246.9, 277.2, 329.6, 370.0, 440.0, 493.9, 554.4)
+    for number, shot in enumerate(shots, start=1):
+        seed = hashlib.sha256(key + f"|audio={number}".encode()).digest()
+        n = round(shot.duration * rate)
+        t = np.arange(n, dtype=np.float64) / rate
+        freq = notes[seed[0] % len(notes)]
+        tone = 0.18 * np.sin(2 * math.pi * freq * t) * (0.75 + 0.25 * np.sin(2 * math.pi * 2 * t))
+        chirp_n = min(n, round(0.15 * rate))
+        tc = t[:chirp_n]
+        sweep = 2 * math.pi * (600 * tc + (1800 - 600) / (2 * 0.15) * tc * tc)
+        tone[:chirp_n] += 0.25 * np.sin(sweep) * np.hanning(2 * chirp_n)[chirp_n:]
+        fade = min(n // 2, round(0.01 * rate))
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade)
+            tone[:fade] *= ramp
+            tone[n - fade :] *= ramp[::-1]
+        parts.append(tone.astype(np.float32))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _encode(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
+    shots = parse_shots(payload)
+    width, height = frame_size(payload.get("aspect_ratio"), height)
+    key = hashlib.sha256(f"{_canonical(payload)}|index={index}".encode()).digest()
+    lay = _layout(width, height)
+    model = _model_label(payload)
+    total = sum(s.duration for s in shots)
+    with_audio = bool(payload.get("generate_audio"))
+
+    with tempfile.TemporaryDirectory(prefix="kling-video-") as tmp:
+        path = os.path.join(tmp, "clip.mp4")
+        _encode_to(path, lay, key, shots, model, index, width, height, fps, total, with_audio)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def _encode_to(
+    path: str,
+    lay: _Layout,
+    key: bytes,
+    shots: list[Shot],
+    model: str,
+    index: int,
+    width: int,
+    height: int,
+    fps: int,
+    total: float,
+    with_audio: bool,
+) -> None:
+    # The mp4 muxer's faststart pass reopens the output by name, so it needs a real file.
+    with av.open(
+        path,
+        mode="w",
+        format="mp4",
+        container_options={"movflags": "+faststart", "fflags": "+bitexact"},
+    ) as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.thread_count = 1  # one thread: the same input gives the same bytes
+        video.gop_size = 2 * fps
+        video.codec_context.options = {"preset": "ultrafast", "crf": "26"}
+        audio = None
+        if with_audio:
+            audio = container.add_stream("aac", rate=AUDIO_SAMPLE_RATE, layout="mono")
+            audio.bit_rate = 48_000
+
+        pts = 0
+        start = 0.0
+        for number, shot in enumerate(shots, start=1):
+            art = _shot_art(lay, key, shot, number, len(shots), model, index)
+            end = start + shot.duration
+            last_pts = round(end * fps)
+            while pts < last_pts:
+                t = pts / fps
+                rgb = _frame(lay, art, t - start, t, total)
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = pts
+                frame.time_base = Fraction(1, fps)
+                container.mux(video.encode(frame))
+                pts += 1
+            start = end
+        container.mux(video.encode(None))
+
+        if audio is not None:
+            samples = _audio(key, shots)
+            for offset in range(0, samples.size, _AUDIO_FRAME):
+                chunk = samples[offset : offset + _AUDIO_FRAME]
+                aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+                aframe.sample_rate = AUDIO_SAMPLE_RATE
+                aframe.pts = offset
+                aframe.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
+                container.mux(audio.encode(aframe))
+            container.mux(audio.encode(None))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached(canonical: str, index: int, height: int, fps: int) -> bytes:
+    payload: dict[str, Any] = json.loads(canonical)
+    return _encode(payload, index, height, fps)
+
+
+def _check(index: int, height: int, fps: int) -> None:
+    if index < 0:
+        raise ValueError(f"index must be 0 or more, got {index}.")
+    if not 16 <= height <= 2160:
+        raise ValueError(f"height must be between 16 and 2160 pixels, got {height}.")
+    if not 1 <= fps <= 60:
+        raise ValueError(f"fps must be between 1 and 60, got {fps}.")
+
+
+def _mp4(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
+    _check(index, height, fps)
+    parse_shots(payload)  # raise on bad durations before touching the cache
+    return _cached(_canonical(payload), index, height, fps)
+
+
+def _free_header(gap: int) -> bytes:
+    if gap < _FREE_HEADER:
+        raise ValueError(
+            f"pad_to leaves {gap} bytes, fewer than an MP4 'free' box needs ({_FREE_HEADER}); "
+            "ask for at least 8 bytes more than the unpadded video."
+        )
+    if gap <= 0xFFFFFFFF:
+        return struct.pack(">I4s", gap, b"free")
+    return struct.pack(">I4sQ", 1, b"free", gap)
+
+
+def padded_chunks(mp4: bytes, pad_to: int | None, chunk_size: int = _PAD_CHUNK) -> Iterator[bytes]:
+    """Yield ``mp4`` then, if ``pad_to`` is larger, a top-level 'free' box filling it exactly.
+
+    Players skip 'free' boxes, so the padded file still plays. Zeros come in chunks of
+    ``chunk_size`` bytes (the same object each time), so a 200 MB result never sits in memory.
+    A gap of 1 to 7 bytes cannot hold a box and raises ``ValueError``.
+    """
+    yield mp4
+    if pad_to is None or pad_to <= len(mp4):
+        return
+    header = _free_header(pad_to - len(mp4))
+    yield header
+    remaining = pad_to - len(mp4) - len(header)
+    zeros = bytes(min(chunk_size, remaining))
+    while remaining > 0:
+        if remaining >= len(zeros):
+            yield zeros
+            remaining -= len(zeros)
+        else:
+            yield zeros[:remaining]
+            remaining = 0
+
+
+def render_video(
+    payload: Mapping[str, Any],
+    index: int = 0,
+    *,
+    height: int = 180,
+    fps: int = 12,
+    pad_to: int | None = None,
+) -> bytes:
+    """The MP4 for generation ``index`` of a request ``payload`` (the JSON body).
+
+    The clip lasts the sum of the shots' durations, its frame is ``height`` pixels tall in the
+    payload's ``aspect_ratio``, and it has an AAC track iff ``generate_audio``. The same arguments
+    always give the same bytes (recent results are cached). With ``pad_to`` larger than the
+    video, a 'free' box pads the file to exactly ``pad_to`` bytes; for large sizes prefer
+    :func:`write_video` or :func:`padded_chunks`, which never hold the padding twice.
+    """
+    mp4 = _mp4(payload, index, height, fps)
+    if pad_to is None or pad_to <= len(mp4):
+        return mp4
+    return b"".join(padded_chunks(mp4, pad_to))
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    payload: Mapping[str, Any],
+    index: int = 0,
+    *,
+    height: int = 180,
+    fps: int = 12,
+    pad_to: int | None = None,
+) -> int:
+    """Write :func:`render_video`'s result to ``path``, padding in chunks; return the size."""
+    mp4 = _mp4(payload, index, height, fps)
+    written = 0
+    with open(path, "wb") as fh:
+        for chunk in padded_chunks(mp4, pad_to):
+            fh.write(chunk)
+            written += len(chunk)
+    return written
