@@ -1,0 +1,209 @@
+// JobView front end: renders the job's traits, ticks elapsed time locally, sends intents
+// (cancel, fetch video) as custom messages. Text goes in via textContent only.
+const DONE = ["succeeded", "partial", "failed", "cancelled", "timed_out", "error"];
+const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
+
+function h(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+function button(text, title, onClick) {
+  const b = h("button", "kling-btn", text);
+  b.type = "button";
+  b.title = title;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function clockText(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const m = Math.floor(s / 60);
+  return m ? `${m}m ${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+function sizeText(n) {
+  if (typeof n !== "number") return "";
+  return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
+}
+
+const POSTER = /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/;
+
+async function copyText(text, b) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = h("textarea");
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  const was = b.textContent;
+  b.textContent = "Copied";
+  setTimeout(() => (b.textContent = was), 1200);
+}
+
+function exportsPanel(model) {
+  const box = h("details", "kling-exports");
+  box.append(h("summary", "", "Copy request"));
+  for (const [key, name] of [["magic", "%%kling"], ["python", "Python"], ["curl", "cURL"]]) {
+    const row = h("div", "kling-export");
+    const pre = h("pre", "kling-code", (model.get("exports") || {})[key] || "");
+    row.dataset.kind = key;
+    row.append(button(`Copy ${name}`, `Copy the request as ${name}`, (ev) =>
+      copyText(pre.textContent, ev.currentTarget)), pre);
+    box.append(row);
+  }
+  return box;
+}
+
+function card(model, index, offset) {
+  const root = h("div", "kling-gen");
+  root.dataset.index = String(index);
+  const head = h("div", "kling-gen-head");
+  const title = h("span", "kling-gen-title", `Take ${index + 1}`);
+  const status = h("span", "kling-status");
+  const elapsed = h("span", "kling-elapsed");
+  const cancel = button("Cancel", `Cancel take ${index + 1}`, () =>
+    model.send({ kind: "cancel", index }));
+  head.append(title, status, elapsed, cancel);
+  const error = h("div", "kling-error");
+  error.setAttribute("role", "alert");
+  const video = h("video", "kling-video");
+  video.controls = true;
+  video.playsInline = true;
+  video.hidden = true;
+  video.setAttribute("aria-label", `Take ${index + 1} video`);
+  const facts = h("div", "kling-facts");
+  root.append(head, error, video, facts);
+  let requested = false;
+  let url = null;
+  let g = {};
+  return {
+    root,
+    update(next) {
+      g = next;
+      root.dataset.status = g.status;
+      status.textContent = LABEL[g.status] || g.status;
+      status.dataset.status = g.status;
+      error.textContent = g.error || "";
+      error.hidden = !g.error;
+      const done = DONE.includes(g.status) || g.status === "downloading";
+      cancel.hidden = done || !model.get("can_cancel_one") || !g.id;
+      if (g.poster && POSTER.test(g.poster) && !url) video.poster = g.poster;
+      if (g.path) {
+        video.hidden = false;
+        const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];
+        facts.textContent = bits.filter(Boolean).join(" · ");
+        facts.title = `sha256 ${g.sha256}`;
+        if (!requested) {
+          requested = true;
+          model.send({ kind: "video", index });
+        }
+      } else facts.textContent = g.id ? `generation ${g.id}` : "";
+      this.tick();
+    },
+    tick() {
+      const start = g.started_at || g.enqueued_at || model.get("created_at");
+      if (!start) return (elapsed.textContent = "");
+      const end = g.completed_at || (DONE.includes(g.status) ? start : Date.now() / 1000 - offset());
+      elapsed.textContent = clockText(end - start);
+    },
+    video(msg, buffers) {
+      if (msg.error) {
+        error.textContent = msg.error;
+        error.hidden = false;
+        return;
+      }
+      if (url) URL.revokeObjectURL(url);
+      url = URL.createObjectURL(new Blob(buffers, { type: msg.mime || "video/mp4" }));
+      video.src = url;
+    },
+    dispose() {
+      if (url) URL.revokeObjectURL(url);
+    },
+  };
+}
+
+function render({ model, el }) {
+  let offset = 0; // browser clock minus kernel clock, so elapsed time survives clock skew
+  const root = h("div", "kling-root kling-job");
+  const head = h("div", "kling-head");
+  const modelName = h("span", "kling-model");
+  const cost = h("span", "kling-cost");
+  const badges = h("span", "kling-badges");
+  head.append(h("span", "kling-brand", "Kling"), modelName, cost, badges);
+  const summary = h("div", "kling-summary");
+  const line = h("div", "kling-line");
+  const status = h("span", "kling-status kling-job-status");
+  status.setAttribute("aria-live", "polite");
+  const elapsed = h("span", "kling-elapsed");
+  const cancelAll = button("Cancel all", "Cancel every take of this job", () =>
+    model.send({ kind: "cancel" }));
+  line.append(status, elapsed, cancelAll);
+  const error = h("div", "kling-error");
+  error.setAttribute("role", "alert");
+  const notice = h("div", "kling-notice");
+  const grid = h("div", "kling-grid");
+  root.append(head, summary, line, error, notice, grid, exportsPanel(model));
+  el.append(root);
+  const cards = new Map();
+
+  function tick() {
+    const start = model.get("created_at");
+    const end = model.get("finished_at") || Date.now() / 1000 - offset;
+    elapsed.textContent = start ? clockText(end - start) : "";
+    for (const c of cards.values()) c.tick();
+  }
+  function update() {
+    offset = Date.now() / 1000 - (model.get("clock") || Date.now() / 1000);
+    const s = model.get("status");
+    root.dataset.status = s;
+    status.textContent = LABEL[s] || s;
+    status.dataset.status = s;
+    modelName.textContent = model.get("model");
+    cost.textContent = model.get("cost");
+    summary.textContent = model.get("summary");
+    badges.replaceChildren();
+    for (const b of ["replayed", "simulated"]) {
+      if (model.get(b)) badges.append(h("span", `kling-badge kling-badge-${b}`, b));
+    }
+    error.textContent = model.get("error");
+    error.hidden = !model.get("error");
+    notice.textContent = model.get("notice");
+    cancelAll.hidden = DONE.includes(s);
+    for (const g of model.get("generations") || []) {
+      let c = cards.get(g.index);
+      if (!c) {
+        c = card(model, g.index, () => offset);
+        cards.set(g.index, c);
+        grid.append(c.root);
+      }
+      c.update(g);
+    }
+    tick();
+  }
+  function onMessage(msg, buffers) {
+    if (msg && msg.kind === "video-response" && cards.has(msg.index)) {
+      cards.get(msg.index).video(msg, buffers || []);
+    }
+  }
+  const names = ["status", "generations", "error", "notice", "finished_at", "replayed",
+    "simulated", "cost", "clock"];
+  for (const n of names) model.on(`change:${n}`, update);
+  model.on("msg:custom", onMessage);
+  update();
+  const timer = setInterval(tick, 1000);
+  return () => {
+    clearInterval(timer);
+    for (const n of names) model.off(`change:${n}`, update);
+    model.off("msg:custom", onMessage);
+    for (const c of cards.values()) c.dispose();
+  };
+}
+
+export default { render };

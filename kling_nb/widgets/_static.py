@@ -1,0 +1,31 @@
+"""Where the widgets' front-end files live.
+
+In a source checkout (an editable install) they are the repository's ``js/`` folder; an installed
+wheel carries the same files as ``kling_nb/_static/`` (pyproject force-includes ``js``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+_CHECKOUT = _PACKAGE.parent
+
+
+def static_dir() -> Path:
+    """The folder holding ``job.js``, ``form.js`` and ``kling.css``."""
+    source = _CHECKOUT / "js"
+    if (_CHECKOUT / "pyproject.toml").is_file() and (source / "job.js").is_file():
+        return source
+    installed = _PACKAGE / "_static"
+    if (installed / "job.js").is_file():
+        return installed
+    raise FileNotFoundError(
+        f"kling_nb's front-end files are missing (looked in {source} and {installed}); "
+        "reinstall the package: pip install --force-reinstall kling-nb"
+    )
+
+
+def static_file(name: str) -> Path:
+    """Path of one front-end file, e.g. ``static_file("job.js")``."""
+    return static_dir() / name

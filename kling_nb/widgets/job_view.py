@@ -1,0 +1,258 @@
+"""JobView: the live view of one Job (what ``%%kling`` and ``client.submit`` display).
+
+State lives in traitlets mirrored from the job by an observer that runs on the client's runtime
+thread (it only sets traits). The browser ticks elapsed time itself, sends intents (cancel, fetch
+the video) as custom messages, and gets the video as bytes on demand, so no video ever sits in a
+synced trait and a saved notebook stays small.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import anywidget
+import traitlets as t
+
+from kling_nb.widgets._fallback import render_html, render_text
+from kling_nb.widgets._media import probe, video_mime
+from kling_nb.widgets._static import static_file
+
+__all__ = ["JobView", "display_bundle"]
+
+
+class _Result(Protocol):
+    path: Path
+    sha256: str
+    size: int
+
+
+class _Generation(Protocol):
+    index: int
+    id: str | None
+    status: str
+    enqueued_at: float | None
+    started_at: float | None
+    completed_at: float | None
+    error: str | None
+    result: _Result | None
+
+
+class _Request(Protocol):
+    model: str
+    total_duration: int
+
+    @property
+    def request_hash(self) -> str: ...
+    @property
+    def shots(self) -> Sequence[Any]: ...
+    def to_magic(self, num_generations: int = 1) -> str: ...
+    def to_python(self, endpoint: Any = "queue", num_generations: int = 1) -> str: ...
+    def to_curl(self, endpoint: Any = "queue", num_generations: int = 1) -> str: ...
+
+
+class _Job(Protocol):
+    request: Any
+    num_generations: int
+    generations: Sequence[_Generation]
+    status: str
+    replayed: bool
+    simulated: bool
+    estimated_cost: float | None
+    created_at: float
+    finished_at: float | None
+    error: str | None
+
+    def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+    def cancel(self) -> None: ...
+
+
+class _Canceller(Protocol):
+    def cancel(self, generation_id: str) -> None: ...
+
+
+def summarize(request: _Request) -> str:
+    """One line: shot count, total seconds and the first prompt, shortened."""
+    shots = list(request.shots)
+    first = " ".join(str(getattr(shots[0], "prompt", "")).split()) if shots else ""
+    if len(first) > 80:
+        first = first[:79] + "…"
+    count = f"{len(shots)} shots, " if len(shots) > 1 else ""
+    return f"{count}{request.total_duration}s: {first}"
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def generation_state(gen: _Generation) -> dict[str, Any]:
+    """The per-generation dict the front end renders."""
+    state: dict[str, Any] = {
+        "index": gen.index,
+        "id": gen.id or "",
+        "status": gen.status,
+        "error": gen.error or "",
+        "enqueued_at": gen.enqueued_at,
+        "started_at": gen.started_at,
+        "completed_at": gen.completed_at,
+        "duration": None,
+        "size": None,
+        "path": "",
+        "sha256": "",
+        "poster": "",
+    }
+    if gen.result is not None:
+        media = probe(Path(gen.result.path))
+        state.update(
+            duration=media.duration,
+            size=gen.result.size,
+            path=_display_path(Path(gen.result.path)),
+            sha256=gen.result.sha256,
+            poster=media.poster,
+        )
+    return state
+
+
+class JobView(anywidget.AnyWidget):
+    """Live view of a :class:`kling_nb.Job`: status, elapsed time, cancel, exports and the video.
+
+    >>> JobView(client.submit(request))  # doctest: +SKIP
+    """
+
+    _esm = static_file("job.js")
+    _css = static_file("kling.css")
+
+    model = t.Unicode("").tag(sync=True)
+    summary = t.Unicode("").tag(sync=True)
+    cost = t.Unicode("").tag(sync=True)
+    request_hash = t.Unicode("").tag(sync=True)
+    replayed = t.Bool(False).tag(sync=True)
+    simulated = t.Bool(False).tag(sync=True)
+    status = t.Unicode("submitting").tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    created_at = t.Float(0.0).tag(sync=True)
+    finished_at = t.Float(None, allow_none=True).tag(sync=True)
+    clock = t.Float(0.0).tag(sync=True)
+    generations = t.List(t.Dict()).tag(sync=True)
+    exports = t.Dict().tag(sync=True)
+    can_cancel_one = t.Bool(False).tag(sync=True)
+    notice = t.Unicode("").tag(sync=True)
+
+    def __init__(self, job: _Job, client: _Canceller | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._job = job
+        self._client = client or getattr(job, "client", None) or getattr(job, "_client", None)
+        self._lock = threading.Lock()
+        request = job.request
+        from kling_nb.requests import format_cost
+
+        n = job.num_generations
+        with self.hold_sync():
+            self.model = request.model
+            self.summary = summarize(request)
+            self.cost = format_cost(job.estimated_cost)
+            self.request_hash = request.request_hash
+            self.exports = {
+                "magic": request.to_magic(num_generations=n),
+                "python": request.to_python(num_generations=n),
+                "curl": request.to_curl(num_generations=n),
+            }
+            self.can_cancel_one = self._client is not None
+            self._sync(job)
+        self.on_msg(self._on_msg)
+        self._unsubscribe: Callable[[], None] | None = job.observe(self._sync)
+
+    @property
+    def job(self) -> _Job:
+        """The job this view shows."""
+        return self._job
+
+    def _sync(self, job: _Job) -> None:
+        # Runs on the client's runtime thread: set traits only, never print or display.
+        with self._lock, self.hold_sync():
+            self.status = job.status
+            self.error = job.error or ""
+            self.replayed = bool(job.replayed)
+            self.simulated = bool(job.simulated)
+            self.created_at = float(job.created_at)
+            self.finished_at = job.finished_at
+            self.generations = [generation_state(g) for g in job.generations]
+            self.clock = time.time()
+
+    def _on_msg(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
+        kind = content.get("kind")
+        try:
+            if kind == "video":
+                self._send_video(int(content["index"]))
+            elif kind == "cancel":
+                self._cancel(content.get("index"))
+        except Exception as exc:  # shown in the view: a failed intent must not vanish
+            self.notice = f"{type(exc).__name__}: {exc}"
+
+    def _send_video(self, index: int) -> None:
+        gen = self._job.generations[index]
+        if gen.result is None:
+            self.send({"kind": "video-response", "index": index, "error": "No video yet."})
+            return
+        path = Path(gen.result.path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            msg = (
+                f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
+            )
+            self.send({"kind": "video-response", "index": index, "error": msg})
+            return
+        reply = {"kind": "video-response", "index": index, "mime": video_mime(path)}
+        self.send(reply, buffers=[data])
+
+    def _cancel(self, index: object) -> None:
+        if index is None:
+            self._job.cancel()
+            self.notice = "Cancel requested for all generations."
+            return
+        gen = self._job.generations[int(str(index))]
+        if self._client is None or not gen.id:
+            self.notice = "This generation has no server id yet; use 'Cancel all'."
+            return
+        self._client.cancel(gen.id)
+        self.notice = f"Cancel requested for take {gen.index + 1}."
+
+    def close(self) -> None:
+        """Stop observing the job and close the widget."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        super().close()
+
+    def state(self) -> dict[str, Any]:
+        """The view's current state as plain data (what the static fallback shows)."""
+        names = ("model", "summary", "cost", "request_hash", "replayed", "simulated", "status")
+        data: dict[str, Any] = {name: getattr(self, name) for name in names}
+        data.update(error=self.error, generations=list(self.generations))
+        data.update(created_at=self.created_at, finished_at=self.finished_at)
+        return data
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        state = self.state()
+        data["text/plain"] = render_text(state)
+        data["text/html"] = render_html(state)
+        return data, metadata
+
+
+def display_bundle(job: _Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The mimebundle for ``Job._repr_mimebundle_``: a live JobView plus the static fallback."""
+    bundle = JobView(job, **kwargs)._repr_mimebundle_()
+    assert bundle is not None
+    return bundle

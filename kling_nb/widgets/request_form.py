@@ -1,0 +1,169 @@
+"""RequestForm: build a request in a form that validates as you type.
+
+The browser sends the whole draft as one trait; Python turns it into a payload, validates it with
+:class:`~kling_nb.requests.VideoRequest` (the one source of truth) and answers with per-field
+errors, the cost estimate and the three exports. Submit sends the request through a client and
+shows a :class:`JobView` under the form.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anywidget
+import ipywidgets
+import traitlets as t
+from pydantic import ValidationError
+
+from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
+from kling_nb.widgets._static import static_file
+from kling_nb.widgets.job_view import JobView
+
+__all__ = ["FormEditor", "RequestForm"]
+
+
+class FormEditor(anywidget.AnyWidget):
+    """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
+
+    _esm = static_file("form.js")
+    _css = static_file("kling.css")
+
+    models = t.List(t.Dict()).tag(sync=True)
+    draft = t.Dict().tag(sync=True)
+    validated_seq = t.Int(-1).tag(sync=True)
+    valid = t.Bool(False).tag(sync=True)
+    errors = t.Dict().tag(sync=True)
+    cost = t.Unicode("").tag(sync=True)
+    exports = t.Dict().tag(sync=True)
+    can_submit = t.Bool(True).tag(sync=True)
+    notice = t.Unicode("").tag(sync=True)
+
+
+class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
+    """A request builder: ``RequestForm(client)``; ``form.request`` is the current VideoRequest.
+
+    >>> form = RequestForm(client)  # doctest: +SKIP
+    >>> form                          # fill it in, press Submit: a JobView appears below
+    """
+
+    children: tuple[Any, ...]
+
+    def __init__(self, client: Any = None, *, draft: dict[str, Any] | None = None) -> None:
+        self.editor = FormEditor(models=model_choices())
+        super().__init__(children=[self.editor])
+        self._client = client
+        self._lock = threading.Lock()
+        self._request: Any = None
+        self._num_generations = 1
+        self.jobs: list[Any] = []
+        self.editor.observe(self._on_draft, names="draft")
+        self.editor.on_msg(self._on_msg)
+        self.editor.draft = draft if draft is not None else draft_from_request(None)
+
+    @classmethod
+    def from_request(
+        cls, request: Any, num_generations: int = 1, client: Any = None
+    ) -> RequestForm:
+        """A form filled in from a :class:`~kling_nb.requests.VideoRequest`."""
+        return cls(client, draft=draft_from_request(request, num_generations))
+
+    @property
+    def request(self) -> Any:
+        """The current request as a VideoRequest; ValueError naming the problems if invalid."""
+        if self._request is None:
+            problems = "; ".join(
+                f"{path or 'request'}: {' '.join(msgs)}"
+                for path, msgs in self.editor.errors.items()
+            )
+            raise ValueError(
+                f"The form's request is not valid yet: {problems}. Fix it in the form."
+            )
+        return self._request
+
+    @property
+    def num_generations(self) -> int:
+        """The number of takes chosen in the form."""
+        return self._num_generations
+
+    def _on_draft(self, change: dict[str, Any]) -> None:
+        self.validate(change["new"])
+
+    def validate(self, draft: dict[str, Any]) -> dict[str, list[str]]:
+        """Validate a draft and publish errors, cost and exports; returns the errors."""
+        from kling_nb.requests import (
+            VideoRequest,
+            estimate_cost,
+            field_errors,
+            format_cost,
+            validate_num_generations,
+        )
+
+        errors: dict[str, list[str]] = {}
+        request = None
+        try:
+            n = validate_num_generations(draft.get("num_generations", 1))
+        except ValueError as exc:
+            errors["num_generations"] = [str(exc)]
+            n = 1
+        try:
+            request = VideoRequest.model_validate(payload_from_draft(draft))
+        except ValidationError as exc:
+            for path, messages in field_errors(exc).items():
+                errors.setdefault(path, []).extend(messages)
+        except ValueError as exc:  # e.g. an unknown model
+            errors.setdefault("model", []).append(str(exc))
+        ok = not errors and request is not None
+        with self._lock, self.editor.hold_sync():
+            self._request = request if ok else None
+            self._num_generations = n
+            self.editor.errors = errors
+            self.editor.valid = ok
+            if request is not None:
+                self.editor.cost = format_cost(estimate_cost(request, n)) + (
+                    f" for {n} takes" if n > 1 else ""
+                )
+                self.editor.exports = {
+                    "magic": request.to_magic(num_generations=n),
+                    "python": request.to_python(num_generations=n),
+                    "curl": request.to_curl(num_generations=n),
+                }
+            else:
+                self.editor.cost = ""
+                self.editor.exports = {}
+            self.editor.validated_seq = int(draft.get("seq", 0))
+        return errors
+
+    def _on_msg(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
+        if content.get("kind") != "submit":
+            return
+        try:
+            self.submit()
+        except Exception as exc:  # shown beside the button; a failed submit must not vanish
+            self.editor.notice = f"{type(exc).__name__}: {exc}"
+
+    def submit(self) -> Any:
+        """Send the current request (as Submit does); returns the Job and shows its JobView."""
+        request = self.request
+        client = self._client if self._client is not None else _default_client()
+        job = client.submit(request, num_generations=self._num_generations)
+        self.jobs.append(job)
+        view = JobView(job, client=client)
+        earlier: list[Any] = list(self.children)[1:]
+        self.children = (self.editor, view, *earlier)
+        self.editor.notice = ""
+        return job
+
+
+def _default_client() -> Any:
+    """The notebook session's client, as ``%%kling`` uses (the simulator without OXEN_API_KEY)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("KlingMagics") if shell is not None else None
+    if magics is None:
+        raise ValueError(
+            "This form has no client: create it with RequestForm(client=kling_nb.Client()), "
+            "or run %load_ext kling_nb first to use the session's client."
+        )
+    return magics.session.client()

@@ -1,0 +1,369 @@
+"""The widgets' Python side: JobView mirrors a job, answers intents, and RequestForm validates."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from kling_nb.requests import VideoRequest, format_cost
+from kling_nb.widgets import JobView, RequestForm
+from kling_nb.widgets._static import static_dir
+from kling_nb.widgets.job_view import display_bundle
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+class FakeResult:
+    def __init__(self, path: Path, generation_id: str) -> None:
+        self.generation_id = generation_id
+        self.path = path
+        self.sha256 = "ab" * 32
+        self.size = path.stat().st_size
+        self.url = None
+
+
+class FakeGeneration:
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.id: str | None = None
+        self.status = "pending"
+        self.enqueued_at: float | None = None
+        self.started_at: float | None = None
+        self.completed_at: float | None = None
+        self.error: str | None = None
+        self.result: FakeResult | None = None
+
+
+class FakeJob:
+    """What the contract says a Job has; changes are announced from a separate thread."""
+
+    def __init__(self, request: VideoRequest, n: int = 1) -> None:
+        self.id = "job-1"
+        self.request = request
+        self.num_generations = n
+        self.generations = [FakeGeneration(i) for i in range(n)]
+        self.status = "submitting"
+        self.replayed = False
+        self.simulated = True
+        self.estimated_cost = 1.12
+        self.created_at = 1_700_000_000.0
+        self.finished_at: float | None = None
+        self.error: str | None = None
+        self.cancelled = 0
+        self._observers: list[Callable[[Any], None]] = []
+
+    def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        self._observers.append(callback)
+        return lambda: self._observers.remove(callback)
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+
+    def changed(self) -> None:
+        def notify() -> None:
+            for cb in list(self._observers):
+                cb(self)
+
+        worker = threading.Thread(target=notify)  # like the client's runtime thread
+        worker.start()
+        worker.join()
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.submitted: list[tuple[VideoRequest, int]] = []
+
+    def cancel(self, generation_id: str) -> None:
+        self.cancelled.append(generation_id)
+
+    def submit(self, request: VideoRequest, num_generations: int = 1) -> FakeJob:
+        self.submitted.append((request, num_generations))
+        return FakeJob(request, num_generations)
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 1-second H.264 clip (so duration and poster come from the file)."""
+    path = tmp_path_factory.mktemp("video") / "take.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 12)
+        for i in range(12):
+            img = np.full((36, 64, 3), i * 20, dtype=np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def request(**kwargs: Any) -> VideoRequest:
+    return VideoRequest(**{"prompt": "A puppy runs through a park", "duration": 5, **kwargs})
+
+
+def sent(view: JobView) -> list[tuple[dict[str, Any], list[bytes]]]:
+    messages: list[tuple[dict[str, Any], list[bytes]]] = []
+    view.send = lambda content, buffers=None: messages.append((content, buffers or []))
+    return messages
+
+
+def test_job_view_mirrors_every_transition(mp4: Path) -> None:
+    job = FakeJob(request(), 2)
+    view = JobView(job)
+    assert (view.status, view.model, view.simulated) == ("submitting", job.request.model, True)
+    assert view.cost == format_cost(1.12)
+    steps: list[tuple[str, str]] = [
+        ("queued", "queued"),
+        ("processing", "processing"),
+        ("downloading", "downloading"),
+        ("succeeded", "succeeded"),
+    ]
+    for job_status, gen_status in steps:
+        job.status = job_status
+        for i, g in enumerate(job.generations):
+            g.id = f"gen-{i}"
+            g.status = gen_status
+            g.enqueued_at = job.created_at + 1
+            g.started_at = job.created_at + 2 if gen_status != "queued" else None
+        if gen_status == "succeeded":
+            for g in job.generations:
+                g.completed_at = job.created_at + 30
+                g.result = FakeResult(mp4, g.id or "")
+            job.finished_at = job.created_at + 31
+        job.changed()
+        assert view.status == job_status
+        assert [g["status"] for g in view.generations] == [gen_status] * 2
+        assert [g["id"] for g in view.generations] == ["gen-0", "gen-1"]
+    done = view.generations[1]
+    assert done["started_at"] == job.created_at + 2 and done["completed_at"] == job.created_at + 30
+    assert done["size"] == mp4.stat().st_size and done["sha256"] == "ab" * 32
+    assert Path(done["path"]).resolve() == mp4.resolve()
+    assert done["duration"] == pytest.approx(1.0, abs=0.1)
+    assert done["poster"].startswith("data:image/jpeg;base64,") and len(done["poster"]) < 6000
+    assert view.finished_at == job.created_at + 31
+
+
+@pytest.mark.parametrize("final", ["failed", "cancelled", "timed_out", "partial", "error"])
+def test_job_view_shows_final_states_and_errors(final: str) -> None:
+    job = FakeJob(request(), 2)
+    view = JobView(job)
+    job.status = final
+    job.generations[0].status = "failed" if final != "cancelled" else "cancelled"
+    job.generations[0].error = "Content moderation refused the prompt."
+    job.error = "Network unreachable: check the connection." if final == "error" else None
+    job.changed()
+    assert view.status == final
+    assert view.generations[0]["error"] == "Content moderation refused the prompt."
+    assert view.error == (job.error or "")
+
+
+def test_unsubscribes_on_close() -> None:
+    job = FakeJob(request())
+    view = JobView(job)
+    view.close()
+    assert job._observers == []
+
+
+def test_video_reply_carries_the_file_bytes(mp4: Path) -> None:
+    job = FakeJob(request())
+    job.generations[0].status = "succeeded"
+    job.generations[0].result = FakeResult(mp4, "gen-0")
+    view = JobView(job)
+    messages = sent(view)
+    view._on_msg(view, {"kind": "video", "index": 0}, [])
+    [(content, buffers)] = messages
+    assert content == {"kind": "video-response", "index": 0, "mime": "video/mp4"}
+    assert bytes(buffers[0]) == mp4.read_bytes()
+    assert "buffers" not in view.get_state()  # the video never sits in a synced trait
+
+
+def test_video_reply_names_a_missing_file(tmp_path: Path, mp4: Path) -> None:
+    job = FakeJob(request())
+    gone = tmp_path / "gone.mp4"
+    gone.write_bytes(mp4.read_bytes())
+    job.generations[0].result = FakeResult(gone, "gen-0")
+    view = JobView(job)
+    gone.unlink()
+    messages = sent(view)
+    view._on_msg(view, {"kind": "video", "index": 0}, [])
+    [(content, buffers)] = messages
+    assert "Cannot read" in content["error"] and "gone.mp4" in content["error"] and not buffers
+
+
+def test_cancel_intents_reach_the_job_and_client() -> None:
+    job = FakeJob(request(), 2)
+    job.generations[1].id = "gen-1"
+    client = FakeClient()
+    view = JobView(job, client=client)
+    assert view.can_cancel_one
+    view._on_msg(view, {"kind": "cancel", "index": 1}, [])
+    assert client.cancelled == ["gen-1"]
+    view._on_msg(view, {"kind": "cancel"}, [])
+    assert job.cancelled == 1
+    view._on_msg(view, {"kind": "cancel", "index": 0}, [])  # no server id yet
+    assert client.cancelled == ["gen-1"] and "no server id" in view.notice
+
+
+def test_failed_intent_is_shown_not_dropped() -> None:
+    job = FakeJob(request())
+
+    def broken() -> None:
+        raise RuntimeError("DELETE failed: 503")
+
+    job.cancel = broken  # type: ignore[method-assign]
+    view = JobView(job)
+    view._on_msg(view, {"kind": "cancel"}, [])
+    assert view.notice == "RuntimeError: DELETE failed: 503"
+
+
+def test_exports_are_the_requests_own() -> None:
+    req = request(aspect_ratio="9:16")
+    view = JobView(FakeJob(req, 3))
+    assert view.exports == {
+        "magic": req.to_magic(num_generations=3),
+        "python": req.to_python(num_generations=3),
+        "curl": req.to_curl(num_generations=3),
+    }
+
+
+def test_xss_prompt_is_only_data(mp4: Path) -> None:
+    job = FakeJob(request(prompt=XSS))
+    job.generations[0].error = XSS
+    job.generations[0].result = FakeResult(mp4, "gen-0")
+    data, _ = display_bundle(job)
+    view = JobView(job)
+    assert XSS in view.summary and view.generations[0]["error"] == XSS
+    html = data["text/html"]
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert XSS in data["text/plain"]
+
+
+def test_static_fallback_has_provenance_and_poster(mp4: Path) -> None:
+    job = FakeJob(request())
+    job.status = "succeeded"
+    job.generations[0].id = "gen-abc"
+    job.generations[0].status = "succeeded"
+    job.generations[0].result = FakeResult(mp4, "gen-abc")
+    data, _ = display_bundle(job)
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    html = data["text/html"]
+    for fact in ("gen-abc", "ab" * 32, job.request.request_hash, "succeeded", "take.mp4"):
+        assert fact in html
+    assert '<img src="data:image/jpeg;base64,' in html
+    assert "SIMULATED" not in html and "[simulated]" in html
+
+
+def test_static_files_are_found() -> None:
+    assert {"job.js", "form.js", "kling.css"} <= {p.name for p in static_dir().iterdir()}
+    assert JobView(FakeJob(request()))._esm.startswith("//")
+
+
+# -- RequestForm -------------------------------------------------------------------------------
+
+
+def edit(form: RequestForm, **changes: Any) -> dict[str, list[str]]:
+    draft = {**form.editor.draft, **changes, "seq": form.editor.draft.get("seq", 0) + 1}
+    form.editor.draft = draft
+    assert form.editor.validated_seq == draft["seq"]
+    return dict(form.editor.errors)
+
+
+def test_form_starts_blank_and_invalid() -> None:
+    form = RequestForm()
+    assert {m["alias"] for m in form.editor.models} >= {"o3-pro", "o3-4k"}
+    assert not form.editor.valid and form.editor.errors
+    with pytest.raises(ValueError, match="not valid yet"):
+        _ = form.request
+
+
+def test_form_validates_prompt_length_and_clears() -> None:
+    form = RequestForm()
+    errors = edit(form, prompt="x" * 513)
+    assert list(errors) == ["prompt"] and not form.editor.valid
+    assert form.editor.exports == {} and form.editor.cost == ""
+    errors = edit(form, prompt="x" * 512)
+    assert errors == {} and form.editor.valid
+    assert form.request.prompt == "x" * 512
+    assert form.editor.cost == format_cost(0.224 * 5)
+
+
+def test_form_maps_shot_errors_to_their_fields() -> None:
+    form = RequestForm()
+    shots = [{"prompt": "one", "duration": 10}, {"prompt": "two", "duration": 6}]
+    errors = edit(form, mode="shots", multi_prompt=shots)
+    assert any("16s" in " ".join(m) for m in errors.values()), errors
+    shots = [{"prompt": "one", "duration": 10}, {"prompt": "", "duration": 16}]
+    errors = edit(form, multi_prompt=shots)
+    assert any(path.startswith("multi_prompt.1") for path in errors), errors
+
+
+def test_form_flags_missing_image_reference() -> None:
+    form = RequestForm()
+    errors = edit(form, prompt="@Image2 walks", input_image=["https://example.com/a.jpg"])
+    assert errors and not form.editor.valid
+    assert any("@Image2" in m or "Image2" in m for ms in errors.values() for m in ms), errors
+    assert edit(form, prompt="@Image1 walks") == {}
+
+
+def test_form_checks_takes_and_scales_cost() -> None:
+    form = RequestForm()
+    assert "num_generations" in edit(form, prompt="p", num_generations=5)
+    assert edit(form, num_generations=3) == {}
+    assert form.num_generations == 3 and form.editor.cost.endswith("for 3 takes")
+    assert form.editor.exports["magic"] == form.request.to_magic(num_generations=3)
+    assert form.editor.exports["curl"] == form.request.to_curl(num_generations=3)
+    assert form.editor.exports["python"] == form.request.to_python(num_generations=3)
+
+
+def test_from_request_round_trips() -> None:
+    req = VideoRequest(
+        model="o3-pro",
+        multi_prompt=[{"prompt": "@Image1 walks in", "duration": 4}, {"prompt": "@Element1 waves"}],
+        input_image=["https://example.com/face.jpg"],
+        elements=[
+            {
+                "frontal_image_url": "https://example.com/f.jpg",
+                "reference_image_urls": ["https://example.com/s.jpg"],
+            }
+        ],
+        start_image_url="https://example.com/start.jpg",
+        tail_image_url="https://example.com/end.jpg",
+        negative_prompt="blur",
+        aspect_ratio="9:16",
+        generate_audio=True,
+    )
+    form = RequestForm.from_request(req, num_generations=2)
+    assert form.editor.errors == {}
+    assert form.request.canonical_json() == req.canonical_json()
+    assert form.num_generations == 2
+
+
+def test_submit_shows_a_job_view_under_the_form() -> None:
+    client = FakeClient()
+    form = RequestForm(client)
+    edit(form, prompt="A cat", num_generations=2)
+    form.editor._handle_custom_msg({"kind": "submit"}, [])
+    [(req, n)] = client.submitted
+    assert (req.prompt, n) == ("A cat", 2)
+    assert len(form.children) == 2 and isinstance(form.children[1], JobView)
+    assert form.children[1].job is form.jobs[0]
+
+
+def test_submit_without_client_says_what_to_do() -> None:
+    form = RequestForm()
+    edit(form, prompt="A cat")
+    form.editor._handle_custom_msg({"kind": "submit"}, [])
+    assert "RequestForm(client=kling_nb.Client())" in form.editor.notice
+
+
+def test_form_keeps_xss_as_data() -> None:
+    form = RequestForm()
+    assert edit(form, prompt=XSS) == {}
+    assert form.request.prompt == XSS
