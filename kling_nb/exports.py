@@ -1,0 +1,191 @@
+"""A request as something to paste elsewhere: a ``%%kling`` cell, a Python script, a cURL command.
+
+The scripts look like the seeds' examples and read the key from the environment
+(``os.environ["OXEN_API_KEY"]`` / ``$OXEN_API_KEY``); no export ever contains a key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import TYPE_CHECKING, Any, Literal
+
+from kling_nb.requests import validate_num_generations
+
+if TYPE_CHECKING:
+    from kling_nb.requests import VideoRequest
+
+__all__ = ["BASE_URL", "ENDPOINTS", "body_for", "to_curl", "to_magic", "to_python"]
+
+BASE_URL = "https://hub.oxen.ai"
+ENDPOINTS: dict[str, str] = {"queue": "/api/ai/queue", "sync": "/api/ai/videos/generate"}
+Endpoint = Literal["queue", "sync"]
+
+#: Fields ``%%kling`` has options for; anything else needs the Python or cURL export.
+_MAGIC_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "multi_prompt",
+        "duration",
+        "input_image",
+        "elements",
+        "start_image_url",
+        "tail_image_url",
+        "negative_prompt",
+        "aspect_ratio",
+        "generate_audio",
+    }
+)
+_SHOT_HEADER = re.compile(r"^\[\d+s\]\s")
+
+
+def body_for(request: VideoRequest, endpoint: Endpoint, num_generations: int = 1) -> dict[str, Any]:
+    """The JSON body to send: the request's payload, plus ``num_generations`` when queueing more
+    than one (the sync endpoint makes exactly one)."""
+    count = validate_num_generations(num_generations)
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be 'queue' or 'sync', not {endpoint!r}")
+    body = request.payload()
+    if count != 1:
+        if endpoint == "sync":
+            raise ValueError(
+                "The sync endpoint makes one video; use endpoint='queue' for num_generations > 1."
+            )
+        body["num_generations"] = count
+    return body
+
+
+def to_curl(request: VideoRequest, endpoint: Endpoint = "queue", num_generations: int = 1) -> str:
+    """A cURL command like the seeds' examples; the key is read from ``$OXEN_API_KEY``."""
+    body = json.dumps(body_for(request, endpoint, num_generations), indent=2, ensure_ascii=False)
+    return (
+        f"curl -X POST {BASE_URL}{ENDPOINTS[endpoint]} \\\n"
+        '  -H "Authorization: Bearer $OXEN_API_KEY" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        f"  -d {shlex.quote(body)}\n"
+    )
+
+
+def to_python(request: VideoRequest, endpoint: Endpoint = "queue", num_generations: int = 1) -> str:
+    """A script using ``requests``, like the seeds' examples; the key comes from the environment."""
+    body = _python_literal(body_for(request, endpoint, num_generations), indent=1)
+    if endpoint == "queue":
+        handle = (
+            'for g in response.json()["generations"]:\n'
+            "    print(f\"ID: {g['generation_id']}, Status: {g['status']}\")\n"
+        )
+    elif request.response_format == "b64_json":
+        handle = (
+            'video = base64.b64decode(response.json()["videos"][0]["b64_json"])\n'
+            'with open("video.mp4", "wb") as f:\n'
+            "    f.write(video)\n"
+            'print("Saved video.mp4")\n'
+        )
+    else:
+        handle = 'print("Video URL:", response.json()["videos"][0]["url"])\n'
+    imports = "import base64\nimport os\n" if "base64" in handle else "import os\n"
+    return (
+        f"{imports}\n"
+        "import requests\n\n"
+        "response = requests.post(\n"
+        f'    "{BASE_URL}{ENDPOINTS[endpoint]}",\n'
+        "    headers={\n"
+        '        "Authorization": f"Bearer {os.environ[\'OXEN_API_KEY\']}",\n'
+        '        "Content-Type": "application/json",\n'
+        "    },\n"
+        f"    json={body},\n"
+        ")\n"
+        "response.raise_for_status()\n"
+        f"{handle}"
+    )
+
+
+def _python_string(text: str) -> str:
+    literal = json.dumps(text, ensure_ascii=False)  # JSON string escapes are Python escapes too
+    try:
+        literal.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them as \u escapes
+        literal = json.dumps(text)
+    return literal
+
+
+def _python_literal(value: object, indent: int) -> str:
+    """``value`` as Python source in the seeds' style: double quotes, 4-space indents."""
+    pad, inner = "    " * indent, "    " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [
+            f"{inner}{_python_string(k)}: {_python_literal(v, indent + 1)},"
+            for k, v in value.items()
+        ]
+        return "{\n" + "\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        items = [f"{inner}{_python_literal(v, indent + 1)}," for v in value]
+        return "[\n" + "\n".join(items) + f"\n{pad}]"
+    if isinstance(value, str):
+        return _python_string(value)
+    return repr(value)  # bool, None, int, float: Python's spelling (True, not true)
+
+
+def _magic_text(text: str) -> str:
+    """The magic formats ``{name}`` from the user's namespace: literal braces are doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _option(flag: str, value: object) -> str:
+    # IPython expands $name and {name} in a magic's line, so both are escaped after quoting.
+    quoted = shlex.quote(str(value)).replace("$", "$$")
+    return f"{flag} {_magic_text(quoted)}"
+
+
+def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
+    """The request as a ``%%kling`` cell: options on the first line, the prompt (or one
+    ``[Ns] prompt`` line per shot) below. ``ValueError`` if the magic has no option for a field."""
+    count = validate_num_generations(num_generations)
+    payload = request.payload()
+    missing = sorted(k for k, v in payload.items() if v is not None and k not in _MAGIC_FIELDS)
+    if missing:
+        raise ValueError(
+            f"%%kling has no option for {', '.join(map(repr, missing))}: "
+            "use to_python() or to_curl() for this request."
+        )
+    options = [_option("-m", request.spec.alias)]
+    if request.duration is not None and request.prompt is not None:
+        options.append(_option("-d", request.duration))
+    if request.aspect_ratio is not None:
+        options.append(_option("-a", request.aspect_ratio))
+    if request.generate_audio:
+        options.append("--audio")
+    options += [_option("-i", url) for url in request.images]
+    for element in request.elements or []:
+        urls = [element.frontal_image_url, *element.reference_image_urls]
+        if any("," in url for url in urls):
+            raise ValueError("--element separates URLs with commas; a URL here contains one.")
+        options.append(_option("--element", ",".join(urls)))
+    if request.start_image_url is not None:
+        options.append(_option("--start", request.start_image_url))
+    if request.tail_image_url is not None:
+        options.append(_option("--end", request.tail_image_url))
+    if request.negative_prompt is not None:
+        options.append(_option("--negative", request.negative_prompt))
+    if count != 1:
+        options.append(_option("-n", count))
+    if request.multi_prompt:
+        body = [f"[{shot.duration}s] {shot.prompt}" for shot in request.multi_prompt]
+    else:
+        body = [request.prompt or ""]
+    for block in body:
+        lines = block.split("\n")
+        if any(_SHOT_HEADER.match(line) for line in lines[1:]) or (
+            not request.multi_prompt and _SHOT_HEADER.match(lines[0])
+        ):
+            raise ValueError(
+                "A prompt line starts like a shot header ('[5s] '), which %%kling would read as "
+                "a new shot: use to_python() or to_curl() for this request."
+            )
+    return "%%kling " + " ".join(options) + "\n" + _magic_text("\n".join(body)) + "\n"

@@ -1,0 +1,683 @@
+"""Request models: every rule of the seed documents, checked before anything is sent.
+
+``VideoRequest.model_validate(body)`` accepts the JSON bodies the server accepts and raises
+``pydantic.ValidationError`` for what it would refuse, in the server's words::
+
+    >>> VideoRequest(prompt="A puppy runs through a park").total_duration
+    5
+    >>> VideoRequest(prompt="a", multi_prompt=[Shot(prompt="b")])
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for VideoRequest
+      Value error, Cannot provide both 'prompt' and 'multi_prompt'. ...
+
+Every local rule has a name (see ``RULES``); each error's ``type`` is the name of the rule it
+broke, and ``VideoRequest.unchecked(body, ignore=[...])`` builds a request that breaks named rules
+on purpose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from kling_nb.catalog import DEFAULT_MODEL, ModelSpec, UnknownModelError, get_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "MAX_PROMPT_CHARS",
+    "RESPONSE_FORMATS",
+    "RULES",
+    "Element",
+    "LocalRuleWarning",
+    "Shot",
+    "VideoRequest",
+    "error_summary",
+    "estimate_cost",
+    "field_errors",
+    "format_cost",
+    "from_queue_body",
+    "validate_num_generations",
+]
+
+MAX_PROMPT_CHARS = 512
+MAX_ELEMENT_REFERENCES = 3
+ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1")
+RESPONSE_FORMATS: tuple[str, ...] = ("url", "b64_json")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "response_format": RESPONSE_FORMATS,
+    "video_mode": ("edit", "reference"),
+    "resolution": ("720p", "1080p", "4k"),
+    "character_orientation": ("image", "video"),
+}
+_CFG_SCALE_RANGE = (0.0, 10.0)
+NUM_GENERATIONS_MESSAGE = "num_generations must be an integer between 1 and 4"
+
+#: The local rules, by name. ``VideoRequest.unchecked(body, ignore=[name, ...])`` lets a request
+#: break the named ones (with a ``LocalRuleWarning``); every other rule still applies.
+RULES: Mapping[str, str] = {
+    "prompt_conflict": "both 'prompt' and 'multi_prompt' are given",
+    "prompt_required": "neither 'prompt' nor a non-empty 'multi_prompt' is given",
+    "prompt_length": f"a prompt is empty or longer than {MAX_PROMPT_CHARS} characters",
+    "shot_duration": "a duration is not one the model allows (1..15 s for the O3 models)",
+    "duration_with_multi_prompt": "'duration' is given with 'multi_prompt'",
+    "total_duration_min": "the total duration is below the model's minimum (3 s)",
+    "total_duration_max": "the total duration is above the model's maximum (15 s)",
+    "tail_needs_start": "'tail_image_url' is given without a start image",
+    "element_references": f"an element has more than {MAX_ELEMENT_REFERENCES} reference_image_urls",
+    "max_references": "more references (input images plus elements) than the model allows",
+    "input_image_shape": "'input_image' is a list where the model takes one URL, or the reverse",
+    "allowed_values": "a value outside its set (aspect_ratio, response_format, ...) or range",
+    "mentions": "@ImageN or @ElementN in a prompt with no N-th image or element",
+    "url_scheme": "an image or video input that is not an http(s) URL",
+    "unknown_field": "a field no model knows",
+    "model_params": "a parameter the chosen model does not accept",
+}
+
+_IGNORE_KEY = "kling_nb.ignore"
+_BROKEN_KEY = "kling_nb.broken"
+_MENTION = re.compile(r"@(Image|Element)(\d+)")
+_VALUE_ERROR = "Value error, "
+
+
+class LocalRuleWarning(UserWarning):
+    """A request was built with ``VideoRequest.unchecked`` and breaks the named local rules."""
+
+
+def _literal_message(values: Iterable[object]) -> str:
+    """pydantic's wording for a Literal: ``Input should be '1', '2' or '3'``."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) == 1:
+        return f"Input should be {quoted[0]}"
+    return f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+_SHOT_DURATION_MESSAGE = _literal_message(range(1, 16))
+
+
+class _Checks:
+    """Collects rule failures of one model, honouring the rules a caller chose to ignore."""
+
+    def __init__(self, info: ValidationInfo) -> None:
+        context = info.context if isinstance(info.context, dict) else {}
+        self.ignore: frozenset[str] = context.get(_IGNORE_KEY, frozenset())
+        self.broken: set[str] = context.get(_BROKEN_KEY, set())
+        self.errors: list[InitErrorDetails] = []
+
+    def fail(
+        self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
+    ) -> None:
+        assert rule in RULES, rule
+        if rule in self.ignore:
+            self.broken.add(rule)
+            return
+        error = PydanticCustomError(rule, "{message}", {"message": message})
+        self.errors.append(InitErrorDetails(type=error, loc=loc, input=value))
+
+    def value_error(
+        self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
+    ) -> None:
+        self.fail(rule, loc, _VALUE_ERROR + message, value)
+
+    def raise_if_any(self, title: str) -> None:
+        if self.errors:
+            raise ValidationError.from_exception_data(title, self.errors)
+
+
+def _check_prompt(checks: _Checks, loc: tuple[str | int, ...], prompt: str) -> None:
+    if not prompt:
+        checks.fail("prompt_length", loc, "String should have at least 1 character", prompt)
+    elif len(prompt) > MAX_PROMPT_CHARS:
+        message = f"String should have at most {MAX_PROMPT_CHARS} characters"
+        checks.fail("prompt_length", loc, message, prompt)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched by the server, or None for a usable http(s) URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if parts.netloc:
+            return None
+        return f"{_short(url)!r} has no host; use a full URL such as https://example.com/face.jpg."
+    if scheme in ("", "file") or len(scheme) == 1:  # a path, file://, or a Windows drive letter
+        return (
+            f"{_short(url)!r} is a local file path; local files need a URL the server can fetch: "
+            "upload the file (for example to an Oxen.ai repository) and use its https:// URL."
+        )
+    return f"{_short(url)!r} is not an http(s) URL; image and video inputs must be http:// or https://."
+
+
+def _check_url(checks: _Checks, loc: tuple[str | int, ...], url: str) -> None:
+    problem = url_problem(url)
+    if problem is not None:
+        checks.value_error("url_scheme", loc, problem, url)
+
+
+def _check_unknown(checks: _Checks, model: BaseModel, extra_hint: Mapping[str, str]) -> None:
+    known = list(type(model).model_fields)
+    for name in model.model_extra or {}:
+        hint = extra_hint.get(name)
+        if hint is None:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}."
+        message = f"Unknown field {name!r}: {hint}"
+        checks.value_error("unknown_field", (name,), message, (model.model_extra or {})[name])
+
+
+class _RequestModel(BaseModel):
+    """Strict, immutable; unknown keys are kept only so the ``unknown_field`` rule can name them."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class Shot(_RequestModel):
+    """One shot of a multi-shot video: a prompt and its duration in seconds (1..15, default 5)."""
+
+    prompt: str
+    duration: int = 5
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_is_one_to_fifteen(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PydanticCustomError("shot_duration", _SHOT_DURATION_MESSAGE)
+        if not 1 <= value <= 15:
+            checks = _Checks(info)
+            checks.fail("shot_duration", (), _SHOT_DURATION_MESSAGE, value)
+            if checks.errors:
+                raise PydanticCustomError("shot_duration", _SHOT_DURATION_MESSAGE)
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Self:
+        checks = _Checks(info)
+        _check_unknown(checks, self, {})
+        _check_prompt(checks, ("prompt",), self.prompt)
+        checks.raise_if_any("Shot")
+        return self
+
+
+class Element(_RequestModel):
+    """A character or object reference: a front view and at most 3 more angles."""
+
+    frontal_image_url: str
+    reference_image_urls: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Self:
+        checks = _Checks(info)
+        _check_unknown(checks, self, {})
+        _check_url(checks, ("frontal_image_url",), self.frontal_image_url)
+        for i, url in enumerate(self.reference_image_urls):
+            _check_url(checks, ("reference_image_urls", i), url)
+        count = len(self.reference_image_urls)
+        if count > MAX_ELEMENT_REFERENCES:
+            message = (
+                f"List should have at most {MAX_ELEMENT_REFERENCES} items after validation, "
+                f"not {count}"
+            )
+            checks.fail("element_references", ("reference_image_urls",), message, count)
+        checks.raise_if_any("Element")
+        return self
+
+
+_NOT_A_FIELD = {
+    "num_generations": (
+        "num_generations is not part of the request: pass num_generations=N to Client.submit "
+        "(or -n N to %%kling)."
+    ),
+}
+
+
+class VideoRequest(_RequestModel):
+    """The JSON body of one Kling generation (``model`` plus its parameters), checked locally.
+
+    ``model`` takes an id or an alias (``"o3-pro"``) and holds the full id. Unset fields are not
+    sent; ``canonical()`` fills in the server's defaults.
+    """
+
+    model: str = DEFAULT_MODEL
+    prompt: str | None = None
+    multi_prompt: list[Shot] | None = None
+    duration: int | None = None
+    input_image: list[str] | str | None = None
+    start_image_url: str | None = None
+    tail_image_url: str | None = None
+    elements: list[Element] | None = None
+    negative_prompt: str | None = None
+    aspect_ratio: str | None = None
+    generate_audio: bool | None = None
+    response_format: str | None = None
+    target_namespace: str | None = None
+    # Parameters of the other Kling models in the catalog.
+    cfg_scale: float | None = None
+    input_video: str | None = None
+    keep_audio: bool | None = None
+    character_orientation: str | None = None
+    keep_original_sound: bool | None = None
+    video_mode: str | None = None
+    resolution: str | None = None
+
+    _ignored_rules: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @field_validator("model", mode="after")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        try:
+            return get_model(value).id
+        except UnknownModelError as exc:
+            raise PydanticCustomError("unknown_model", "{message}", {"message": str(exc)}) from None
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _integer_duration(cls, value: object) -> object:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise PydanticCustomError("shot_duration", _SHOT_DURATION_MESSAGE)
+        return value
+
+    @field_validator("input_image", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return value
+        raise PydanticCustomError("list_type", "Input should be a valid list of URL strings")
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Self:
+        checks = _Checks(info)
+        _check_unknown(checks, self, _NOT_A_FIELD)
+        spec = self.spec
+        self._check_model_params(checks, spec)
+        self._check_prompts(checks, spec)
+        self._check_durations(checks, spec)
+        self._check_images(checks, spec)
+        self._check_values(checks, spec)
+        checks.raise_if_any("VideoRequest")
+        return self
+
+    def _given(self) -> list[str]:
+        """Names of the fields given with a value (``None`` counts as not given)."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+    def _check_model_params(self, checks: _Checks, spec: ModelSpec) -> None:
+        for name in self._given():
+            if name != "model" and name not in spec.params:
+                accepted = ", ".join(sorted(spec.params))
+                message = f"{spec.label} does not accept {name!r}. It accepts: {accepted}."
+                checks.value_error("model_params", (name,), message, getattr(self, name))
+
+    def _check_prompts(self, checks: _Checks, spec: ModelSpec) -> None:
+        if self.prompt is not None and self.multi_prompt is not None:
+            message = "Cannot provide both 'prompt' and 'multi_prompt'."
+            checks.value_error("prompt_conflict", (), message)
+        elif self.prompt is None and not self.multi_prompt:
+            if spec.supports_multi_prompt:
+                message = "Either 'prompt' or 'multi_prompt' must be provided."
+                checks.value_error("prompt_required", (), message)
+            else:
+                checks.fail("prompt_required", ("prompt",), "Field required")
+        images = len(self.images)
+        elements = len(self.elements or [])
+        if self.prompt is not None:
+            _check_prompt(checks, ("prompt",), self.prompt)  # shots check their own prompts
+        for loc, text in self._prompts():
+            for match in _MENTION.finditer(text):
+                kind, number = match.group(1), int(match.group(2))
+                have = images if kind == "Image" else elements
+                if not 1 <= number <= have:
+                    where = "input_image" if kind == "Image" else "elements"
+                    message = (
+                        f"{match.group(0)!r} refers to {kind.lower()} {number}, but the request "
+                        f"has {have} in {where!r}: add it or fix the reference (counted from 1)."
+                    )
+                    checks.value_error("mentions", loc, message, text)
+
+    def _prompts(self) -> list[tuple[tuple[str | int, ...], str]]:
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        if self.prompt is not None:
+            found.append((("prompt",), self.prompt))
+        for i, shot in enumerate(self.multi_prompt or []):
+            found.append((("multi_prompt", i, "prompt"), shot.prompt))
+        return found
+
+    def _check_durations(self, checks: _Checks, spec: ModelSpec) -> None:
+        if not spec.allowed_durations or spec.default_duration is None:
+            return
+        message = _literal_message(spec.allowed_durations)
+        if self.multi_prompt and self.duration is not None and self.prompt is None:
+            text = "'duration' applies only with 'prompt'; give each shot its own duration."
+            checks.value_error("duration_with_multi_prompt", ("duration",), text, self.duration)
+        if self.multi_prompt:
+            located: list[tuple[tuple[str | int, ...], int]] = [
+                (("multi_prompt", i, "duration"), shot.duration)
+                for i, shot in enumerate(self.multi_prompt)
+            ]
+            total_loc: tuple[str | int, ...] = ("multi_prompt",)
+        elif self.prompt is not None:
+            located = [(("duration",), self.duration or spec.default_duration)]
+            total_loc = ("duration",)
+        else:
+            return
+        before = len(checks.errors)
+        for loc, seconds in located:
+            if seconds not in spec.allowed_durations:
+                checks.fail("shot_duration", loc, message, seconds)
+        if len(checks.errors) > before:
+            return  # as on the server: per-shot errors stop before the totals are checked
+        total = sum(seconds for _, seconds in located)
+        if spec.min_total_duration is not None and total < spec.min_total_duration:
+            text = (
+                f"duration value '{total}' is invalid. Try using duration="
+                f"'{spec.default_duration}' instead, as duration support may vary by model "
+                "and mode."
+            )
+            checks.value_error("total_duration_min", total_loc, text, total)
+        if spec.max_total_duration is not None and total > spec.max_total_duration:
+            text = (
+                f"Total shot duration ({total}s) exceeds maximum allowed "
+                f"({spec.max_total_duration}s)."
+            )
+            checks.value_error("total_duration_max", total_loc, text, total)
+
+    def _check_images(self, checks: _Checks, spec: ModelSpec) -> None:
+        if isinstance(self.input_image, list):
+            for i, url in enumerate(self.input_image):
+                _check_url(checks, ("input_image", i), url)
+        for name in ("input_image", "start_image_url", "tail_image_url", "input_video"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                _check_url(checks, (name,), value)
+        if self.input_image is not None and "input_image" in spec.params:
+            if spec.single_input_image and not isinstance(self.input_image, str):
+                text = f"{spec.label} takes 'input_image' as one URL string, not a list."
+                checks.value_error("input_image_shape", ("input_image",), text, self.input_image)
+            if not spec.single_input_image and isinstance(self.input_image, str):
+                text = (
+                    f"{spec.label} takes 'input_image' as a list of URLs: [{self.input_image!r}]."
+                )
+                checks.value_error("input_image_shape", ("input_image",), text, self.input_image)
+        if self.tail_image_url is not None:
+            start = "start_image_url" if "start_image_url" in spec.params else "input_image"
+            if getattr(self, start) is None:
+                text = f"'tail_image_url' requires '{start}': give the first frame too."
+                checks.value_error("tail_needs_start", ("tail_image_url",), text)
+        self._check_reference_count(checks, spec)
+
+    def _check_reference_count(self, checks: _Checks, spec: ModelSpec) -> None:
+        images, elements = len(self.images), len(self.elements or [])
+        limit = spec.max_references
+        if self.input_video is not None and spec.max_references_with_video is not None:
+            limit = spec.max_references_with_video
+        if limit is not None and images + elements > limit:
+            roomier = [
+                s.alias
+                for s in _reference_models()
+                if s.kind == spec.kind and (s.max_references or 0) >= images + elements
+            ]
+            hint = f", or use {roomier[0]!r}" if roomier else ""
+            text = (
+                f"Too many references for {spec.alias}: {images} input image(s) + {elements} "
+                f"element(s) = {images + elements}, and at most {limit} are allowed combined. "
+                f"Remove some{hint}."
+            )
+            loc: tuple[str | int, ...] = ("input_image",) if images else ("elements",)
+            checks.value_error("max_references", loc, text, images + elements)
+        if spec.max_elements is not None and elements > spec.max_elements:
+            text = f"{spec.alias} takes at most {spec.max_elements} element(s), not {elements}."
+            checks.value_error("max_references", ("elements",), text, elements)
+
+    def _check_values(self, checks: _Checks, spec: ModelSpec) -> None:
+        if self.aspect_ratio is not None and self.aspect_ratio not in spec.aspect_ratios:
+            message = _literal_message(spec.aspect_ratios)
+            checks.fail("allowed_values", ("aspect_ratio",), message, self.aspect_ratio)
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value is not None and value not in choices:
+                checks.fail("allowed_values", (name,), _literal_message(choices), value)
+        if self.cfg_scale is not None:
+            low, high = _CFG_SCALE_RANGE
+            if not math.isfinite(self.cfg_scale):
+                message = "Input should be a finite number"
+                checks.fail("allowed_values", ("cfg_scale",), message, self.cfg_scale)
+            elif self.cfg_scale < low:
+                message = f"Input should be greater than or equal to {low:g}"
+                checks.fail("allowed_values", ("cfg_scale",), message, self.cfg_scale)
+            elif self.cfg_scale > high:
+                message = f"Input should be less than or equal to {high:g}"
+                checks.fail("allowed_values", ("cfg_scale",), message, self.cfg_scale)
+
+    # ----- what the request means -----
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The catalog entry of this request's model."""
+        return get_model(self.model)
+
+    @property
+    def images(self) -> list[str]:
+        """``input_image`` as a list (empty when not given)."""
+        if self.input_image is None:
+            return []
+        return [self.input_image] if isinstance(self.input_image, str) else list(self.input_image)
+
+    @property
+    def shots(self) -> list[Shot]:
+        """The shots: ``multi_prompt``, or the single ``prompt`` as one shot of its duration."""
+        if self.multi_prompt:
+            return list(self.multi_prompt)
+        duration = self.duration or self.spec.default_duration or 5
+        return [Shot.model_construct(prompt=self.prompt or "", duration=duration)]
+
+    @property
+    def total_duration(self) -> int:
+        """Seconds of video asked for (for models whose output follows an input video: nominal)."""
+        return sum(shot.duration for shot in self.shots)
+
+    @property
+    def ignored_rules(self) -> frozenset[str]:
+        """The local rules this request breaks on purpose (see ``unchecked``); empty normally."""
+        return self._ignored_rules
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body as given: ``model`` first, unset fields left out."""
+        body = self.model_dump(mode="json", exclude_unset=True)
+        body.pop("model", None)
+        return {"model": self.model, **body}
+
+    def canonical(self) -> dict[str, Any]:
+        """The request with the server's defaults filled in, ``None`` and empty lists dropped, keys
+        sorted; ``response_format`` (how the answer is delivered, not what is made) is left out."""
+        spec = self.spec
+        body = {
+            key: value
+            for key, value in self.payload().items()
+            if value is not None and value != [] and key != "response_format"
+        }
+        if self.multi_prompt:
+            body["multi_prompt"] = [
+                {"prompt": shot.prompt, "duration": shot.duration} for shot in self.multi_prompt
+            ]
+        elif self.prompt is not None and "duration" in spec.params and spec.default_duration:
+            body["duration"] = self.duration or spec.default_duration
+        if self.elements:
+            body["elements"] = [
+                {**e.model_dump(mode="json"), "reference_image_urls": e.reference_image_urls}
+                for e in self.elements
+            ]
+        if "negative_prompt" in spec.params and spec.default_negative_prompt is not None:
+            body.setdefault("negative_prompt", spec.default_negative_prompt)
+        for key, default in spec.defaults:
+            if key in spec.params:
+                body.setdefault(key, default)
+        if "cfg_scale" in body:
+            body["cfg_scale"] = float(body["cfg_scale"])
+        result: dict[str, Any] = json.loads(json.dumps(body, sort_keys=True))
+        return result
+
+    def canonical_json(self) -> str:
+        """``canonical()`` as compact JSON with sorted keys: the text ``request_hash`` hashes."""
+        return json.dumps(
+            self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+
+    @property
+    def request_hash(self) -> str:
+        """sha256 (hex) of ``canonical_json()``: equal for requests that mean the same thing."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    # ----- exports -----
+
+    def to_magic(self, num_generations: int = 1) -> str:
+        """This request as a ``%%kling`` cell."""
+        from kling_nb.exports import to_magic
+
+        return to_magic(self, num_generations)
+
+    def to_python(
+        self, endpoint: Literal["queue", "sync"] = "queue", num_generations: int = 1
+    ) -> str:
+        """A Python script (``requests``) that sends this request; the key comes from the env."""
+        from kling_nb.exports import to_python
+
+        return to_python(self, endpoint, num_generations)
+
+    def to_curl(
+        self, endpoint: Literal["queue", "sync"] = "queue", num_generations: int = 1
+    ) -> str:
+        """A cURL command that sends this request; the key comes from ``$OXEN_API_KEY``."""
+        from kling_nb.exports import to_curl
+
+        return to_curl(self, endpoint, num_generations)
+
+    # ----- the escape hatch -----
+
+    @classmethod
+    def unchecked(cls, payload: Mapping[str, Any], *, ignore: Iterable[str]) -> VideoRequest:
+        """A request that breaks the named local rules on purpose, for a server whose rules moved.
+
+        Every rule not named still applies. A ``LocalRuleWarning`` names each rule actually broken::
+
+            VideoRequest.unchecked({"prompt": "x", "duration": 20}, ignore=["shot_duration",
+                                   "total_duration_max"])
+        """
+        names = frozenset(ignore)
+        unknown = sorted(names - set(RULES))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(RULES), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"Unknown rule {unknown[0]!r}.{hint} Rules: {', '.join(sorted(RULES))}."
+            )
+        broken: set[str] = set()
+        request = cls.model_validate(
+            dict(payload), context={_IGNORE_KEY: names, _BROKEN_KEY: broken}
+        )
+        if broken:
+            listed = "; ".join(f"{rule} ({RULES[rule]})" for rule in sorted(broken))
+            warnings.warn(
+                LocalRuleWarning(
+                    f"This request breaks local rules on purpose: {listed}. "
+                    "The server may refuse it; it is sent as given."
+                ),
+                stacklevel=2,
+            )
+        request._ignored_rules = frozenset(broken)
+        return request
+
+
+def _reference_models() -> list[ModelSpec]:
+    from kling_nb.catalog import list_models
+
+    return [spec for spec in list_models() if spec.max_references is not None]
+
+
+def from_queue_body(body: Mapping[str, Any]) -> tuple[VideoRequest, int]:
+    """Split a ``POST /api/ai/queue`` body into its request and ``num_generations`` (default 1)."""
+    rest = dict(body)
+    count = validate_num_generations(rest.pop("num_generations", 1))
+    return VideoRequest.model_validate(rest), count
+
+
+def validate_num_generations(n: object) -> int:
+    """``n`` if it is an integer from 1 to 4, else ``ValueError`` in the server's words."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4:
+        raise ValueError(NUM_GENERATIONS_MESSAGE)
+    return n
+
+
+def estimate_cost(request: VideoRequest, num_generations: int = 1) -> float | None:
+    """US dollars the request should cost, from the catalog's price; None where unknown.
+
+    >>> estimate_cost(VideoRequest(prompt="x", duration=5), num_generations=2)
+    2.24
+    """
+    count = validate_num_generations(num_generations)
+    spec = request.spec
+    price = spec.price_per_second_with_audio if request.generate_audio else spec.price_per_second
+    if price is None or spec.default_duration is None:
+        return None
+    return round(price * request.total_duration * count, 6)
+
+
+def format_cost(usd: float | None) -> str:
+    """``"$1.12"``, or ``"price unknown"`` (never ``$0`` for an unknown price)."""
+    if usd is None:
+        return "price unknown"
+    return f"${usd:,.2f}"
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """Messages by field path (``"prompt"``, ``"multi_prompt.1.duration"``; ``""`` for the whole
+    request), without pydantic's ``Value error, `` prefix: for showing next to form fields."""
+    found: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix(_VALUE_ERROR)
+        messages = found.setdefault(_path(error["loc"]), [])
+        if message not in messages:
+            messages.append(message)
+    return found
+
+
+def error_summary(exc: ValidationError) -> str:
+    """Every error on one line in the seeds' wording; field errors that do not name their field
+    (``Field required``) get its path first: ``multi_prompt.0.prompt: Field required``."""
+    parts: list[str] = []
+    for error in exc.errors(include_url=False):
+        message, path = error["msg"], _path(error["loc"])
+        line = message if not path or message.startswith(_VALUE_ERROR) else f"{path}: {message}"
+        if line not in parts:
+            parts.append(line)
+    return "; ".join(parts)
