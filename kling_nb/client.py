@@ -1,0 +1,509 @@
+"""``Client``: submit Kling generations to Oxen.ai without blocking, and keep every result.
+
+>>> with Client() as client:                                   # doctest: +SKIP
+...     job = client.submit(VideoRequest(prompt="A fox in the snow"), num_generations=2)
+...     job.wait()
+...     [r.path for r in job.results]
+
+The public methods are thin: they validate and record on the caller's thread, then hand the work
+to the client's runtime thread (one asyncio loop, see ``runtime``) and either return at once
+(``submit``) or wait on a future (``generate``, ``cancel``, ``models``, ``history``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+from kling_nb.errors import (
+    APIConnectionError,
+    BudgetExceededError,
+    KlingError,
+    MissingAPIKeyError,
+    ServerError,
+    redact,
+    register_secret,
+)
+from kling_nb.jobs import Job, Result
+from kling_nb.retry import Policy
+from kling_nb.store import Ledger
+
+if TYPE_CHECKING:
+    from kling_nb.engine import Engine
+    from kling_nb.requests import VideoRequest
+    from kling_nb.runtime import Runtime
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_OUTPUTS", "Client"]
+
+DEFAULT_BASE_URL = "https://hub.oxen.ai"
+DEFAULT_OUTPUTS = "kling_outputs"
+_CALL_TIMEOUT = 120.0
+
+
+class Client:
+    """A connection to the Oxen.ai inference API (or the bundled simulator).
+
+    Defaults come from ``OXEN_API_KEY``, ``KLING_NB_BASE_URL`` (else ``https://hub.oxen.ai``) and
+    ``KLING_NB_OUTPUTS`` (else ``./kling_outputs``). No network or thread is used until the first
+    call that needs one. ``budget_usd`` caps the estimated cost of this client's submissions;
+    ``deadline_seconds`` (default 1800) is how long a job may run before it is reported
+    ``timed_out``; ``transport`` is an ``httpx.AsyncBaseTransport`` for tests.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        outputs_dir: str | os.PathLike[str] | None = None,
+        *,
+        budget_usd: float | None = None,
+        deadline_seconds: float | None = 1800.0,
+        simulated: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("OXEN_API_KEY")
+        self._api_key = key.strip() if key and key.strip() else None
+        register_secret(self._api_key)
+        url = base_url or os.environ.get("KLING_NB_BASE_URL") or DEFAULT_BASE_URL
+        if httpx.URL(url).scheme not in ("http", "https"):
+            raise KlingError(f"base_url must be an http(s) URL, got {redact(url)!r}.")
+        self.base_url = url.rstrip("/")
+        folder = outputs_dir or os.environ.get("KLING_NB_OUTPUTS") or DEFAULT_OUTPUTS
+        self.outputs_dir = Path(folder).expanduser().absolute()
+        self.budget_usd = budget_usd
+        self.simulated = simulated
+        self.policy = policy or Policy()
+        if deadline_seconds is not None:
+            self.policy = replace(self.policy, deadline_seconds=float(deadline_seconds))
+        self.ledger = Ledger(self.outputs_dir)
+        self.jobs: list[Job] = []
+        self.spent_usd = 0.0
+        self._transport = transport
+        self._runtime: Runtime | None = None
+        self._engine: Engine | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        sim = ", simulated=True" if self.simulated else ""
+        key = "set" if self._api_key else "missing"
+        return f"Client(base_url={self.base_url!r}, api_key=<{key}>{sim})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the background work; running generations continue on the server.
+
+        Jobs still running are settled with status ``error`` and a note that
+        ``Client().resume()`` re-attaches to them (the ledger still lists them as pending).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        runtime, engine = self._runtime, self._engine
+        if runtime is None or engine is None:
+            return
+
+        async def finish() -> None:
+            for job in self.jobs:
+                if not job.done:
+                    job.fail(
+                        f"The client was closed while job {job.id} was running; its generations "
+                        "continue on the server. Client().resume() re-attaches to them."
+                    )
+            await engine.aclose()
+
+        try:
+            runtime.run(finish(), timeout=10)
+        finally:
+            runtime.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The async core, started on first use."""
+        if self._closed:
+            raise KlingError("This client is closed; create a new Client().")
+        if self._engine is None:
+            from kling_nb.api import Api
+            from kling_nb.engine import Engine
+            from kling_nb.runtime import Runtime
+
+            runtime = Runtime()
+            api = Api(self.base_url, self._api_key, self.policy, self._transport)
+            self._runtime = runtime
+            self._engine = Engine(api, self.ledger, self.policy, runtime)
+        return self._engine
+
+    @property
+    def runtime(self) -> Runtime:
+        """The background loop thread."""
+        _ = self.engine
+        assert self._runtime is not None
+        return self._runtime
+
+    # -- submitting --------------------------------------------------------------------------
+    def submit(
+        self,
+        request: VideoRequest | Mapping[str, Any],
+        num_generations: int = 1,
+        force: bool = False,
+    ) -> Job:
+        """Queue ``request`` and return its ``Job`` at once.
+
+        A request recorded as succeeded in the ledger is replayed from its saved files (no network,
+        no cost, ``job.replayed``) unless ``force=True``. Raises ``ValueError`` for a bad
+        ``num_generations``, ``BudgetExceededError`` past ``budget_usd`` and
+        ``MissingAPIKeyError`` without a key, all before any network call.
+        """
+        return self._submit(request, num_generations, force, None)
+
+    def submit_many(
+        self,
+        requests: Iterable[VideoRequest | Mapping[str, Any]],
+        num_generations: int = 1,
+        max_in_flight: int = 4,
+        force: bool = False,
+    ) -> list[Job]:
+        """Submit a batch; at most ``max_in_flight`` of its jobs run at once (the rest wait)."""
+        import asyncio
+
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        slot = asyncio.Semaphore(max_in_flight)
+        return [self._submit(r, num_generations, force, slot) for r in requests]
+
+    def _submit(
+        self,
+        request: VideoRequest | Mapping[str, Any],
+        num_generations: int,
+        force: bool,
+        slot: Any,
+    ) -> Job:
+        from kling_nb.requests import estimate_cost, validate_num_generations
+
+        req, num_generations = _coerce(request, num_generations)
+        n = validate_num_generations(num_generations)
+        if not force:
+            replayed = self._replay(req, n)
+            if replayed is not None:
+                return replayed
+        cost = estimate_cost(req, n)
+        job = self._new_job(req, n, cost, endpoint="queue", force=force)
+        payload = {**req.payload(), "num_generations": n}
+        engine = self.engine
+        self.runtime.call_soon(
+            lambda: self.runtime.spawn(
+                engine.run_job(job, payload, slot), on_error=lambda exc: _crashed(job, exc)
+            )
+        )
+        return job
+
+    def _new_job(
+        self, req: VideoRequest, n: int, cost: float | None, *, endpoint: str, force: bool
+    ) -> Job:
+        self._require_key()
+        self._check_budget(cost)
+        job = Job(
+            req,
+            n,
+            job_id=uuid.uuid4().hex[:12],
+            estimated_cost=cost,
+            simulated=self.simulated,
+            canceller=self._cancel_job,
+        )
+        self.ledger.record_submission(
+            job_id=job.id,
+            request=req.canonical(),
+            request_hash=req.request_hash,
+            model=req.model,
+            num_generations=n,
+            estimated_cost=cost,
+            endpoint=endpoint,
+            forced=force,
+            simulated=self.simulated,
+            base_url=self.base_url,
+        )
+        self.spent_usd += cost or 0.0
+        self.jobs.append(job)
+        return job
+
+    def _require_key(self) -> None:
+        if not self._api_key:
+            raise MissingAPIKeyError(
+                "No Oxen API key. Set OXEN_API_KEY in the environment (in a notebook: "
+                "%env OXEN_API_KEY=...) or pass Client(api_key=...). Without a key, the %%kling "
+                "magic uses the bundled simulator."
+            )
+
+    def _check_budget(self, cost: float | None) -> None:
+        from kling_nb.requests import format_cost
+
+        if self.budget_usd is None:
+            return
+        remaining = self.budget_usd - self.spent_usd
+        if cost is None:
+            raise BudgetExceededError(
+                f"This model's price is unknown, so the cost cannot be checked against the "
+                f"remaining budget of {format_cost(remaining)}. Use Client(budget_usd=None) to "
+                "submit without a budget."
+            )
+        if cost > remaining + 1e-9:
+            raise BudgetExceededError(
+                f"Refused: this submission is estimated at {format_cost(cost)}, more than the "
+                f"{format_cost(remaining)} left of this client's {format_cost(self.budget_usd)} "
+                f"budget ({format_cost(self.spent_usd)} spent). Lower num_generations or the "
+                "duration, or raise budget_usd."
+            )
+
+    def _replay(self, req: VideoRequest, n: int) -> Job | None:
+        from kling_nb.requests import estimate_cost
+
+        found = self.ledger.find_replay(req.request_hash, n, simulated=self.simulated)
+        if found is None:
+            return None
+        record, results = found
+        job = Job(
+            req,
+            n,
+            job_id=uuid.uuid4().hex[:12],
+            estimated_cost=estimate_cost(req, n),
+            simulated=self.simulated,
+            replayed=True,
+        )
+        for gen, (rec, path) in zip(job.generations, results, strict=False):
+            gen.id = rec.generation_id
+            gen.status = "succeeded"
+            gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
+            gen.completed_at = rec.completed_at
+            assert rec.result is not None
+            gen.result = Result(
+                rec.generation_id or record.job_id, path, rec.result["sha256"], rec.result["size"]
+            )
+        job.changed()
+        self.jobs.append(job)
+        return job
+
+    # -- synchronous endpoint ----------------------------------------------------------------
+    def generate(self, request: VideoRequest | Mapping[str, Any], force: bool = False) -> Job:
+        """Generate through the synchronous endpoint (blocks 1 to 15 minutes); result saved.
+
+        Like ``submit`` it replays a recorded success unless ``force=True``. The sync call is never
+        resent after a 5xx or a lost answer (it may have been billed).
+        """
+        req, _ = _coerce(request, 1)
+        if not force:
+            replayed = self._replay(req, 1)
+            if replayed is not None:
+                return replayed
+        from kling_nb.requests import estimate_cost
+
+        job = self._new_job(req, 1, estimate_cost(req, 1), endpoint="sync", force=force)
+        self.runtime.run(self._generate(job, req.payload()))
+        return job
+
+    async def _generate(self, job: Job, payload: dict[str, Any]) -> None:
+        engine = self.engine
+        gen = job.generations[0]
+        gen.status, gen.started_at = "processing", time.time()
+        engine._record(job, gen)
+        job.changed()
+        try:
+            answer = await engine.api.request(
+                "POST",
+                "/api/ai/videos/generate",
+                safety="unsafe",
+                json=payload,
+                timeout=self.policy.sync_read_timeout,
+            )
+            video = _first_video(answer)
+            gen.completed_at = time.time()
+            gen.status = "downloading"
+            job.changed()
+            stem = f"sync-{job.id}"
+            if isinstance(video.get("b64_json"), str):
+                saved_path, sha, size = _save_b64(video["b64_json"], self.outputs_dir, stem)
+                url = None
+            else:
+                url = video.get("url") or video.get("video_url")
+                saved = await engine.api.download(str(url or ""), self.outputs_dir, stem)
+                saved_path, sha, size = saved.path, saved.sha256, saved.size
+        except (ServerError, APIConnectionError) as exc:
+            sent = not isinstance(exc, APIConnectionError) or exc.maybe_sent
+            note = (
+                " It may still have been generated and billed, so it was not resent: check "
+                "client.history() or `%kling jobs`."
+                if sent
+                else ""
+            )
+            gen.status, gen.error = "failed", redact(exc.message) + note
+            job.error = gen.error
+        except KlingError as exc:
+            gen.status, gen.error = "failed", exc.message
+            job.error = gen.error
+        else:
+            gen.result = Result(stem, saved_path, sha, size, url)
+            gen.status = "succeeded"
+        engine._record(job, gen)
+        engine._settle(job)
+
+    # -- resume and cancel -------------------------------------------------------------------
+    def resume(self) -> list[Job]:
+        """Re-attach to every generation the ledger shows as still running (never re-enqueues)."""
+        known = {job.id for job in self.jobs}
+        records = [r for r in self.ledger.pending(base_url=self.base_url) if r.job_id not in known]
+        if not records:
+            return []
+        self._require_key()
+        engine = self.engine
+        jobs = []
+        for record in records:
+            req = _request_from(record.request)
+            job = Job(
+                req,
+                record.num_generations,
+                job_id=record.job_id,
+                estimated_cost=record.estimated_cost,
+                simulated=record.simulated,
+                created_at=record.created_at,
+                canceller=self._cancel_job,
+            )
+            for gen in job.generations:
+                rec = record.generations.get(gen.index)
+                if rec is None:
+                    continue
+                gen.id, gen.error = rec.generation_id, rec.error
+                gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
+                gen.completed_at = rec.completed_at
+                # "downloading" was interrupted: poll again for a fresh URL
+                gen.status = "queued" if rec.status in ("pending", "downloading") else rec.status  # type: ignore[assignment]
+            jobs.append(job)
+        self.jobs.extend(jobs)
+
+        async def attach() -> None:
+            for job in jobs:
+                engine.track_existing(job)
+
+        self.runtime.run(attach(), timeout=_CALL_TIMEOUT)
+        return jobs
+
+    def cancel(self, generation_id: str) -> None:
+        """Cancel one generation by its server id (a finished one is left as it is)."""
+        self._require_key()
+        self.runtime.run(self.engine.cancel_generation(generation_id), timeout=_CALL_TIMEOUT)
+
+    def cancel_all(self) -> None:
+        """Cancel every job of this session that is still running."""
+        for job in self.jobs:
+            if not job.done:
+                job.cancel()
+
+    def _cancel_job(self, job: Job) -> None:
+        engine = self.engine
+        if self.runtime.in_loop_thread():
+            self.runtime.spawn(engine.cancel_job(job))
+        else:
+            self.runtime.run(engine.cancel_job(job), timeout=_CALL_TIMEOUT)
+
+    # -- other endpoints ---------------------------------------------------------------------
+    def models(self) -> list[dict[str, Any]]:
+        """``GET /api/ai/models``: the server's model objects (``request_schema`` always set)."""
+        answer = self._get("/api/ai/models")
+        data = answer.get("data", []) if isinstance(answer, dict) else answer
+        return [_with_schema(m) for m in data if isinstance(m, dict)]
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        """``GET /api/ai/models/{id}``: one model object (``request_schema`` always set)."""
+        answer = self._get(f"/api/ai/models/{quote(model_id, safe='')}")
+        return _with_schema(answer if isinstance(answer, dict) else {})
+
+    def history(self, **params: str | int) -> dict[str, Any]:
+        """``GET /api/ai/generations``: past generations with their cost (params as given)."""
+        self._require_key()
+        answer = self._get("/api/ai/generations", {k: str(v) for k, v in params.items()})
+        return answer if isinstance(answer, dict) else {"data": answer}
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        request = self.engine.api.request("GET", path, safety="safe", params=params)
+        return self.runtime.run(request, timeout=_CALL_TIMEOUT)
+
+
+def _coerce(
+    request: VideoRequest | Mapping[str, Any], num_generations: int
+) -> tuple[VideoRequest, int]:
+    from kling_nb.requests import VideoRequest
+
+    if isinstance(request, VideoRequest):
+        return request, num_generations
+    body = dict(request)
+    if "num_generations" in body:
+        given = body.pop("num_generations")
+        num_generations = given if num_generations == 1 else num_generations
+    return VideoRequest.model_validate(body), num_generations
+
+
+def _request_from(canonical: dict[str, Any]) -> VideoRequest:
+    from pydantic import ValidationError
+
+    from kling_nb.requests import VideoRequest
+
+    try:
+        return VideoRequest.model_validate(canonical)
+    except ValidationError:
+        # Recorded before a rule changed: the server already has it, so keep it as recorded.
+        return VideoRequest.model_construct(**canonical)
+
+
+def _with_schema(model: dict[str, Any]) -> dict[str, Any]:
+    schema = model.get("request_schema") or model.get("json_request_schema")
+    return {**model, "request_schema": schema} if schema is not None else model
+
+
+def _first_video(answer: Any) -> dict[str, Any]:
+    videos = answer.get("videos") if isinstance(answer, dict) else None
+    if isinstance(videos, list) and videos and isinstance(videos[0], dict):
+        return videos[0]
+    if isinstance(answer, dict) and isinstance(answer.get("video_url"), str):
+        return {"url": answer["video_url"]}
+    raise ServerError(
+        "The synchronous endpoint answered without a video. Check client.history().",
+        status_code=200,
+        body=None,
+    )
+
+
+def _save_b64(data: str, folder: Path, stem: str) -> tuple[Path, str, int]:
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise KlingError("The server sent an unreadable b64_json video.") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{stem}.mp4"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+    with os.fdopen(fd, "wb") as f:
+        f.write(raw)
+    os.replace(tmp, final)
+    return final, hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def _crashed(job: Job, exc: BaseException) -> None:
+    job.fail(
+        f"Internal error while running job {job.id}: {type(exc).__name__}: {exc}. The job may "
+        "have been queued: check client.history() or `%kling jobs`."
+    )

@@ -1,0 +1,460 @@
+"""The async side of a client: enqueue, track, reconcile, download, cancel, deadlines.
+
+Everything here runs on the client's runtime loop. Generations are tracked by server id until
+they are final; completion events, reconcile passes (after every (re)connect, on the safety poll,
+and in polling mode) and cancel calls all funnel into ``apply``, so a duplicated or late answer
+changes nothing twice. ``tracked`` keeps timed-out generations too: a late success is still saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from kling_nb.api import Api, ExpiredURLError, safe_stem
+from kling_nb.errors import (
+    APIConnectionError,
+    APIStatusError,
+    DownloadError,
+    KlingError,
+    NotFoundError,
+    ServerError,
+    redact,
+)
+from kling_nb.events import EventListener
+from kling_nb.jobs import Generation, Job, Result
+from kling_nb.retry import Policy
+from kling_nb.runtime import Runtime
+from kling_nb.store import GenerationRecord, Ledger
+
+__all__ = ["Engine", "uncertain_message"]
+
+log = logging.getLogger("kling_nb")
+_SERVER_FINAL = frozenset({"succeeded", "failed", "cancelled"})
+_NOT_MATCHED = frozenset({"model", "num_generations", "response_format", "target_namespace"})
+
+
+def uncertain_message(job: Job, cause: str) -> str:
+    """What to tell the user when an enqueue may or may not have queued (and billed) the job."""
+    return (
+        f"The enqueue call for job {job.id} failed ({cause}) and the job may still have been "
+        "queued and billed, so it was not resent. Check with client.history() or `%kling jobs` "
+        "before submitting again; submit(..., force=True) sends it anew."
+    )
+
+
+def _rows(listing: Any) -> list[dict[str, Any]]:
+    if isinstance(listing, dict):
+        listing = listing.get("generations") or listing.get("data") or []
+    return [r for r in listing if isinstance(r, dict)] if isinstance(listing, list) else []
+
+
+def _row_id(row: dict[str, Any]) -> str | None:
+    gid = row.get("generation_id") or row.get("id")
+    return gid if isinstance(gid, str) else None
+
+
+class Engine:
+    """Async orchestration of one client's jobs (lives on the runtime loop)."""
+
+    def __init__(self, api: Api, ledger: Ledger, policy: Policy, runtime: Runtime) -> None:
+        self.api = api
+        self.ledger = ledger
+        self.policy = policy
+        self.runtime = runtime
+        self.tracked: dict[str, tuple[Job, Generation]] = {}
+        self.listener = EventListener(
+            api, policy, on_event=self.on_event, on_connect=self.on_connect
+        )
+        self._started = False
+        self._own: list[asyncio.Task[Any]] = []
+        self._wake = asyncio.Event()
+        self._downloading: set[str] = set()
+        self._recorded_final: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the listener and the poll loop once (loop thread)."""
+        if self._started:
+            return
+        self._started = True
+        self._own = [self.runtime.spawn(self.listener.run()), self.runtime.spawn(self._poll_loop())]
+
+    async def aclose(self) -> None:
+        """Stop the listener and the poll loop, then close the HTTP pool."""
+        for task in self._own:
+            task.cancel()
+        if self._own:
+            await asyncio.wait(self._own)
+        await self.api.aclose()
+
+    # -- submission --------------------------------------------------------------------------
+    async def run_job(
+        self, job: Job, payload: dict[str, Any], slot: asyncio.Semaphore | None = None
+    ) -> None:
+        """Enqueue ``job`` once and start tracking its generations."""
+        if slot is not None:
+            await slot.acquire()
+            _release_when_done(job, slot)
+        self.start()
+        await self.listener.wait_ready(self.policy.events_connect_wait)
+        if job.cancel_requested:
+            for gen in job.generations:
+                gen.status, gen.error = "cancelled", "cancelled before it was sent"
+            self._settle(job)
+            return
+        sent_at = time.time()
+        try:
+            answer = await self.api.request("POST", "/api/ai/queue", safety="unsafe", json=payload)
+        except (ServerError, APIConnectionError) as exc:
+            if isinstance(exc, APIConnectionError) and not exc.maybe_sent:
+                job.fail(f"{exc.message} Nothing was queued; submit the request again.")
+                self._record_job(job)
+                return
+            if await self._adopt(job, payload, sent_at):
+                return
+            job.fail(uncertain_message(job, _short(exc)))
+            self._record_job(job)
+            return
+        except KlingError as exc:
+            job.fail(exc.message)
+            self._record_job(job)
+            return
+        rows = _rows(answer)
+        if not rows:
+            job.fail(uncertain_message(job, "the answer listed no generations"))
+            self._record_job(job)
+            return
+        self.attach(job, rows)
+
+    def attach(self, job: Job, rows: Iterable[dict[str, Any]]) -> None:
+        """Track the generations the server created for ``job`` and record their ids."""
+        now = time.time()
+        rows = list(rows)
+        for gen, row in zip(job.generations, rows, strict=False):
+            gen.id = _row_id(row)
+            gen.enqueued_at = _float(row.get("enqueued_at")) or now
+            gen.status = "queued"
+            if gen.id:
+                self.tracked[gen.id] = (job, gen)
+            self._record(job, gen)
+        for gen in job.generations[len(rows) :]:
+            gen.status, gen.error = "failed", "the server created fewer generations than asked"
+            self._record(job, gen)
+        self._settle(job)
+        for row in rows:
+            gid = _row_id(row)
+            if gid in self.tracked and row.get("status") in _SERVER_FINAL | {"processing"}:
+                self.apply(gid, row)
+        delay = max(0.0, job.created_at + self.policy.deadline_seconds - now)
+        self.runtime.loop.call_later(delay, self._deadline, job)
+        if job.cancel_requested:
+            self.runtime.spawn(self.cancel_job(job))
+        self._wake.set()
+
+    def track_existing(self, job: Job) -> None:
+        """Re-attach to a job's recorded generations (resume): track, schedule, reconcile."""
+        self.start()
+        for gen in job.generations:
+            if gen.id and not gen.done:
+                self.tracked[gen.id] = (job, gen)
+        delay = max(0.0, job.created_at + self.policy.deadline_seconds - time.time())
+        self.runtime.loop.call_later(delay, self._deadline, job)
+        self._settle(job)
+        self.runtime.spawn(self.reconcile())
+
+    async def _adopt(self, job: Job, payload: dict[str, Any], sent_at: float) -> bool:
+        """After an uncertain enqueue, find generations the server made for this request."""
+        known = {
+            g.generation_id for j in self.ledger.jobs().values() for g in j.generations.values()
+        }
+        known |= set(self.tracked)
+        for delay in self.policy.enqueue_reconcile_delays:
+            await asyncio.sleep(delay)
+            found: dict[str, dict[str, Any]] = {}
+            for params in (None, {"status": "succeeded"}, {"status": "failed"}):
+                try:
+                    listing = await self.api.request(
+                        "GET", "/api/ai/queue", safety="safe", params=params
+                    )
+                except KlingError:
+                    continue
+                for row in _rows(listing):
+                    gid = _row_id(row)
+                    if gid and gid not in known and _matches(row, payload, sent_at):
+                        found[gid] = row
+            if found:
+                rows = sorted(found.values(), key=lambda r: _float(r.get("enqueued_at")) or 0.0)
+                self.attach(job, rows[: job.num_generations])
+                log.info("kling_nb: job %s adopted after an uncertain enqueue", job.id)
+                return True
+        return False
+
+    # -- events and reconciling --------------------------------------------------------------
+    def on_event(self, data: dict[str, Any]) -> None:
+        """A completion event: apply it if it is one of ours (loop thread)."""
+        gid = data["generation_id"]
+        if gid not in self.tracked:
+            return
+        status = data.get("status")
+        url = data.get("url")
+        if status == "succeeded" and (self.policy.confirm_events or not isinstance(url, str)):
+            self.runtime.spawn(self.refresh(gid))
+            return
+        self.apply(gid, {"status": status, "result_url": url, "error_message": data.get("error")})
+
+    def on_connect(self) -> None:
+        """The stream is (re)connected: reconcile whatever may have been missed."""
+        if self.tracked:
+            self.runtime.spawn(self.reconcile())
+
+    async def reconcile(self) -> int:
+        """One list call for the active generations, then a GET for each tracked one not in it."""
+        if not self.tracked:
+            return 0
+        wanted = set(self.tracked)
+        changes = 0
+        seen: set[str] = set()
+        try:
+            listing = await self.api.request("GET", "/api/ai/queue", safety="safe")
+        except KlingError as exc:
+            log.info("kling_nb: listing the queue failed: %s", exc.message)
+            listing = None
+        for row in _rows(listing):
+            gid = _row_id(row)
+            if gid in wanted:
+                seen.add(gid)
+                changes += self.apply(gid, row)
+        missing = [g for g in wanted - seen if g in self.tracked and g not in self._downloading]
+        results = await asyncio.gather(*(self.refresh(g) for g in missing))
+        return changes + sum(results)
+
+    async def refresh(self, gid: str) -> int:
+        """GET one generation and apply its state; 1 if something changed."""
+        try:
+            row = await self.api.request(
+                "GET", f"/api/ai/queue/{quote(gid, safe='')}", safety="safe"
+            )
+        except NotFoundError:
+            row = {"status": "failed", "error_message": "the server no longer knows this id"}
+        except KlingError as exc:
+            log.info("kling_nb: polling %s failed: %s", gid, exc.message)
+            return 0
+        return self.apply(gid, row) if isinstance(row, dict) else 0
+
+    def apply(self, gid: str, row: dict[str, Any]) -> int:
+        """Apply the server's view of a generation; 1 if it changed anything."""
+        entry = self.tracked.get(gid)
+        if entry is None or gid in self._downloading:
+            return 0
+        job, gen = entry
+        status = row.get("status")
+        before = (gen.status, gen.started_at)
+        gen.started_at = gen.started_at or _float(row.get("started_at"))
+        gen.completed_at = gen.completed_at or _float(row.get("completed_at"))
+        if status == "processing" and gen.status in ("pending", "queued"):
+            gen.status = "processing"
+            gen.started_at = gen.started_at or time.time()
+        elif status == "succeeded":
+            url = row.get("result_url") or row.get("url")
+            gen.completed_at = gen.completed_at or time.time()
+            if isinstance(url, str) and url:
+                self._start_download(job, gen, url)
+            else:
+                self._finish(job, gen, "failed", "the server reported success without a result URL")
+            return 1
+        elif status == "failed":
+            message = row.get("error_message") or row.get("error") or "failed (no message given)"
+            self._finish(job, gen, "failed", str(message))
+            return 1
+        elif status == "cancelled":
+            self._finish(job, gen, "cancelled", None)
+            return 1
+        if (gen.status, gen.started_at) != before:
+            self._record(job, gen)
+            self._settle(job)
+            return 1
+        return 0
+
+    async def _poll_loop(self) -> None:
+        """The safety poll, or adaptive polling while the event stream is unavailable."""
+        interval = self.policy.fallback_poll_min
+        while True:
+            polling = self.listener.polling
+            wait = interval if polling else self.policy.safety_poll_interval
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+                woken = True
+            except asyncio.TimeoutError:
+                woken = False
+            if woken and not polling:
+                continue
+            if woken:
+                interval = self.policy.fallback_poll_min
+                continue
+            changes = await self.reconcile()
+            if polling:
+                grow = interval if changes else interval * 1.5
+                interval = min(self.policy.fallback_poll_max, grow)
+
+    # -- downloads ---------------------------------------------------------------------------
+    def _start_download(self, job: Job, gen: Generation, url: str) -> None:
+        gid = gen.id or ""
+        self._downloading.add(gid)
+        gen.status = "downloading"
+        self._record(job, gen)
+        self._settle(job)
+
+        def failed(exc: BaseException) -> None:
+            self._downloading.discard(gid)
+            self._finish(job, gen, "failed", f"saving the result failed: {_short(exc)}")
+
+        self.runtime.spawn(self._download(job, gen, url), on_error=failed)
+
+    async def _download(self, job: Job, gen: Generation, url: str) -> None:
+        gid = gen.id or ""
+        folder = self.ledger.folder
+        try:
+            try:
+                saved = await self.api.download(url, folder, safe_stem(gid))
+            except ExpiredURLError:
+                fresh = await self.api.request(
+                    "GET", f"/api/ai/queue/{quote(gid, safe='')}", safety="safe"
+                )
+                fresh_url = fresh.get("result_url") if isinstance(fresh, dict) else None
+                if not isinstance(fresh_url, str) or not fresh_url:
+                    raise DownloadError("the result URL expired; no fresh one was given") from None
+                url = fresh_url
+                saved = await self.api.download(url, folder, safe_stem(gid))
+        except (KlingError, OSError) as exc:
+            self._downloading.discard(gid)
+            message = exc.message if isinstance(exc, KlingError) else str(exc)
+            self._finish(
+                job, gen, "failed", f"the generation succeeded but saving it failed: {message}"
+            )
+            return
+        self._downloading.discard(gid)
+        gen.result = Result(gid, saved.path, saved.sha256, saved.size, url)
+        self._finish(job, gen, "succeeded", None)
+
+    # -- cancelling and deadlines ------------------------------------------------------------
+    async def cancel_job(self, job: Job) -> None:
+        """Cancel every generation of ``job`` that may still run."""
+        job.cancel_requested = True
+        ids = [g.id for g in job.generations if g.id and g.status not in _SERVER_FINAL]
+        await asyncio.gather(*(self.cancel_generation(gid) for gid in ids))
+
+    async def cancel_generation(self, gid: str) -> None:
+        """DELETE one generation, then learn what it became (it may have finished first)."""
+        path = f"/api/ai/queue/{quote(gid, safe='')}"
+        await self.api.request("DELETE", path, safety="safe")
+        if gid not in self.tracked:
+            return
+        try:
+            row = await self.api.request("GET", path, safety="safe")
+        except APIStatusError:
+            row = {}
+        if not isinstance(row, dict) or row.get("status") not in ("succeeded", "failed"):
+            row = {"status": "cancelled"}
+        self.apply(gid, row)
+
+    def _deadline(self, job: Job) -> None:
+        late = [g for g in job.generations if not g.done and g.status != "downloading"]
+        if not late:
+            return
+        minutes = self.policy.deadline_seconds / 60
+        for gen in late:
+            gen.status = "timed_out"
+            gen.error = f"not finished after {minutes:g} min"
+            self._record(job, gen)
+        job.error = (
+            f"Job {job.id} is past its {minutes:g}-minute deadline; the server may be stuck. "
+            f"Cancel it with job.cancel() or `%kling cancel {job.id}`. A late result is still "
+            "saved while this client runs."
+        )
+        self._settle(job)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _finish(self, job: Job, gen: Generation, status: Any, error: str | None) -> None:
+        gen.status = status
+        gen.error = redact(error) if error else None
+        gen.completed_at = gen.completed_at or time.time()
+        if gen.id:
+            self.tracked.pop(gen.id, None)
+        self._record(job, gen)
+        self._settle(job)
+
+    def _settle(self, job: Job) -> None:
+        job.changed()
+        if job.done:
+            self._record_job(job)
+
+    def _record(self, job: Job, gen: Generation) -> None:
+        result = None
+        if gen.result is not None:
+            result = {
+                "path": gen.result.path.name,
+                "sha256": gen.result.sha256,
+                "size": gen.result.size,
+            }
+        record = GenerationRecord(
+            index=gen.index,
+            generation_id=gen.id,
+            status=gen.status,
+            enqueued_at=gen.enqueued_at,
+            started_at=gen.started_at,
+            completed_at=gen.completed_at,
+            error=gen.error,
+            result=result,
+        )
+        try:
+            self.ledger.record_generation(job.id, record)
+        except OSError as exc:
+            log.error("kling_nb: could not write the ledger: %s", exc)
+
+    def _record_job(self, job: Job) -> None:
+        status = job.status
+        if self._recorded_final.get(job.id) == status:
+            return
+        self._recorded_final[job.id] = status
+        try:
+            self.ledger.record_job(job.id, status, job.error)
+        except OSError as exc:
+            log.error("kling_nb: could not write the ledger: %s", exc)
+
+
+def _release_when_done(job: Job, slot: asyncio.Semaphore) -> None:
+    """Give ``slot`` back once, when ``job`` becomes final."""
+    released = False
+
+    def release(j: Job) -> None:
+        nonlocal released
+        if j.done and not released:
+            released = True
+            slot.release()
+
+    job.observe(release)
+
+
+def _matches(row: dict[str, Any], payload: dict[str, Any], sent_at: float) -> bool:
+    model = row.get("model_name") or row.get("model")
+    if model != payload.get("model"):
+        return False
+    enqueued = _float(row.get("enqueued_at"))
+    if enqueued is not None and enqueued < sent_at - 120:
+        return False
+    return all(row[k] == v for k, v in payload.items() if k not in _NOT_MATCHED and k in row)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _short(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, KlingError) else f"{type(exc).__name__}: {exc}"
+    return redact(text)[:300]

@@ -1,0 +1,126 @@
+"""The event-stream listener: one SSE connection per client, kept open and reconnected.
+
+The hub's stream has no replay and no event for cancelled generations, so the listener only tells
+its owner three things: a completion event arrived (``on_event``), the stream is (re)connected and
+whatever happened while it was down must be reconciled (``on_connect``), and whether the client
+should poll instead (``polling``: the endpoint answered 404, or failed too many times in a row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from kling_nb.api import Api
+from kling_nb.errors import KlingError, error_for_status, redact
+from kling_nb.retry import Policy, backoff
+
+__all__ = ["COMPLETED", "EventListener"]
+
+log = logging.getLogger("kling_nb")
+COMPLETED = "media_generation_completed"
+State = Literal["idle", "connecting", "connected", "retrying", "unavailable"]
+
+
+class EventListener:
+    """Keeps one connection to ``GET /api/events`` and dispatches completion events."""
+
+    def __init__(
+        self,
+        api: Api,
+        policy: Policy,
+        *,
+        on_event: Callable[[dict[str, Any]], None],
+        on_connect: Callable[[], None],
+    ) -> None:
+        self.api = api
+        self.policy = policy
+        self.on_event = on_event
+        self.on_connect = on_connect
+        self.state: State = "idle"
+        self.connections = 0
+        self.failures = 0
+        self._ready = asyncio.Event()
+
+    @property
+    def polling(self) -> bool:
+        """Whether completions must be found by polling (stream unavailable or failing)."""
+        return self.state == "unavailable" or (
+            self.state != "connected"
+            and self.failures >= self.policy.events_failures_before_polling
+        )
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until connected, or until the client has fallen back to polling (bounded)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.info(
+                "kling_nb: event stream not connected after %.0f s; enqueueing anyway", timeout
+            )
+
+    async def run(self) -> None:
+        """Connect, dispatch, reconnect with capped jittered backoff; return if unavailable."""
+        while True:
+            self.state = "connecting"
+            try:
+                await self._connect_once()
+                self.failures = 0  # a clean end of stream: reconnect promptly
+                delay = backoff(1, self.policy.events_backoff_initial, 1.0, self.policy.jitter)
+            except _Unavailable:
+                self.state = "unavailable"
+                self._ready.set()
+                log.info("kling_nb: /api/events is not available; polling instead")
+                return
+            except (httpx.TransportError, SSEError, KlingError) as exc:
+                self.failures += 1
+                log.info("kling_nb: event stream failed (%s)", redact(type(exc).__name__))
+                delay = backoff(
+                    self.failures,
+                    self.policy.events_backoff_initial,
+                    self.policy.events_backoff_max,
+                    self.policy.jitter,
+                )
+            self.state = "retrying"
+            if self.polling:
+                self._ready.set()
+            await asyncio.sleep(delay)
+
+    async def _connect_once(self) -> None:
+        url = self.api.url("/api/events")
+        timeout = httpx.Timeout(self.policy.connect_timeout, read=self.policy.events_read_timeout)
+        async with aconnect_sse(
+            self.api.client, "GET", url, headers=self.api.auth_headers(url), timeout=timeout
+        ) as source:
+            response = source.response
+            if response.status_code == 404:
+                raise _Unavailable
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_for_status(response.status_code, response.content, context="events")
+            self.state = "connected"
+            self.connections += 1
+            self._ready.set()
+            self.on_connect()
+            try:
+                async for sse in source.aiter_sse():
+                    if sse.event != COMPLETED:
+                        continue
+                    try:
+                        data = json.loads(sse.data)
+                    except ValueError:
+                        continue
+                    if isinstance(data, dict) and isinstance(data.get("generation_id"), str):
+                        self.on_event(data)
+            finally:
+                self.state = "retrying"
+
+
+class _Unavailable(Exception):
+    """The server has no event stream (404)."""

@@ -1,0 +1,130 @@
+"""One daemon thread running one asyncio loop: where all of a client's network I/O happens.
+
+Tasks on the kernel's own loop freeze while a cell runs; a thread of our own keeps delivering
+updates. Public sync calls wait on a ``concurrent.futures.Future``; async callers wrap the same
+future with ``asyncio.wrap_future``. Background tasks are kept in a set until they finish, and
+``close`` cancels and awaits them before stopping the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["Runtime"]
+
+T = TypeVar("T")
+log = logging.getLogger("kling_nb")
+
+
+class Runtime:
+    """A background event loop with owned tasks.
+
+    >>> rt = Runtime()
+    >>> async def two() -> int: return 2
+    >>> rt.run(two())
+    2
+    >>> rt.close()
+    """
+
+    def __init__(self, name: str = "kling-nb") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(ready,), name=name, daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _main(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` has been called."""
+        return self._closed
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller runs on this runtime's thread."""
+        return threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop; its result arrives in the returned future."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError("This kling_nb client is closed; create a new Client().")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and block until it is done (never call from the loop thread)."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("Blocking call made from the kling_nb runtime thread.")
+        return self.submit(coro).result(timeout)
+
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> asyncio.Task[Any]:
+        """Start a background task (call on the loop thread); keep it until it ends.
+
+        An exception escaping the task goes to ``on_error`` (or the log), never into the void.
+        """
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is None:
+                return
+            if on_error is not None:
+                try:
+                    on_error(exc)
+                    return
+                except Exception:
+                    log.exception("kling_nb: error handler failed")
+            log.error("kling_nb background task failed: %r", exc)
+
+        task.add_done_callback(done)
+        return task
+
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the loop thread soon (thread-safe)."""
+        if not self._closed:
+            self.loop.call_soon_threadsafe(fn)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel every background task, wait for them, stop the loop and join the thread."""
+        if self._closed:
+            return
+        self._closed = True
+
+        async def shutdown() -> None:
+            tasks = [t for t in self._tasks if not t.done()]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+
+        if self.in_loop_thread():
+            raise RuntimeError("Client.close() called from the kling_nb runtime thread.")
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout + 1)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            log.warning("kling_nb: background tasks did not stop in time")
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)

@@ -1,0 +1,277 @@
+"""The ledger: an append-only JSON Lines record of every submission in an outputs folder.
+
+One ``submission`` record is written before any waiting, then ``generation`` and ``job`` records as
+things change; the latest record of each generation wins. Each line is written with one
+``O_APPEND`` write under ``fcntl.flock``, so kernels sharing a folder never interleave lines; a
+torn last line (a process killed mid-write) is skipped when read and closed off by the next writer.
+No key material is ever written (every line passes through ``redact``).
+
+Record types (all carry ``v`` (format 1), ``type``, ``time`` (Unix seconds) and ``job_id``)::
+
+    submission  request (canonical JSON object), request_hash, model, num_generations,
+                estimated_cost, endpoint ("queue" or "sync"), forced, simulated, base_url,
+                kling_nb_version
+    generation  index, generation_id, status, enqueued_at, started_at, completed_at, error,
+                result ({"path" relative to the folder, "sha256", "size"} or null)
+    job         status, error
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kling_nb._version import __version__
+from kling_nb.errors import redact
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: appends stay whole lines, unlocked
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["LEDGER_NAME", "GenerationRecord", "JobRecord", "Ledger", "file_sha256"]
+
+LEDGER_NAME = "ledger.jsonl"
+FORMAT = 1
+_ACTIVE = frozenset({"pending", "queued", "processing", "downloading"})
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class GenerationRecord:
+    """The latest recorded state of one generation."""
+
+    index: int
+    generation_id: str | None = None
+    status: str = "pending"
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class JobRecord:
+    """Everything the ledger knows about one submission."""
+
+    job_id: str
+    request: dict[str, Any]
+    request_hash: str
+    model: str
+    num_generations: int
+    estimated_cost: float | None
+    endpoint: str
+    simulated: bool
+    base_url: str
+    created_at: float
+    status: str = "submitting"
+    error: str | None = None
+    generations: dict[int, GenerationRecord] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[GenerationRecord]:
+        """Generations with a server id that were still running when last recorded."""
+        return [g for g in self.generations.values() if g.generation_id and g.status in _ACTIVE]
+
+
+class Ledger:
+    """The ledger file of one outputs folder (``<folder>/ledger.jsonl``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LEDGER_NAME
+        self._lock = threading.Lock()
+        self._offset = 0
+        self._jobs: dict[str, JobRecord] = {}
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record as one line (adds ``v`` and ``time`` when missing)."""
+        record = {"v": FORMAT, "time": time.time(), **record}
+        line = redact(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) + "\n"
+        data = line.encode("utf-8")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # close off a torn line left by a killed writer
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    def record_submission(
+        self,
+        *,
+        job_id: str,
+        request: dict[str, Any],
+        request_hash: str,
+        model: str,
+        num_generations: int,
+        estimated_cost: float | None,
+        endpoint: str,
+        forced: bool,
+        simulated: bool,
+        base_url: str,
+    ) -> None:
+        """The first record of a submission, written before any network call or waiting."""
+        self.append(
+            {
+                "type": "submission",
+                "job_id": job_id,
+                "request": request,
+                "request_hash": request_hash,
+                "model": model,
+                "num_generations": num_generations,
+                "estimated_cost": estimated_cost,
+                "endpoint": endpoint,
+                "forced": forced,
+                "simulated": simulated,
+                "base_url": base_url,
+                "kling_nb_version": __version__,
+            }
+        )
+
+    def record_generation(self, job_id: str, gen: GenerationRecord) -> None:
+        """The current state of one generation."""
+        self.append(
+            {
+                "type": "generation",
+                "job_id": job_id,
+                "index": gen.index,
+                "generation_id": gen.generation_id,
+                "status": gen.status,
+                "enqueued_at": gen.enqueued_at,
+                "started_at": gen.started_at,
+                "completed_at": gen.completed_at,
+                "error": gen.error,
+                "result": gen.result,
+            }
+        )
+
+    def record_job(self, job_id: str, status: str, error: str | None) -> None:
+        """The job's overall status (written when it becomes final)."""
+        self.append({"type": "job", "job_id": job_id, "status": status, "error": error})
+
+    # -- reading -----------------------------------------------------------------------------
+    def jobs(self) -> dict[str, JobRecord]:
+        """Every recorded job, folded from the lines appended so far (by any process)."""
+        with self._lock:
+            self._refresh()
+            return dict(self._jobs)
+
+    def _refresh(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                if os.fstat(f.fileno()).st_size < self._offset:
+                    self._offset, self._jobs = 0, {}
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            self._offset, self._jobs = 0, {}
+            return
+        end = data.rfind(b"\n") + 1  # a torn last line waits until it is closed off
+        for raw in data[:end].splitlines():
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                self._apply(record)
+        self._offset += end
+
+    def _apply(self, r: dict[str, Any]) -> None:
+        kind, job_id = r.get("type"), r.get("job_id")
+        if not isinstance(job_id, str):
+            return
+        if kind == "submission":
+            n = int(r.get("num_generations") or 1)
+            self._jobs[job_id] = JobRecord(
+                job_id=job_id,
+                request=dict(r.get("request") or {}),
+                request_hash=str(r.get("request_hash", "")),
+                model=str(r.get("model", "")),
+                num_generations=n,
+                estimated_cost=r.get("estimated_cost"),
+                endpoint=str(r.get("endpoint", "queue")),
+                simulated=bool(r.get("simulated")),
+                base_url=str(r.get("base_url", "")),
+                created_at=float(r.get("time") or 0.0),
+                generations={i: GenerationRecord(index=i) for i in range(n)},
+            )
+            return
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        if kind == "generation":
+            index = int(r.get("index", 0))
+            job.generations[index] = GenerationRecord(
+                index=index,
+                generation_id=r.get("generation_id"),
+                status=str(r.get("status", "pending")),
+                enqueued_at=r.get("enqueued_at"),
+                started_at=r.get("started_at"),
+                completed_at=r.get("completed_at"),
+                error=r.get("error"),
+                result=r.get("result"),
+            )
+        elif kind == "job":
+            job.status = str(r.get("status", job.status))
+            job.error = r.get("error")
+
+    def verified_results(self, job: JobRecord) -> list[tuple[GenerationRecord, Path]] | None:
+        """The job's successful results if every file is still there with its recorded sha256."""
+        found: list[tuple[GenerationRecord, Path]] = []
+        for gen in sorted(job.generations.values(), key=lambda g: g.index):
+            if gen.status != "succeeded" or not gen.result:
+                continue
+            path = (self.folder / str(gen.result.get("path", ""))).resolve()
+            if path.parent != self.folder.resolve() or not path.is_file():
+                return None
+            if path.stat().st_size != gen.result.get("size"):
+                return None
+            if file_sha256(path) != gen.result.get("sha256"):
+                return None
+            found.append((gen, path))
+        return found
+
+    def find_replay(
+        self, request_hash: str, num_generations: int, *, simulated: bool
+    ) -> tuple[JobRecord, list[tuple[GenerationRecord, Path]]] | None:
+        """The latest job with this request hash and enough verified successes, or None.
+
+        Results of the simulator never replay for a real client, nor the other way round.
+        """
+        for job in reversed(list(self.jobs().values())):
+            if job.request_hash != request_hash or job.simulated != simulated:
+                continue
+            results = self.verified_results(job)
+            if results and len(results) >= num_generations:
+                return job, results[:num_generations]
+        return None
+
+    def pending(self, *, base_url: str) -> list[JobRecord]:
+        """Jobs sent to ``base_url`` with generations still running when last recorded."""
+        return [j for j in self.jobs().values() if j.base_url == base_url and j.pending]
