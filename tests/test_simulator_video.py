@@ -215,6 +215,19 @@ def test_index_and_request_change_the_bytes_and_the_picture() -> None:
     assert render_video(with_(BASE, prompt="A different prompt")) != take0
 
 
+def test_defaults_spelled_out_and_response_format_do_not_change_the_video() -> None:
+    sent = {"model": "kling-video-o3-pro-reference-to-video", "prompt": "A quiet harbour"}
+    spelled_out = with_(
+        sent,
+        duration="5",
+        aspect_ratio="16:9",
+        generate_audio=False,
+        negative_prompt=None,
+        response_format="b64_json",
+    )
+    assert render_video(spelled_out, 2) == render_video(sent, 2)
+
+
 def test_pad_to_gives_exact_size_and_still_decodes() -> None:
     plain = render_video(BASE)
     size = len(plain) + 1_000_000
@@ -302,3 +315,70 @@ def test_a_five_second_clip_renders_well_under_a_second() -> None:
         render_video(payload)
         best = min(best, time.perf_counter() - start)
     assert best < 1.0, f"a 5 s clip took {best:.2f} s to render"
+
+
+@pytest.mark.browser
+def test_clips_play_to_the_end_in_chromium() -> None:
+    """Chromium (Debian's, via Playwright) plays plain, multi-shot, audio and padded clips."""
+    import base64
+
+    from playwright.sync_api import sync_playwright
+
+    clips = {
+        "audio": (render_video(with_(BASE, duration=2, generate_audio=True)), (320, 180), 2),
+        "multi": (
+            render_video(
+                with_(
+                    MULTI,
+                    aspect_ratio="9:16",
+                    multi_prompt=[{"prompt": "a", "duration": 1}, {"prompt": "b", "duration": 2}],
+                )
+            ),
+            (102, 180),
+            3,
+        ),
+        "padded": (
+            render_video(with_(BASE, duration=2, aspect_ratio="1:1"), pad_to=3_000_000),
+            (180, 180),
+            2,
+        ),
+    }
+    play = """async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+      const v = document.createElement('video');
+      v.muted = true;
+      v.defaultPlaybackRate = 4;
+      v.playbackRate = 4;
+      document.body.appendChild(v);
+      v.src = URL.createObjectURL(new Blob([bytes], {type: 'video/mp4'}));
+      return await new Promise(done => {
+        v.onerror = () => done({error: v.error ? v.error.message : 'unknown'});
+        v.onended = () => done({duration: v.duration, w: v.videoWidth, h: v.videoHeight,
+                                frames: v.getVideoPlaybackQuality().totalVideoFrames});
+        v.play().catch(e => done({error: String(e)}));
+        setTimeout(() => done({error: 'timeout at ' + v.currentTime}), 15000);
+      });
+    }"""
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page()
+            page.set_content("<html><body></body></html>")
+            for name, (data, (w, h), seconds) in clips.items():
+                result = page.evaluate(play, base64.b64encode(data).decode())
+                assert "error" not in result, (name, result)
+                assert (result["w"], result["h"]) == (w, h), name
+                assert abs(result["duration"] - seconds) <= 1 / FPS, (name, result)
+                assert result["frames"] >= seconds * FPS - 1, (name, result)
+        finally:
+            browser.close()

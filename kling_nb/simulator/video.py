@@ -124,6 +124,26 @@ def _canonical(payload: Mapping[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# Fields that do not change what the video shows, or are folded into the normalised ones below.
+_NOT_IN_SEED = frozenset(
+    {"response_format", "model", "prompt", "multi_prompt", "duration", "aspect_ratio"}
+)
+
+
+def _seed(payload: Mapping[str, Any], shots: list[Shot], model: str, index: int) -> bytes:
+    """Hash of what the video shows: equal for a request as sent and with its defaults filled in.
+
+    The response format, unset (null) fields, an alias versus the full model id, a numeric string
+    versus a number for a duration all leave the picture unchanged.
+    """
+    rest = {k: v for k, v in payload.items() if k not in _NOT_IN_SEED and v is not None}
+    rest["generate_audio"] = bool(payload.get("generate_audio"))
+    rest["aspect_ratio"] = "x".join(map(str, frame_size(payload.get("aspect_ratio"), 720)))
+    rest["model"] = model
+    rest["shots"] = [[s.prompt, s.duration] for s in shots]
+    return hashlib.sha256(f"{_canonical(rest)}|index={index}".encode()).digest()
+
+
 def _model_label(payload: Mapping[str, Any]) -> str:
     """The model's alias when the catalog knows it, else the name as sent."""
     name = str(payload.get("model") or "kling")
@@ -395,9 +415,9 @@ def _audio(key: bytes, shots: list[Shot]) -> F32:
 def _encode(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
     shots = parse_shots(payload)
     width, height = frame_size(payload.get("aspect_ratio"), height)
-    key = hashlib.sha256(f"{_canonical(payload)}|index={index}".encode()).digest()
     lay = _layout(width, height)
     model = _model_label(payload)
+    key = _seed(payload, shots, model, index)
     total = sum(s.duration for s in shots)
     with_audio = bool(payload.get("generate_audio"))
 
