@@ -1,0 +1,83 @@
+"""Running generations: queued -> processing -> succeeded | failed, on the server's loop.
+
+Model rules are checked when a generation runs, as on the real queue: a request that breaks one
+fails with ``Getting model response error: 422 - <message>``. Videos are rendered in a worker
+thread while the simulated generation time passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import ValidationError
+
+from kling_nb.requests import VideoRequest
+from kling_nb.simulator.events import publish_completion
+from kling_nb.simulator.state import Config, Generation, SimState
+from kling_nb.simulator.video import render_video
+
+__all__ = ["QUEUED_SHARE", "check_request", "render", "run_generation", "validation_message"]
+
+QUEUED_SHARE = 0.25
+"""The part of ``generation_seconds`` a generation spends ``queued`` before ``processing``."""
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The server's wording for a request that breaks a model rule (first problem only)."""
+    first = exc.errors(include_url=False)[0]
+    return f"Getting model response error: 422 - {first['msg']}"
+
+
+def check_request(params: dict[str, Any]) -> VideoRequest | str:
+    """The validated request, or the error message the server gives for it."""
+    try:
+        return VideoRequest.model_validate(params)
+    except ValidationError as exc:
+        return validation_message(exc)
+
+
+async def render(request: VideoRequest, index: int, config: Config) -> bytes:
+    """Render the video in a thread (PyAV releases the GIL while encoding)."""
+    payload = request.canonical()
+    return await asyncio.to_thread(render_video, payload, index, height=config.video_height)
+
+
+async def run_generation(state: SimState, generation: Generation) -> None:
+    """Drive one queued generation to its final status and announce it on the event stream."""
+    config = state.config
+    await asyncio.sleep(config.generation_seconds * QUEUED_SHARE)
+    if generation.cancelled:
+        return  # cancelled while queued
+    generation.mark_processing()
+    checked = check_request(generation.params)
+    if isinstance(checked, str):
+        _finish(state, generation, "failed", checked)
+        return
+    if state.faults.take("fail_next"):
+        await asyncio.sleep(config.generation_seconds * (1 - QUEUED_SHARE))
+        _finish(state, generation, "failed", state.faults.fail_message)
+        return
+    if state.faults.stuck:
+        return  # stays processing until cancelled
+    try:
+        video, _ = await asyncio.gather(
+            render(checked, generation.index, config),
+            asyncio.sleep(config.generation_seconds * (1 - QUEUED_SHARE)),
+        )
+    except ValueError as exc:  # a payload the renderer cannot draw
+        _finish(state, generation, "failed", f"Getting model response error: 500 - {exc}")
+        return
+    if generation.cancelled:
+        return  # cancelled while processing
+    generation.video = video
+    generation.pad_to = state.faults.result_size_bytes
+    state.spent_usd += generation.cost_usd
+    _finish(state, generation, "succeeded", None)
+
+
+def _finish(state: SimState, generation: Generation, status: str, error: str | None) -> None:
+    generation.finish("succeeded" if status == "succeeded" else "failed", error=error)
+    if status != "succeeded":
+        generation.cost_usd = 0.0
+    publish_completion(state, generation)
