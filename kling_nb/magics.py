@@ -1,0 +1,277 @@
+"""``%%kling`` (a prompt in, a live job out) and the ``%kling`` commands.
+
+``%load_ext kling_nb`` only registers :class:`KlingMagics`: no output, network or thread. The first
+submission creates the session's client (see :mod:`kling_nb.session`). A cell is parsed once, into a
+:class:`~kling_nb.requests.VideoRequest`; every mistake is a one-line ``UsageError``, and then
+nothing is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+
+from IPython.core import magic_arguments as _ma
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, magics_class
+from IPython.core.magic import line_cell_magic as _line_cell_magic
+
+from kling_nb.body import Body, parse_body
+from kling_nb.commands import run_command
+from kling_nb.session import SIMULATED_NOTE, KlingSettings, Session
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from kling_nb.jobs import Job
+    from kling_nb.requests import VideoRequest
+
+__all__ = ["KlingMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Decorator(Protocol):
+    def __call__(self, func: _F, /) -> _F: ...
+
+
+# IPython's magic_arguments is untyped: typed views of it keep this module strict.
+magic_arguments = cast("Callable[[], _Decorator]", _ma.magic_arguments)
+argument = cast("Callable[..., _Decorator]", _ma.argument)
+line_cell_magic = cast("_Decorator", _line_cell_magic)
+_IMAGE_HELP = "A reference image, @Image1, @Image2... in the prompt (repeatable)."
+_ELEMENT = "An element, @Element1... in the prompt: a front view URL, then other angles."
+
+
+@magics_class
+class KlingMagics(Magics, KlingSettings):
+    """The ``%%kling`` cell magic and the ``%kling`` line commands, with their settings."""
+
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.session = Session(self)
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model id or alias (default: KlingMagics.default_model).")
+    @argument("-d", "--duration", type=int, help="Seconds, for a single prompt (not with [Ns]).")
+    @argument("-a", "--aspect-ratio", choices=["16:9", "9:16", "1:1"], help="Aspect ratio.")
+    @argument("--audio", action="store_true", help="Generate native audio.")
+    @argument("-i", "--image", action="append", default=[], metavar="URL", help=_IMAGE_HELP)
+    @argument("--element", action="append", default=[], metavar="FRONT[,REF...]", help=_ELEMENT)
+    @argument("--start", metavar="URL", help="The first frame.")
+    @argument("--end", metavar="URL", help="The last frame (needs --start).")
+    @argument("--negative", metavar="TEXT", help="What to avoid.")
+    @argument("-n", "--num-generations", default="1", metavar="1..4", help="Takes (1 to 4).")
+    @argument("-o", "--output", metavar="NAME", help="Also store the job in this variable.")
+    @argument("--wait", action="store_true", help="Block until the job ends.")
+    @argument("--force", action="store_true", help="A new take, even if this request has a result.")
+    @argument("--dry-run", action="store_true", help="Show request, cost, exports; send nothing.")
+    @argument("--sync", action="store_true", help="Use the synchronous endpoint (blocks).")
+    @line_cell_magic
+    def kling(self, line: str, cell: str | None = None) -> object:
+        """Generate a Kling video from the cell body, or run a %kling command.
+
+        The body is the prompt; a line starting with [Ns] starts a shot of N seconds, lines
+        after it continue that shot. {name} is a variable of yours, {{ and }} are braces.
+        The cell returns the job at once (also in _kling). %kling help lists the commands:
+        models, jobs, cancel, resume, history, config, simulator, form.
+        """
+        if cell is None:
+            return run_command(self, line)
+        return self._cell(line, cell)
+
+    # -- %%kling ----------------------------------------------------------------------------
+    def _cell(self, line: str, cell: str) -> Job | None:
+        options = _parse_options(self.kling, line)
+        num = _num_generations(options.num_generations)
+        if options.sync and num != 1:
+            raise UsageError(
+                "--sync makes one generation: drop -n, or drop --sync to use the queue."
+            )
+        if options.output is not None and not options.output.isidentifier():
+            raise UsageError(f"-o takes a Python variable name, not {options.output!r}.")
+        body = parse_body(cell, self.shell.user_ns if self.shell else {})
+        request = build_request(options, body, self)
+        if options.dry_run:
+            print(dry_run_report(request, num, sync=options.sync))
+            return None
+        return self._submit(request, num, options)
+
+    def _submit(self, request: VideoRequest, num: int, options: argparse.Namespace) -> Job | None:
+        from kling_nb.errors import KlingError, redact
+
+        client = self.session.client()
+        try:
+            if options.sync:
+                job = client.generate(request, force=options.force)
+            else:
+                job = client.submit(request, num_generations=num, force=options.force)
+        except KeyboardInterrupt:
+            print(
+                "Stopped waiting for the synchronous request; the server may still finish (and "
+                "bill) it. %kling history shows what was recorded."
+            )
+            return None
+        except KlingError as exc:
+            raise UsageError(redact(f"{type(exc).__name__}: {exc}")) from None
+        self.session.remember(job)
+        if self.shell is not None:
+            self.shell.user_ns["_kling"] = job
+            if options.output:
+                self.shell.user_ns[options.output] = job
+        notes = []
+        if job.replayed:
+            notes.append(
+                "Replayed the recorded result of this unchanged request: nothing was sent, no "
+                "cost. Run with --force for a new take."
+            )
+        if job.simulated:
+            notes.append(SIMULATED_NOTE)
+        if notes:
+            print("\n".join(notes))
+        if options.wait and not job.done:
+            wait_for(job)
+        return job
+
+
+def wait_for(job: Job) -> None:
+    """Block until ``job`` ends; an interrupt stops the waiting, never the job."""
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        print(
+            f"Stopped waiting; job {job.id} continues in the background. "
+            f"Cancel it with %kling cancel {job.id} (or _kling.cancel())."
+        )
+
+
+def _parse_options(magic: Any, line: str) -> argparse.Namespace:
+    """The cell's options, quoted the shell's way (IPython's own split keeps the quotes)."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:  # unbalanced quotes
+        raise UsageError(f"Could not read the %%kling options: {exc}.") from None
+    parser = cast("argparse.ArgumentParser", magic.parser)
+    return parser.parse_args(argv)  # MagicArgumentParser raises UsageError, never SystemExit
+
+
+def _num_generations(text: str) -> int:
+    from kling_nb.requests import validate_num_generations
+
+    value: object = int(text) if text.strip().lstrip("+-").isdigit() else text
+    try:
+        return validate_num_generations(value)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _images(urls: list[str], *, single: bool) -> list[str] | str | None:
+    """``-i`` URLs as the model takes them: one URL for image-to-video models, else a list."""
+    if not urls:
+        return None
+    return urls[0] if single and len(urls) == 1 else urls
+
+
+def _elements(specs: list[str]) -> list[dict[str, Any]]:
+    elements = []
+    for spec in specs:
+        urls = [url.strip() for url in spec.split(",")]
+        if not all(urls):
+            raise UsageError(
+                f"--element takes FRONT[,REF...], comma-separated URLs with none empty: {spec!r}."
+            )
+        element: dict[str, Any] = {"frontal_image_url": urls[0]}
+        if urls[1:]:
+            element["reference_image_urls"] = urls[1:]
+        elements.append(element)
+    return elements
+
+
+def build_request(options: argparse.Namespace, body: Body, settings: KlingSettings) -> VideoRequest:
+    """The one :class:`VideoRequest` a cell stands for, or a ``UsageError`` in the seeds' words."""
+    from pydantic import ValidationError
+
+    from kling_nb.catalog import get_model
+    from kling_nb.requests import VideoRequest, error_summary
+
+    model = options.model or settings.default_model
+    try:
+        spec = get_model(model)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    payload: dict[str, Any] = {"model": model}
+    if body.shots:
+        if options.duration is not None:
+            raise UsageError(
+                "-d sets the duration of a single prompt; with [Ns] shots each shot sets its "
+                "own: drop -d, or remove the markers."
+            )
+        payload["multi_prompt"] = [{"prompt": s.prompt, "duration": s.duration} for s in body.shots]
+    elif body.prompt is not None:
+        payload["prompt"] = body.prompt
+    if options.duration is not None:
+        payload["duration"] = options.duration
+    aspect = options.aspect_ratio
+    if aspect is None and "aspect_ratio" in spec.params:
+        aspect = settings.aspect_ratio
+    optional = {
+        "aspect_ratio": aspect,
+        "generate_audio": True if options.audio else None,
+        "input_image": _images(options.image, single=spec.single_input_image),
+        "elements": _elements(options.element) or None,
+        "start_image_url": options.start,
+        "tail_image_url": options.end,
+        "negative_prompt": options.negative,
+    }
+    payload.update({k: v for k, v in optional.items() if v is not None})
+    try:
+        return VideoRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise UsageError(error_summary(exc)) from None
+
+
+def dry_run_report(request: VideoRequest, num: int, *, sync: bool = False) -> str:
+    """What ``--dry-run`` prints: the validated request, its cost and its three exports."""
+    from kling_nb.requests import estimate_cost, format_cost
+
+    endpoint: Literal["queue", "sync"] = "sync" if sync else "queue"
+    takes = f" for {num} generations" if num > 1 else ""
+    return "\n".join(
+        [
+            "Dry run: nothing was sent.",
+            "",
+            "Request (validated):",
+            json.dumps(request.payload(), indent=2),
+            "",
+            f"Estimated cost: {format_cost(estimate_cost(request, num))}{takes}",
+            "",
+            "As %%kling:",
+            request.to_magic(num_generations=num),
+            "",
+            "As Python:",
+            request.to_python(endpoint=endpoint, num_generations=num),
+            "",
+            "As cURL:",
+            request.to_curl(endpoint=endpoint, num_generations=num),
+        ]
+    )
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """Register the magics, and nothing else (no output, network or thread)."""
+    ipython.register_magics(KlingMagics(ipython))
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """Close the session (its clients and simulator) and remove the magics."""
+    magics = ipython.magics_manager.registry.pop("KlingMagics", None)
+    if isinstance(magics, KlingMagics):
+        magics.session.close()
+        configurables = cast("list[object]", ipython.configurables)
+        if magics in configurables:
+            configurables.remove(magics)
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("kling", None)

@@ -1,0 +1,247 @@
+"""One IPython shell's kling_nb state: its settings, its default client, its simulator and its jobs.
+
+Where requests go is decided at each submission, from the environment at that moment:
+
+- ``OXEN_API_KEY`` set: a real :class:`~kling_nb.client.Client` (``KLING_NB_BASE_URL`` overrides
+  the host, which is how the tests point a "real" session at a local simulator);
+- no key, or after ``%kling simulator start``: the bundled simulator, started on first use and kept
+  open for the session, with a throwaway non-secret key and ``simulated=True`` so that every view
+  says the results are simulated. Its results go to ``<outputs_dir>/simulated`` so that a simulated
+  video is never replayed as a real one once a key is set.
+
+Nothing here starts a thread, opens a socket or prints until the first submission asks for a client.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from traitlets import Enum, Float, TraitError, Unicode, default, validate
+from traitlets.config import Configurable
+
+if TYPE_CHECKING:
+    from kling_nb.client import Client
+    from kling_nb.jobs import Job
+    from kling_nb.simulator import Simulator
+
+__all__ = ["KEY_HELP", "SIMULATED_NOTE", "KlingSettings", "Session"]
+
+API_KEY_ENV = "OXEN_API_KEY"
+BASE_URL_ENV = "KLING_NB_BASE_URL"
+OUTPUTS_ENV = "KLING_NB_OUTPUTS"
+# Sent to the local simulator only; it accepts any key, and this one is not a secret.
+SIMULATOR_KEY = "kling-nb-simulator-not-a-secret"
+
+KEY_HELP = "set a key with %env OXEN_API_KEY=... (or os.environ in Python)"
+SIMULATED_NOTE = f"Simulated: no OXEN_API_KEY is set, so nothing reached Oxen.ai; {KEY_HELP}."
+NO_SIMULATOR = (
+    "No OXEN_API_KEY is set and the bundled simulator is not installed: "
+    f"{KEY_HELP}, or pip install 'kling-nb[simulator]' to try kling_nb without a key."
+)
+
+
+class KlingSettings(Configurable):
+    """The magics' settings, settable with ``%config KlingMagics.<name> = value``."""
+
+    default_model = Unicode(
+        "o3-pro", help="Model id or alias used when a %%kling cell has no -m."
+    ).tag(config=True)
+    aspect_ratio = Enum(
+        ["16:9", "9:16", "1:1"],
+        default_value=None,
+        allow_none=True,
+        help="Aspect ratio used when a cell has no -a and the model takes one (None: the model's).",
+    ).tag(config=True)
+    outputs_dir = Unicode(
+        help="Folder for videos and the ledger (default: $KLING_NB_OUTPUTS or ./kling_outputs)."
+    ).tag(config=True)
+    budget_usd = Float(
+        None, allow_none=True, help="Stop submitting once estimated spend would pass this (USD)."
+    ).tag(config=True)
+    deadline_seconds = Float(
+        1800.0, help="Give up on a job that has not finished after this many seconds."
+    ).tag(config=True)
+
+    @default("outputs_dir")
+    def _default_outputs_dir(self) -> str:
+        return os.environ.get(OUTPUTS_ENV) or "kling_outputs"
+
+    @validate("default_model")
+    def _check_model(self, proposal: dict[str, Any]) -> str:
+        from kling_nb.catalog import get_model
+
+        try:
+            get_model(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return str(proposal["value"])
+
+    @validate("deadline_seconds")
+    def _check_deadline(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("deadline_seconds must be a positive number of seconds.")
+        return float(proposal["value"])
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Everything a client is built from; a change in any of it means a new client."""
+
+    api_key: str
+    base_url: str | None
+    outputs_dir: Path
+    budget_usd: float | None
+    deadline_seconds: float
+    simulated: bool
+
+
+class Session:
+    """The state behind the magics of one shell.
+
+    ``out`` receives the one-line notices (simulator started, switched to Oxen.ai); the magics
+    pass ``print`` so they land in the running cell.
+    """
+
+    def __init__(self, settings: KlingSettings, out: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.jobs: list[Job] = []
+        self._out = out
+        self._clients: dict[_Target, Client] = {}
+        self._current: _Target | None = None
+        self._simulator: Simulator | None = None
+        self._simulator_stack = contextlib.ExitStack()
+        self._use_simulator = False
+        self._atexit = False
+
+    # -- where requests go ------------------------------------------------------------------
+    @staticmethod
+    def api_key() -> str | None:
+        """The key from the environment, or ``None`` (an empty value counts as unset)."""
+        return os.environ.get(API_KEY_ENV) or None
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the next submission goes to the bundled simulator."""
+        return self._use_simulator or self.api_key() is None
+
+    @property
+    def simulator(self) -> Simulator | None:
+        """The running simulator, if this session started one."""
+        return self._simulator
+
+    def client(self) -> Client:
+        """The client for the current settings and environment, created (and maybe the simulator
+        started) on first use."""
+        target = self._target()
+        client = self._clients.get(target)
+        if client is None:
+            from kling_nb.client import Client
+
+            client = Client(
+                api_key=target.api_key,
+                base_url=target.base_url,
+                outputs_dir=target.outputs_dir,
+                budget_usd=target.budget_usd,
+                deadline_seconds=target.deadline_seconds,
+                simulated=target.simulated,
+            )
+            self._clients[target] = client
+            self._register_atexit()
+        if self._current is not None and self._current.simulated and not target.simulated:
+            self._out(f"kling_nb: OXEN_API_KEY is set: requests now go to {client.base_url}.")
+        self._current = target
+        return client
+
+    def _target(self) -> _Target:
+        settings = self.settings
+        outputs = Path(settings.outputs_dir).expanduser()
+        key = self.api_key()
+        if key is None or self._use_simulator:
+            simulator = self.start_simulator()
+            return _Target(
+                SIMULATOR_KEY,
+                simulator.base_url,
+                outputs / "simulated",
+                settings.budget_usd,
+                settings.deadline_seconds,
+                simulated=True,
+            )
+        return _Target(
+            key,
+            os.environ.get(BASE_URL_ENV) or None,
+            outputs,
+            settings.budget_usd,
+            settings.deadline_seconds,
+            simulated=False,
+        )
+
+    # -- the bundled simulator --------------------------------------------------------------
+    def start_simulator(self, *, explicit: bool = False) -> Simulator:
+        """Start the bundled simulator (once per session) and say so; ``explicit`` (from
+        ``%kling simulator start``) also sends requests to it while a key is set."""
+        if explicit:
+            self._use_simulator = True
+        if self._simulator is not None:
+            return self._simulator
+        try:
+            from kling_nb.simulator import run
+
+            simulator = self._simulator_stack.enter_context(run())
+        except ImportError:
+            raise UsageError(NO_SIMULATOR) from None
+        self._simulator = simulator
+        self._register_atexit()
+        why = "as asked" if self.api_key() else "because no OXEN_API_KEY is set"
+        self._out(
+            f"kling_nb: started the bundled simulator at {simulator.base_url} {why}. Results are "
+            "simulated, not real Kling videos, and cost nothing. To use Oxen.ai, "
+            f"{KEY_HELP} and run %kling simulator stop."
+        )
+        return simulator
+
+    def stop_simulator(self) -> bool:
+        """Close the simulator and the clients that talk to it; ``False`` if none was running."""
+        self._use_simulator = False
+        if self._simulator is None:
+            return False
+        for target in [t for t in self._clients if t.simulated]:
+            self._clients.pop(target).close()
+        if self._current is not None and self._current.simulated:
+            self._current = None
+        self._simulator = None
+        self._simulator_stack.close()
+        self._simulator_stack = contextlib.ExitStack()
+        return True
+
+    def remember(self, job: Job) -> None:
+        """Add ``job`` to this session's jobs (``%kling jobs``, ``%kling cancel all``)."""
+        if all(job is not known for known in self.jobs):
+            self.jobs.append(job)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def existing_clients(self) -> list[Client]:
+        """The clients created so far (none until the first submission)."""
+        return list(self._clients.values())
+
+    def close(self) -> None:
+        """Close every client and the simulator (``%unload_ext`` and interpreter exit)."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._current = None
+        self.stop_simulator()
+        if self._atexit:
+            atexit.unregister(self.close)
+            self._atexit = False
+
+    def _register_atexit(self) -> None:
+        if not self._atexit:
+            atexit.register(self.close)
+            self._atexit = True

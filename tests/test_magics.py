@@ -1,0 +1,511 @@
+"""%%kling and %kling in a real IPython shell, against the bundled simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from kling_nb.jobs import Job
+from kling_nb.magics import KlingMagics
+from kling_nb.simulator import Simulator, run
+
+FAKE_KEY = "sk-FAKE-KEY-must-never-appear-0123456789"
+PROMPT = "A puppy runs through a park"
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    return InteractiveShell.instance()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Simulator]:
+    with run(generation_seconds=0.2, keepalive_seconds=0.5) as sim:
+        yield sim
+
+
+@pytest.fixture
+def magics(
+    shell: InteractiveShell, server: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KlingMagics]:
+    """The extension loaded with a (fake) key, pointed at the module's simulator."""
+    server.reset()
+    monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("KLING_NB_BASE_URL", server.base_url)
+    monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path))
+    yield from _loaded(shell)
+
+
+@pytest.fixture
+def keyless(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[KlingMagics]:
+    """The extension loaded with no key: the session must start its own simulator."""
+    monkeypatch.delenv("OXEN_API_KEY", raising=False)
+    monkeypatch.delenv("KLING_NB_BASE_URL", raising=False)
+    monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path))
+    yield from _loaded(shell)
+
+
+def _loaded(shell: InteractiveShell) -> Iterator[KlingMagics]:
+    shell.extension_manager.load_extension("kling_nb")
+    magics = shell.magics_manager.registry["KlingMagics"]
+    assert isinstance(magics, KlingMagics)
+    try:
+        yield magics
+    finally:
+        shell.extension_manager.unload_extension("kling_nb")
+        shell.user_ns.pop("_kling", None)
+        shell.config.pop("KlingMagics", None)  # %config settings outlive the extension
+
+
+def cell(shell: InteractiveShell, line: str, body: str) -> Any:
+    return shell.run_cell_magic("kling", line, body)
+
+
+def line(shell: InteractiveShell, text: str) -> Any:
+    return shell.run_line_magic("kling", text)
+
+
+def nothing_sent(server: Simulator) -> bool:
+    return server.stats()["requests_by_path"] == {}
+
+
+def dry_run_payload(out: str) -> dict[str, Any]:
+    start = out.index("Request (validated):\n") + len("Request (validated):\n")
+    end = out.index("\n\nEstimated cost")
+    payload: dict[str, Any] = json.loads(out[start:end])
+    return payload
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def test_load_ext_registers_the_magics_and_does_nothing_else(
+    shell: InteractiveShell, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OXEN_API_KEY", raising=False)
+    threads = threading.active_count()
+    capfd.readouterr()
+    shell.run_line_magic("load_ext", "kling_nb")
+    try:
+        assert capfd.readouterr() == ("", "")
+        assert threading.active_count() == threads
+        assert "kling" in shell.magics_manager.magics["line"]
+        assert "kling" in shell.magics_manager.magics["cell"]
+        magics = shell.magics_manager.registry["KlingMagics"]
+        assert magics.session.simulator is None
+        assert magics.session.existing_clients() == []
+    finally:
+        shell.run_line_magic("unload_ext", "kling_nb")
+    assert "kling" not in shell.magics_manager.magics["cell"]
+    assert "KlingMagics" not in shell.magics_manager.registry
+
+
+# -- the grammar, through --dry-run ----------------------------------------------------------
+
+
+def test_options_and_shots_become_one_request(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    shell.user_ns["style"] = "film noir"
+    result = cell(
+        shell,
+        "-m o3-pro -a 9:16 --audio -i https://example.com/face.jpg "
+        "--element https://example.com/front.png,https://example.com/side.png "
+        "--negative 'blur, low quality' --start https://example.com/a.png "
+        "--end https://example.com/b.png --dry-run",
+        "[5s] @Image1 walks\n toward the camera, {style}\n[3s] @Element1 turns, {{calm}}\n",
+    )
+    assert result is None
+    payload = dry_run_payload(capsys.readouterr().out)
+    assert payload == {
+        "model": "kling-video-o3-pro-reference-to-video",
+        "multi_prompt": [
+            {"prompt": "@Image1 walks toward the camera, film noir", "duration": 5},
+            {"prompt": "@Element1 turns, {calm}", "duration": 3},
+        ],
+        "input_image": ["https://example.com/face.jpg"],
+        "start_image_url": "https://example.com/a.png",
+        "tail_image_url": "https://example.com/b.png",
+        "elements": [
+            {
+                "frontal_image_url": "https://example.com/front.png",
+                "reference_image_urls": ["https://example.com/side.png"],
+            }
+        ],
+        "negative_prompt": "blur, low quality",
+        "aspect_ratio": "9:16",
+        "generate_audio": True,
+    }
+    assert nothing_sent(server)
+
+
+def test_a_single_prompt_takes_its_duration_from_d(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    cell(shell, "-d 10 --dry-run", f"{PROMPT}\n  on a sunny day")
+    payload = dry_run_payload(capsys.readouterr().out)
+    assert payload == {
+        "model": "kling-video-o3-pro-reference-to-video",
+        "prompt": f"{PROMPT} on a sunny day",
+        "duration": 10,
+    }
+
+
+def test_settings_give_the_defaults_and_options_override_them(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    shell.run_line_magic("config", "KlingMagics.default_model = 'o3-4k'")
+    shell.run_line_magic("config", "KlingMagics.aspect_ratio = '1:1'")
+    cell(shell, "--dry-run", PROMPT)
+    payload = dry_run_payload(capsys.readouterr().out)
+    assert payload["model"] == "kling-video-o3-4k-reference-to-video"
+    assert payload["aspect_ratio"] == "1:1"
+    cell(shell, "-m o3-pro -a 16:9 --dry-run", PROMPT)
+    payload = dry_run_payload(capsys.readouterr().out)
+    assert payload["model"] == "kling-video-o3-pro-reference-to-video"
+    assert payload["aspect_ratio"] == "16:9"
+
+
+def test_quoted_option_values_keep_their_spaces(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    cell(shell, '--negative "people, text" --dry-run', PROMPT)
+    assert dry_run_payload(capsys.readouterr().out)["negative_prompt"] == "people, text"
+
+
+def test_dry_run_shows_request_cost_and_exports_and_starts_nothing(
+    keyless: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    threads = threading.active_count()
+    cell(shell, "-n 2 --dry-run", f"[5s] {PROMPT}\n[5s] It sits down")
+    out = capsys.readouterr().out
+    assert out.startswith("Dry run: nothing was sent.")
+    assert "Estimated cost: $4.48 for 2 generations" in out  # 10 s x 2 x $0.224
+    assert "As %%kling:\n%%kling" in out
+    assert "As Python:" in out and "requests.post" in out
+    assert "As cURL:\ncurl" in out and "$OXEN_API_KEY" in out
+    assert threading.active_count() == threads
+    assert keyless.session.simulator is None
+    assert keyless.session.existing_clients() == []
+
+
+def test_the_magic_export_of_a_dry_run_parses_back_to_the_same_request(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    cell(shell, "-a 9:16 -d 7 -n 3 --dry-run", PROMPT)
+    out = capsys.readouterr().out
+    first = dry_run_payload(out)
+    exported = out[out.index("As %%kling:\n") + len("As %%kling:\n") : out.index("\n\nAs Python:")]
+    head, _, body = exported.partition("\n")
+    cell(shell, head.removeprefix("%%kling").strip() + " --dry-run", body)
+    out = capsys.readouterr().out
+    assert dry_run_payload(out) == first
+    assert "for 3 generations" in out
+
+
+# -- every mistake is a one-line UsageError, and nothing is sent -----------------------------
+
+MISTAKES = [
+    ("--bogus", PROMPT, "unrecognized arguments: --bogus"),
+    ("-a 4:3", PROMPT, "argument -a/--aspect-ratio: invalid choice: '4:3'"),
+    ("-d five", PROMPT, "argument -d/--duration: invalid int value: 'five'"),
+    ("-n 5", PROMPT, "^num_generations must be an integer between 1 and 4$"),
+    ("-n 0", PROMPT, "^num_generations must be an integer between 1 and 4$"),
+    ("-n two", PROMPT, "^num_generations must be an integer between 1 and 4$"),
+    ("-o 1clip", PROMPT, "-o takes a Python variable name"),
+    ("--sync -n 2", PROMPT, "--sync makes one generation"),
+    ("--negative 'unbalanced", PROMPT, "Could not read the %%kling options"),
+    ("-d 5", "[5s] a\n[5s] b", "-d sets the duration of a single prompt"),
+    ("-m o3-prro", PROMPT, "Unknown model 'o3-prro'. Did you mean 'o3-pro'"),
+    ("", " \n", "Either 'prompt' or 'multi_prompt' must be provided."),
+    ("", "[1s] a\n[1s] b", "duration value '2' is invalid"),
+    ("", "[5s] a\n[5s] b\n[6s] c", r"Total shot duration \(16s\) exceeds maximum allowed \(15s\)"),
+    ("", "[16s] a", "Input should be '1', '2'"),
+    ("-d 2", PROMPT, "duration value '2' is invalid"),
+    ("--end https://example.com/b.png", PROMPT, "tail_image_url"),
+    ("--element https://example.com/a.png,,x", PROMPT, "--element takes FRONT"),
+    ("", "intro\n[5s] a cat", r"Text before the first \[Ns\] shot marker"),
+    ("", "a {undefined_name} cat", "Name 'undefined_name' in the cell body is not defined"),
+    ("", "a { cat", "Unmatched '{'"),
+    ("", "[5 s] a cat", "not a shot marker"),
+]
+
+
+@pytest.mark.parametrize(("options", "body", "message"), MISTAKES)
+def test_a_mistake_is_a_one_line_usage_error_and_sends_nothing(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator,
+    options: str, body: str, message: str,
+) -> None:  # fmt: skip
+    with pytest.raises(UsageError, match=message) as info:
+        cell(shell, options, body)
+    assert "\n" not in str(info.value)
+    assert FAKE_KEY not in str(info.value)
+    assert nothing_sent(server)
+    assert magics.session.existing_clients() == []
+    assert "_kling" not in shell.user_ns
+
+
+def test_a_mistake_without_a_key_does_not_start_the_simulator(
+    keyless: KlingMagics, shell: InteractiveShell
+) -> None:
+    with pytest.raises(UsageError, match="num_generations must be"):
+        cell(shell, "-n 5", PROMPT)
+    assert keyless.session.simulator is None
+
+
+def test_run_cell_shows_a_usage_error_as_one_line_without_a_traceback(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    shell.run_cell(f"%%kling -n 5\n{PROMPT}")
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "UsageError: num_generations must be an integer between 1 and 4" in text
+    assert "Traceback" not in text
+
+
+# -- submitting ------------------------------------------------------------------------------
+
+
+def test_a_cell_returns_the_job_at_once_and_it_ends_with_a_video_file(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, tmp_path: Path
+) -> None:
+    job = cell(shell, "-o clip -d 3", PROMPT)
+    assert isinstance(job, Job)
+    assert shell.user_ns["_kling"] is job
+    assert shell.user_ns["clip"] is job
+    assert job.request.prompt == PROMPT
+    job.wait(timeout=30)
+    assert job.status == "succeeded"
+    [result] = job.results
+    assert result.path.is_file() and result.path.stat().st_size > 1000
+    assert tmp_path in result.path.parents
+    assert result.path.read_bytes()[4:8] == b"ftyp"
+    assert server.stats()["enqueue_calls"] == 1
+    assert magics.session.jobs == [job]
+
+
+def test_an_unchanged_rerun_replays_at_no_cost_and_force_makes_a_new_take(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    first = cell(shell, "", PROMPT).wait(timeout=30)
+    capsys.readouterr()
+    again = cell(shell, "", PROMPT)
+    assert again.replayed and again.status == "succeeded"
+    assert again.results[0].path == first.results[0].path
+    assert server.stats()["enqueue_calls"] == 1
+    out = capsys.readouterr().out
+    assert "Replayed" in out and "no cost" in out and "--force" in out
+    forced = cell(shell, "--force", PROMPT)
+    assert not forced.replayed
+    forced.wait(timeout=30)
+    assert server.stats()["enqueue_calls"] == 2
+    assert forced.results[0].path != first.results[0].path
+
+
+def test_wait_blocks_until_the_job_ends(magics: KlingMagics, shell: InteractiveShell) -> None:
+    job = cell(shell, "--wait", PROMPT)
+    assert job.done and job.status == "succeeded"
+
+
+def test_an_interrupt_stops_the_waiting_not_the_job(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_wait = Job.wait
+
+    def interrupted(self: Job, timeout: float | None = None) -> Job:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Job, "wait", interrupted)
+    job = cell(shell, "--wait", PROMPT)
+    out = capsys.readouterr().out
+    assert f"job {job.id} continues in the background" in out
+    assert f"%kling cancel {job.id}" in out
+    assert not job.cancel_requested
+    assert real_wait(job, 30).status == "succeeded"
+
+
+def test_sync_uses_the_synchronous_endpoint(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator
+) -> None:
+    job = cell(shell, "--sync", PROMPT)
+    assert job.done and job.status == "succeeded"
+    stats = server.stats()
+    assert stats["sync_calls"] == 1 and stats["enqueue_calls"] == 0
+
+
+# -- no key: the bundled simulator -----------------------------------------------------------
+
+
+def test_without_a_key_the_first_submission_starts_the_simulator_and_says_so(
+    keyless: KlingMagics, shell: InteractiveShell, capsys: Any, tmp_path: Path
+) -> None:
+    job = cell(shell, "", PROMPT)
+    out = capsys.readouterr().out
+    simulator = keyless.session.simulator
+    assert simulator is not None
+    assert f"started the bundled simulator at {simulator.base_url}" in out
+    assert "simulated" in out.lower() and "OXEN_API_KEY" in out
+    assert job.simulated
+    job.wait(timeout=30)
+    assert (tmp_path / "simulated") in job.results[0].path.parents
+    assert simulator.stats()["enqueue_calls"] == 1
+    cell(shell, "--force", PROMPT).wait(timeout=30)
+    assert "simulated" in capsys.readouterr().out.lower()
+    assert keyless.session.simulator is simulator  # one simulator per session
+
+
+def test_without_the_simulator_extra_the_message_says_how_to_go_on(
+    keyless: KlingMagics, shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "kling_nb.simulator", None)
+    with pytest.raises(UsageError) as info:
+        cell(shell, "", PROMPT)
+    message = str(info.value)
+    assert "OXEN_API_KEY" in message
+    assert "pip install 'kling-nb[simulator]'" in message
+
+
+# -- %kling commands -------------------------------------------------------------------------
+
+
+def test_kling_alone_and_help_print_the_guide(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    line(shell, "")
+    guide = capsys.readouterr().out
+    line(shell, "help")
+    assert capsys.readouterr().out == guide
+    for command in ["models", "jobs", "cancel", "resume", "history", "config", "simulator", "form"]:
+        assert f"%kling {command}" in guide
+
+
+def test_an_unknown_command_is_a_usage_error(magics: KlingMagics, shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="Unknown %kling command 'model'"):
+        line(shell, "model")
+    with pytest.raises(UsageError, match=r"options belong to the %%kling cell magic"):
+        line(shell, "-n 2")
+    with pytest.raises(UsageError, match=r"Usage: %kling cancel ID\|all"):
+        line(shell, "cancel")
+
+
+def test_models_lists_the_catalog_without_a_client(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    line(shell, "models")
+    out = capsys.readouterr().out
+    assert "o3-pro" in out and "kling-video-o3-pro-reference-to-video" in out
+    assert "$0.22/s" in out
+    assert nothing_sent(server)
+
+
+def test_models_remote_asks_the_server(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    line(shell, "models --remote")
+    assert "kling-video-o3-pro-reference-to-video" in capsys.readouterr().out
+    assert server.stats()["model_calls"] >= 1
+
+
+def test_jobs_cancel_and_history(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    line(shell, "jobs")
+    assert "No jobs yet" in capsys.readouterr().out
+    done = cell(shell, "", PROMPT).wait(timeout=30)
+    server.set_faults(stuck=True)
+    stuck = cell(shell, "", "A cat sleeps")
+    capsys.readouterr()
+    line(shell, "jobs")
+    out = capsys.readouterr().out
+    assert done.id in out and stuck.id in out and "succeeded" in out and "$1.12" in out
+    line(shell, f"cancel {done.id}")
+    assert "already ended" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="No job or generation 'nope'"):
+        line(shell, "cancel nope")
+    line(shell, "cancel all")
+    assert "Cancelled 1 running job." in capsys.readouterr().out
+    assert stuck.wait(timeout=30).status == "cancelled"
+    line(shell, "history")
+    out = capsys.readouterr().out
+    assert done.id in out and str(done.results[0].path) in out and "cancelled" in out
+
+
+def test_resume_with_nothing_pending(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    line(shell, "resume")
+    assert "Nothing to resume" in capsys.readouterr().out
+
+
+def test_config_shows_effective_settings_with_the_key_redacted(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any, tmp_path: Path
+) -> None:
+    shell.run_line_magic("config", "KlingMagics.budget_usd = 5.0")
+    line(shell, "config")
+    out = capsys.readouterr().out
+    assert "o3-pro" in out and "$5.00" in out and str(tmp_path) in out
+    assert "set (redacted)" in out and server.base_url in out
+    assert FAKE_KEY not in out
+
+
+def test_config_rejects_an_unknown_default_model(
+    magics: KlingMagics, shell: InteractiveShell
+) -> None:
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError, match="Unknown model 'o3-prro'"):
+        magics.default_model = "o3-prro"
+
+
+def test_simulator_start_status_stop(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    line(shell, "simulator status")
+    assert "not running" in capsys.readouterr().out
+    line(shell, "simulator start")
+    simulator = magics.session.simulator
+    assert simulator is not None
+    out = capsys.readouterr().out
+    assert simulator.base_url in out and "until %kling simulator stop" in out
+    job = cell(shell, "", PROMPT)
+    assert job.simulated
+    job.wait(timeout=30)
+    assert nothing_sent(server)  # the key is set, but the session's simulator got the request
+    line(shell, "simulator status")
+    assert "1 enqueue calls" in capsys.readouterr().out
+    line(shell, "simulator stop")
+    assert "Stopped the simulator." in capsys.readouterr().out
+    assert magics.session.simulator is None
+    assert not cell(shell, "", PROMPT).simulated
+
+
+def test_form_shows_the_request_builder(magics: KlingMagics, shell: InteractiveShell) -> None:
+    from kling_nb.widgets import RequestForm
+
+    assert isinstance(line(shell, "form"), RequestForm)
+
+
+def test_the_key_never_appears_in_any_output(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any, tmp_path: Path
+) -> None:
+    job = cell(shell, "-o clip", PROMPT).wait(timeout=30)
+    cell(shell, "", PROMPT)
+    cell(shell, "--dry-run", PROMPT)
+    for command in ["jobs", "history", "config", "models", "help", "simulator status"]:
+        line(shell, command)
+    with pytest.raises(UsageError) as info:
+        cell(shell, "-n 9", PROMPT)
+    captured = capsys.readouterr()
+    texts = [captured.out, captured.err, str(info.value), repr(job), job.summary()]
+    texts += [path.read_text(errors="replace") for path in tmp_path.rglob("*.jsonl")]
+    assert all(FAKE_KEY not in text for text in texts)
