@@ -243,11 +243,21 @@ def test_pad_to_gives_exact_size_and_still_decodes() -> None:
     assert render_video(BASE, pad_to=len(plain)) == plain
 
 
-def test_pad_gap_too_small_for_a_box_is_refused() -> None:
+@pytest.mark.parametrize("gap", [1, 7])
+def test_pad_gap_too_small_for_a_box_grows_the_mdat(gap: int) -> None:
     plain = render_video(BASE)
-    with pytest.raises(ValueError, match="at least 8 bytes more"):
-        render_video(BASE, pad_to=len(plain) + 7)
+    padded = render_video(BASE, pad_to=len(plain) + gap)
+    assert len(padded) == len(plain) + gap
+    assert padded.endswith(bytes(gap))
+    video = decode(padded)
+    assert len(video.frames) == 5 * FPS
+    assert diff(video.frames[-1], decode(plain).frames[-1]) == 0
     assert len(render_video(BASE, pad_to=len(plain) + 8)) == len(plain) + 8
+
+
+def test_pad_gap_too_small_for_a_foreign_file_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 8 bytes more"):
+        list(padded_chunks(b"\x00\x00\x00\x10ftypisom", 15))
 
 
 def test_write_video_streams_padding_to_exact_size(tmp_path: Path) -> None:
@@ -341,6 +351,13 @@ def test_clips_play_to_the_end_in_chromium() -> None:
             render_video(with_(BASE, duration=2, aspect_ratio="1:1"), pad_to=3_000_000),
             (180, 180),
             2,
+        ),
+        "mdat grown by 3 bytes": (
+            render_video(
+                with_(BASE, duration=1), pad_to=len(render_video(with_(BASE, duration=1))) + 3
+            ),
+            (320, 180),
+            1,
         ),
     }
     play = """async (b64) => {

@@ -509,29 +509,52 @@ def _mp4(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes
 
 
 def _free_header(gap: int) -> bytes:
-    if gap < _FREE_HEADER:
-        raise ValueError(
-            f"pad_to leaves {gap} bytes, fewer than an MP4 'free' box needs ({_FREE_HEADER}); "
-            "ask for at least 8 bytes more than the unpadded video."
-        )
     if gap <= 0xFFFFFFFF:
         return struct.pack(">I4s", gap, b"free")
     return struct.pack(">I4sQ", 1, b"free", gap)
 
 
-def padded_chunks(mp4: bytes, pad_to: int | None, chunk_size: int = _PAD_CHUNK) -> Iterator[bytes]:
-    """Yield ``mp4`` then, if ``pad_to`` is larger, a top-level 'free' box filling it exactly.
+def _grow_last_box(mp4: bytes, gap: int) -> bytes:
+    """``mp4`` with its last top-level box (the 'mdat') declared ``gap`` bytes longer.
 
-    Players skip 'free' boxes, so the padded file still plays. Zeros come in chunks of
-    ``chunk_size`` bytes (the same object each time), so a 200 MB result never sits in memory.
-    A gap of 1 to 7 bytes cannot hold a box and raises ``ValueError``.
+    For gaps too small for a 'free' box: trailing zeros inside 'mdat' are never read, since
+    samples are located by absolute offsets.
     """
-    yield mp4
-    if pad_to is None or pad_to <= len(mp4):
+    offset = last = 0
+    while offset + 8 <= len(mp4):
+        (size,) = struct.unpack_from(">I", mp4, offset)
+        if size < 8:  # 64-bit or to-end-of-file sizes: not produced here
+            break
+        last, offset = offset, offset + size
+    (size,) = struct.unpack_from(">I", mp4, last) if len(mp4) >= 8 else (0,)
+    if offset != len(mp4) or size < 8 or size + gap > 0xFFFFFFFF:
+        raise ValueError(
+            f"pad_to leaves {gap} bytes, fewer than an MP4 'free' box needs ({_FREE_HEADER}), "
+            "and this file's last box cannot absorb them; ask for at least 8 bytes more."
+        )
+    return mp4[:last] + struct.pack(">I", size + gap) + mp4[last + 4 :]
+
+
+def padded_chunks(mp4: bytes, pad_to: int | None, chunk_size: int = _PAD_CHUNK) -> Iterator[bytes]:
+    """Yield ``mp4`` then, if ``pad_to`` is larger, padding that makes it exactly ``pad_to`` bytes.
+
+    The padding is a top-level 'free' box, which players skip, so the file still plays. A gap of
+    1 to 7 bytes cannot hold a box: the final 'mdat' box is declared that much longer instead.
+    Zeros come in chunks of at most ``chunk_size`` bytes (one shared object), so a 200 MB result
+    never sits in memory.
+    """
+    gap = 0 if pad_to is None else pad_to - len(mp4)
+    if gap <= 0:
+        yield mp4
         return
-    header = _free_header(pad_to - len(mp4))
+    if gap < _FREE_HEADER:
+        yield _grow_last_box(mp4, gap)
+        yield bytes(gap)
+        return
+    yield mp4
+    header = _free_header(gap)
     yield header
-    remaining = pad_to - len(mp4) - len(header)
+    remaining = gap - len(header)
     zeros = bytes(min(chunk_size, remaining))
     while remaining > 0:
         if remaining >= len(zeros):
