@@ -370,7 +370,8 @@ class VideoRequest(_RequestModel):
         return found
 
     def _check_durations(self, checks: _Checks, spec: ModelSpec) -> None:
-        if not spec.allowed_durations or spec.default_duration is None:
+        default = spec.default_duration
+        if not spec.allowed_durations or default is None:
             return
         message = _literal_message(spec.allowed_durations)
         if self.multi_prompt and self.duration is not None and self.prompt is None:
@@ -383,7 +384,7 @@ class VideoRequest(_RequestModel):
             ]
             total_loc: tuple[str | int, ...] = ("multi_prompt",)
         elif self.prompt is not None:
-            located = [(("duration",), self.duration or spec.default_duration)]
+            located = [(("duration",), default if self.duration is None else self.duration)]
             total_loc = ("duration",)
         else:
             return
@@ -494,8 +495,13 @@ class VideoRequest(_RequestModel):
         """The shots: ``multi_prompt``, or the single ``prompt`` as one shot of its duration."""
         if self.multi_prompt:
             return list(self.multi_prompt)
-        duration = self.duration or self.spec.default_duration or 5
+        duration = self._single_duration(self.spec)
+        duration = 5 if duration is None else duration
         return [Shot.model_construct(prompt=self.prompt or "", duration=duration)]
+
+    def _single_duration(self, spec: ModelSpec) -> int | None:
+        """``duration`` as given, else the model's default (None for video-length models)."""
+        return spec.default_duration if self.duration is None else self.duration
 
     @property
     def total_duration(self) -> int:
@@ -526,8 +532,8 @@ class VideoRequest(_RequestModel):
             body["multi_prompt"] = [
                 {"prompt": shot.prompt, "duration": shot.duration} for shot in self.multi_prompt
             ]
-        elif self.prompt is not None and "duration" in spec.params and spec.default_duration:
-            body["duration"] = self.duration or spec.default_duration
+        elif self.prompt is not None and "duration" in spec.params:
+            body["duration"] = self._single_duration(spec)
         if self.elements:
             body["elements"] = [
                 {**e.model_dump(mode="json"), "reference_image_urls": e.reference_image_urls}
