@@ -202,9 +202,11 @@ class Job:
         return asyncio.wrap_future(self._future).__await__()
 
     def cancel(self) -> None:
-        """Cancel every generation still running (blocks briefly for the DELETE calls)."""
+        """Cancel every generation still running, timed-out ones included (blocks briefly)."""
         self.cancel_requested = True
-        if self._canceller is not None and not self.done:
+        settled = ("succeeded", "failed", "cancelled")
+        running = any(g.status not in settled for g in self.generations)
+        if self._canceller is not None and running and not self._client_error:
             self._canceller(self)
 
     # -- display -----------------------------------------------------------------------------

@@ -1,0 +1,402 @@
+"""The client against the simulator over loopback: each fault alone and mixed, cancel, replay,
+resume after a SIGKILL, and the API key never showing anywhere.
+
+Enqueue after a 5xx: the client never resends. It lists the queue (active, then succeeded and
+failed) for generations made from the same request since it sent it and adopts them; if none turn
+up the job ends ``error`` with a message saying it may have been queued and billed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kling_nb.client import Client
+from kling_nb.errors import AuthenticationError, KlingError
+from kling_nb.jobs import Job
+from kling_nb.requests import VideoRequest
+from kling_nb.retry import Policy
+from kling_nb.simulator import Simulator, run
+from kling_nb.store import file_sha256
+
+FAKE_KEY = "sk-kling-FAKE-KEY-integration-9731"
+FAST = Policy(
+    backoff_initial=0.01,
+    backoff_max=0.05,
+    events_backoff_initial=0.05,
+    events_backoff_max=0.2,
+    safety_poll_interval=1.0,
+    fallback_poll_min=0.1,
+    fallback_poll_max=0.5,
+    enqueue_reconcile_delays=(0.0, 0.3),
+)
+FINAL = {"succeeded", "partial", "failed", "cancelled", "timed_out", "error"}
+
+
+def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
+    return VideoRequest(prompt=text, duration=3)
+
+
+@pytest.fixture
+def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
+    with Client(FAKE_KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
+        yield c
+
+
+def assert_saved(job: Job) -> None:
+    for gen in job.generations:
+        if gen.status == "succeeded":
+            assert gen.result is not None
+            assert gen.result.path.is_file()
+            assert gen.result.path.stat().st_size == gen.result.size > 0
+            assert file_sha256(gen.result.path) == gen.result.sha256
+
+
+def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(
+    sim: Simulator, client: Client
+) -> None:
+    job = client.submit(request(), num_generations=2)
+    assert not job.done
+    assert job.wait(30) is job
+    assert job.status == "succeeded"
+    assert len(job.results) == 2
+    assert_saved(job)
+    assert all(r.path.parent == client.outputs_dir for r in job.results)
+    stats = sim.stats()
+    assert stats["enqueue_calls"] == 1
+    assert stats["event_connections"] == 1
+    assert stats["polls"] == 0 and stats["list_calls"] == 0  # the events carried everything
+    agents = list(stats["requests_by_user_agent"])
+    assert agents and all(a.startswith("kling-nb/") and "oxen" not in a.lower() for a in agents)
+
+
+def test_observers_run_on_the_runtime_thread(client: Client) -> None:
+    threads: set[str] = set()
+    job = client.submit(request())
+    job.observe(lambda j: threads.add(threading.current_thread().name))
+    job.wait(30)
+    assert threads == {"kling-nb"}
+
+
+def test_a_recorded_success_replays_without_network_until_forced(
+    sim: Simulator, client: Client
+) -> None:
+    first = client.submit(request()).wait(30)
+    before = sim.stats()
+    again = client.submit(request())
+    assert again.replayed and again.done and again.status == "succeeded"
+    assert [r.sha256 for r in again.results] == [r.sha256 for r in first.results]
+    assert sim.stats()["enqueue_calls"] == before["enqueue_calls"] == 1
+    assert sim.stats()["downloads"] == before["downloads"]
+    forced = client.submit(request(), force=True).wait(30)
+    assert not forced.replayed and forced.status == "succeeded"
+    assert sim.stats()["enqueue_calls"] == 2
+
+
+def test_a_deleted_result_is_not_replayed(sim: Simulator, client: Client) -> None:
+    first = client.submit(request()).wait(30)
+    first.results[0].path.unlink()
+    second = client.submit(request()).wait(30)
+    assert not second.replayed
+    assert sim.stats()["enqueue_calls"] == 2
+
+
+def test_a_new_client_replays_from_the_ledger_in_the_folder(sim: Simulator, tmp_path: Path) -> None:
+    with Client(FAKE_KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
+        c.submit(request()).wait(30)
+    with Client(None, sim.base_url, tmp_path / "out", policy=FAST) as c:
+        job = c.submit(request())  # no key needed to replay
+        assert job.replayed
+    assert sim.stats()["enqueue_calls"] == 1
+
+
+def test_a_502_that_queued_anyway_is_adopted_not_resent(sim: Simulator, client: Client) -> None:
+    sim.set_faults(enqueue_errors=[{"status": 502, "queued": True}])
+    job = client.submit(request(), num_generations=2).wait(30)
+    assert job.status == "succeeded"
+    assert len(job.results) == 2
+    assert_saved(job)
+    assert sim.stats()["enqueue_calls"] == 1
+    assert sim.stats()["generations_created"] == 2
+
+
+def test_a_502_that_queued_nothing_ends_in_error_with_what_to_check(
+    sim: Simulator, client: Client
+) -> None:
+    sim.set_faults(enqueue_errors=[502])
+    job = client.submit(request()).wait(30)
+    assert job.status == "error"
+    assert job.error is not None
+    assert "may still have been queued and billed" in job.error
+    assert "client.history()" in job.error and "%kling jobs" in job.error
+    assert sim.stats()["enqueue_calls"] == 1
+    assert sim.stats()["generations_created"] == 0
+
+
+def test_429_is_resent_after_retry_after(sim: Simulator, client: Client) -> None:
+    sim.set_faults(enqueue_errors=[{"status": 429, "retry_after": 0.2}])
+    job = client.submit(request()).wait(30)
+    assert job.status == "succeeded"
+    assert sim.stats()["enqueue_calls"] == 2
+    assert sim.stats()["generations_created"] == 1
+
+
+def test_a_refused_enqueue_is_not_resent(sim: Simulator, client: Client) -> None:
+    sim.set_faults(credits_usd=0.0)
+    job = client.submit(request()).wait(30)
+    assert job.status == "error"
+    assert job.error is not None and "credits" in job.error.lower()
+    assert sim.stats()["enqueue_calls"] == 1
+
+
+def test_polling_alone_when_the_event_stream_is_unavailable(sim: Simulator, client: Client) -> None:
+    sim.set_faults(events_unavailable=True, poll_errors=[503, 500, {"status": 429}])
+    jobs = [client.submit(request(f"A fox number {i} runs")) for i in range(3)]
+    assert [j.wait(30).status for j in jobs] == ["succeeded"] * 3
+    for job in jobs:
+        assert_saved(job)
+    assert sim.stats()["enqueue_calls"] == 3
+    assert sim.stats()["list_calls"] >= 1
+
+
+def test_dropped_streams_reconnect_and_reconcile(sim: Simulator, client: Client) -> None:
+    sim.set_faults(events_drop_after=1)
+    jobs = [client.submit(request(f"A fox number {i} runs"), 2) for i in range(3)]
+    assert [j.wait(30).status for j in jobs] == ["succeeded"] * 3
+    assert sim.stats()["event_connections"] >= 2
+    assert sim.stats()["enqueue_calls"] == 3
+
+
+def test_lost_events_are_caught_by_the_safety_poll(sim: Simulator, client: Client) -> None:
+    sim.set_faults(events_lose=2)
+    job = client.submit(request(), num_generations=3).wait(30)
+    assert job.status == "succeeded"
+    assert_saved(job)
+
+
+def test_duplicate_and_foreign_events_change_nothing(sim: Simulator, client: Client) -> None:
+    sim.set_faults(events_duplicate=True, events_foreign=True)
+    job = client.submit(request(), num_generations=2).wait(30)
+    assert job.status == "succeeded"
+    assert sim.stats()["downloads"] == 2
+
+
+def test_a_failed_generation_makes_a_partial_job(sim: Simulator, client: Client) -> None:
+    sim.set_faults(fail_next=1, fail_message="Insufficient credits for this take")
+    job = client.submit(request(), num_generations=2).wait(30)
+    assert job.status == "partial"
+    failed = [g for g in job.generations if g.status == "failed"]
+    assert [g.error for g in failed] == ["Insufficient credits for this take"]
+    assert len(job.results) == 1
+
+
+def test_a_stuck_job_times_out_with_how_to_cancel_then_cancels(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.set_faults(stuck=True)
+    with Client(FAKE_KEY, sim.base_url, tmp_path, deadline_seconds=0.5, policy=FAST) as c:
+        job = c.submit(request()).wait(30)
+        assert job.status == "timed_out"
+        assert job.error is not None
+        assert "job.cancel()" in job.error and f"%kling cancel {job.id}" in job.error
+        job.cancel()
+        assert job.status == "cancelled"
+        assert sim.stats()["cancels"] == 1
+
+
+def test_cancel_one_generation_and_cancel_all(sim: Simulator, client: Client) -> None:
+    sim.set_faults(stuck=True)
+    one = client.submit(request("A fox number one"), 2)
+    many = [client.submit(request(f"A fox number {i}")) for i in range(3)]
+    for job in [one, *many]:
+        while not job.generation_ids:
+            threading.Event().wait(0.02)
+    client.cancel(one.generation_ids[0])
+    assert one.generations[0].status == "cancelled"
+    assert not one.done
+    client.cancel_all()
+    for job in [one, *many]:
+        assert job.wait(10).status == "cancelled"
+    assert sim.stats()["cancels"] == 5
+
+
+def test_cancel_before_the_enqueue_sends_nothing(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_faults(events_unavailable=True)
+    slow = Policy(events_connect_wait=0.5)
+    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=slow) as c:
+        job = c.submit(request())
+        job.cancel()
+        assert job.wait(10).status == "cancelled"
+    assert sim.stats()["enqueue_calls"] in (0, 1)
+    assert sim.stats()["generations_created"] == sim.stats()["cancels"]
+
+
+def test_short_lived_result_urls_still_download(sim: Simulator, client: Client) -> None:
+    sim.set_faults(result_url_ttl_seconds=1.0)
+    job = client.submit(request(), 2).wait(30)
+    assert job.status == "succeeded"
+    assert_saved(job)
+
+
+def test_a_truncated_download_is_detected_and_redone(sim: Simulator, client: Client) -> None:
+    sim.set_faults(download_truncate=1)
+    job = client.submit(request()).wait(30)
+    assert job.status == "succeeded"
+    assert_saved(job)
+    assert sim.stats()["downloads_truncated"] == 1
+    assert not list(client.outputs_dir.glob("*.part"))
+
+
+def test_a_throttled_padded_download_arrives_whole(sim: Simulator, client: Client) -> None:
+    sim.set_faults(download_bytes_per_second=2_000_000, result_size_bytes=1_500_000)
+    job = client.submit(request()).wait(30)
+    assert job.status == "succeeded"
+    assert job.results[0].size == 1_500_000
+    assert_saved(job)
+
+
+def test_every_fault_at_once(sim: Simulator, client: Client) -> None:
+    sim.set_faults(
+        enqueue_errors=[{"status": 429, "retry_after": 0.1}, {"status": 502, "queued": True}],
+        poll_errors=[502, 503],
+        events_drop_after=2,
+        events_lose=2,
+        events_duplicate=True,
+        events_foreign=True,
+        fail_next=1,
+        download_truncate=1,
+        result_url_ttl_seconds=2.0,
+    )
+    jobs = [client.submit(request(f"A fox number {i} runs"), 2) for i in range(4)]
+    for job in jobs:
+        assert job.wait(60).status in FINAL
+        assert_saved(job)
+    stats = sim.stats()
+    assert stats["enqueue_calls"] == 5  # four submissions plus one resend after the 429
+    assert stats["generations_created"] == 8
+    generations = [g for j in jobs for g in j.generations]
+    assert sum(g.status == "failed" for g in generations) == 1
+    assert sum(g.status == "succeeded" for g in generations) == 7
+
+
+def test_sync_generate_saves_url_and_b64_results(sim: Simulator, client: Client) -> None:
+    job = client.generate(request())
+    assert job.status == "succeeded" and job.done
+    assert_saved(job)
+    b64 = client.generate(VideoRequest(prompt="A fox sleeps", response_format="b64_json"))
+    assert b64.status == "succeeded"
+    assert_saved(b64)
+    assert client.generate(request()).replayed
+    assert sim.stats()["sync_calls"] == 2
+    records = [json.loads(line) for line in client.ledger.path.read_text().splitlines()]
+    assert [r["endpoint"] for r in records if r["type"] == "submission"] == ["sync", "sync"]
+
+
+def test_models_history_and_budget(sim: Simulator, tmp_path: Path) -> None:
+    with Client(FAKE_KEY, sim.base_url, tmp_path, budget_usd=1.0, policy=FAST) as c:
+        models = c.models()
+        assert models and all("request_schema" in m for m in models)
+        one = c.model(models[0]["id"])
+        assert one["id"] == models[0]["id"] and "request_schema" in one
+        job = c.submit(request()).wait(30)  # 3 s at $0.224 = $0.672
+        with pytest.raises(KlingError, match=r"\$0\.67.*\$0\.33 left"):
+            c.submit(request("Another fox"))
+        history = c.history()
+        rows = history.get("data") or history.get("generations") or []
+        assert job.generation_ids[0] in json.dumps(rows)
+    assert sim.stats()["enqueue_calls"] == 1
+
+
+def test_a_wrong_key_is_reported_without_the_key(tmp_path: Path) -> None:
+    with (
+        run(api_key="the-right-key", keepalive_seconds=0.5) as sim,
+        Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c,
+    ):
+        job = c.submit(request()).wait(30)
+        assert job.status == "error"
+        assert job.error is not None and "OXEN_API_KEY" in job.error
+        with pytest.raises(AuthenticationError) as info:
+            c.history()
+        assert FAKE_KEY not in str(info.value)
+
+
+def test_the_key_never_appears_anywhere(
+    sim: Simulator,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    sim.set_faults(fail_next=1, poll_errors=[500], events_lose=1, enqueue_errors=[{"status": 502}])
+    with Client(FAKE_KEY, sim.base_url, tmp_path, deadline_seconds=5, policy=FAST) as c:
+        texts.append(repr(c))
+        jobs = [c.submit(request(f"A fox number {i}"), 2) for i in range(3)]
+        for job in jobs:
+            job.wait(30)
+            texts += [repr(job), job.summary(), str(job.error)]
+            texts += [str(g.error) for g in job.generations]
+        try:
+            c.cancel("no-such-generation")
+        except KlingError as exc:
+            texts.append(str(exc))
+    out = capsys.readouterr()
+    texts += [out.out, out.err, caplog.text]
+    texts += [p.read_text(errors="replace") for p in tmp_path.glob("*.jsonl")]
+    assert "HTTP Request" in caplog.text  # the logs were captured
+    for text in texts:
+        assert FAKE_KEY not in text
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from kling_nb.client import Client
+    from kling_nb.requests import VideoRequest
+    client = Client(sys.argv[1], sys.argv[2], sys.argv[3])
+    job = client.submit(VideoRequest(prompt="A fox keeps running", duration=3), 2)
+    while len(job.generation_ids) < 2:
+        time.sleep(0.01)
+    print("QUEUED", job.id, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_resume_in_a_new_process_after_the_first_was_killed(tmp_path: Path) -> None:
+    with run(generation_seconds=2.0, keepalive_seconds=0.5) as sim:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", RESUME_SCRIPT, FAKE_KEY, sim.base_url, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("QUEUED"), line
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        proc.stdout.close()
+        job_id = line.split()[1]
+        with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
+            (job,) = c.resume()
+            assert job.id == job_id
+            assert not job.done
+            assert job.wait(30).status == "succeeded"
+            assert_saved(job)
+            assert c.resume() == []
+        with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
+            assert c.resume() == []  # the ledger now says it is done
+            assert c.submit(VideoRequest(prompt="A fox keeps running", duration=3), 2).replayed
+        assert sim.stats()["enqueue_calls"] == 1

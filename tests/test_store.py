@@ -1,0 +1,197 @@
+"""The JSONL ledger: records, folding, torn lines, concurrent appends, replay and resume lookups."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kling_nb._version import __version__
+from kling_nb.errors import register_secret
+from kling_nb.store import LEDGER_NAME, GenerationRecord, Ledger, file_sha256
+
+BASE = "http://127.0.0.1:9"
+FAKE_KEY = "sk-kling-FAKE-KEY-store-5151"
+
+
+def submit(ledger: Ledger, job_id: str, request_hash: str = "h1", **extra: object) -> None:
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "request": {"model": "m", "prompt": "p"},
+        "request_hash": request_hash,
+        "model": "m",
+        "num_generations": 1,
+        "estimated_cost": 1.12,
+        "endpoint": "queue",
+        "forced": False,
+        "simulated": False,
+        "base_url": BASE,
+    }
+    fields.update(extra)
+    ledger.record_submission(**fields)  # type: ignore[arg-type]
+
+
+def succeed(ledger: Ledger, job_id: str, gid: str, content: bytes, index: int = 0) -> Path:
+    path = ledger.folder / f"{gid}.mp4"
+    path.write_bytes(content)
+    result = {
+        "path": path.name,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "size": len(content),
+    }
+    ledger.record_generation(
+        job_id, GenerationRecord(index=index, generation_id=gid, status="succeeded", result=result)
+    )
+    ledger.record_job(job_id, "succeeded", None)
+    return path
+
+
+def lines(ledger: Ledger) -> list[dict[str, object]]:
+    return [json.loads(line) for line in ledger.path.read_text().splitlines()]
+
+
+def test_a_submission_record_carries_what_the_readme_promises(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1")
+    (record,) = lines(ledger)
+    assert ledger.path.name == LEDGER_NAME
+    assert record["type"] == "submission"
+    assert record["v"] == 1
+    assert record["kling_nb_version"] == __version__
+    assert record["request"] == {"model": "m", "prompt": "p"}
+    assert record["request_hash"] == "h1"
+    assert record["estimated_cost"] == 1.12
+    assert isinstance(record["time"], float)
+
+
+def test_later_records_update_the_folded_job(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1", num_generations=2)
+    ledger.record_generation("j1", GenerationRecord(index=0, generation_id="g0", status="queued"))
+    ledger.record_generation("j1", GenerationRecord(index=1, generation_id="g1", status="queued"))
+    ledger.record_generation(
+        "j1", GenerationRecord(index=0, generation_id="g0", status="failed", error="boom")
+    )
+    job = ledger.jobs()["j1"]
+    assert job.generations[0].status == "failed"
+    assert job.generations[0].error == "boom"
+    assert [g.generation_id for g in job.pending] == ["g1"]
+
+
+def test_records_for_unknown_jobs_and_junk_lines_are_ignored(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.path.write_text('not json\n[1, 2]\n{"type": "job", "job_id": "ghost"}\n')
+    submit(ledger, "j1")
+    assert list(ledger.jobs()) == ["j1"]
+
+
+def test_a_torn_last_line_is_skipped_then_closed_off_by_the_next_append(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1")
+    with ledger.path.open("ab") as f:
+        f.write(b'{"v":1,"type":"submission","job_id":"torn","requ')
+    assert list(Ledger(tmp_path).jobs()) == ["j1"]
+    submit(ledger, "j2")
+    text = ledger.path.read_text()
+    assert text.endswith("\n")
+    assert '"requ\n{' in text
+    assert list(Ledger(tmp_path).jobs()) == ["j1", "j2"]
+    assert list(ledger.jobs()) == ["j1", "j2"]
+
+
+def test_lines_appended_by_another_process_are_picked_up(tmp_path: Path) -> None:
+    mine, theirs = Ledger(tmp_path), Ledger(tmp_path)
+    submit(mine, "j1")
+    assert list(mine.jobs()) == ["j1"]
+    submit(theirs, "j2")
+    assert list(mine.jobs()) == ["j1", "j2"]
+
+
+def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
+    script = (
+        "import sys; from pathlib import Path; from kling_nb.store import Ledger\n"
+        "ledger = Ledger(Path(sys.argv[1]))\n"
+        "for i in range(150):\n"
+        "    ledger.append({'type': 'note', 'job_id': sys.argv[2] + str(i), 'pad': 'x' * 5000})\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"w{n}-"]) for n in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    records = lines(Ledger(tmp_path))
+    assert len(records) == 600
+    assert {r["job_id"] for r in records} == {f"w{n}-{i}" for n in range(4) for i in range(150)}
+
+
+def test_replay_needs_verified_files(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1")
+    path = succeed(ledger, "j1", "g1", b"video bytes")
+    found = ledger.find_replay("h1", 1, simulated=False)
+    assert found is not None
+    record, results = found
+    assert record.job_id == "j1"
+    assert results[0][1] == path.resolve()
+    assert ledger.find_replay("h1", 2, simulated=False) is None
+    assert ledger.find_replay("other", 1, simulated=False) is None
+    assert ledger.find_replay("h1", 1, simulated=True) is None
+    path.write_bytes(b"video bytez")  # same size, different content
+    assert ledger.find_replay("h1", 1, simulated=False) is None
+    path.unlink()
+    assert ledger.find_replay("h1", 1, simulated=False) is None
+
+
+def test_replay_picks_the_latest_verified_job(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "old")
+    succeed(ledger, "old", "g-old", b"old")
+    submit(ledger, "new")
+    succeed(ledger, "new", "g-new", b"new")
+    submit(ledger, "broken")
+    ledger.record_generation(
+        "broken", GenerationRecord(index=0, generation_id="g-b", status="failed", error="x")
+    )
+    found = ledger.find_replay("h1", 1, simulated=False)
+    assert found is not None and found[0].job_id == "new"
+
+
+def test_a_result_path_outside_the_folder_never_replays(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    ledger = Ledger(folder)
+    submit(ledger, "j1")
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(b"x")
+    result = {"path": "../secret.mp4", "sha256": file_sha256(outside), "size": 1}
+    ledger.record_generation(
+        "j1", GenerationRecord(index=0, generation_id="g", status="succeeded", result=result)
+    )
+    assert ledger.find_replay("h1", 1, simulated=False) is None
+
+
+def test_pending_lists_running_generations_for_this_base_url_only(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "here")
+    ledger.record_generation("here", GenerationRecord(0, "g1", "processing"))
+    submit(ledger, "elsewhere", base_url="https://hub.oxen.ai")
+    ledger.record_generation("elsewhere", GenerationRecord(0, "g2", "queued"))
+    submit(ledger, "done")
+    succeed(ledger, "done", "g3", b"z")
+    submit(ledger, "never-enqueued")
+    assert [j.job_id for j in ledger.pending(base_url=BASE)] == ["here"]
+
+
+def test_no_key_material_is_written(tmp_path: Path) -> None:
+    register_secret(FAKE_KEY)
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1", request={"prompt": f"oops {FAKE_KEY}"})
+    ledger.record_job("j1", "error", f"Bearer {FAKE_KEY}")
+    assert FAKE_KEY not in ledger.path.read_text()
+    assert "***" in ledger.path.read_text()
+
+
+def test_file_sha256(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc" * 1_000_000)
+    assert file_sha256(path) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
