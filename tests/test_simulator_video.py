@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ MULTI: dict[str, Any] = {
     "aspect_ratio": "16:9",
     "generate_audio": True,
 }
+
+
+RATIOS = ["16:9", "9:16", "1:1"]
+SERIAL_HASHES = (
+    "import hashlib, json, sys\n"
+    "from kling_nb.simulator.video import render_video\n"
+    "for payload in json.loads(sys.argv[1]):\n"
+    "    print(hashlib.sha256(render_video(payload, 3)).hexdigest())\n"
+)
 
 
 @dataclass
@@ -206,6 +216,27 @@ def test_same_request_and_index_give_the_same_bytes_in_a_fresh_process() -> None
     )
     assert out.stdout.strip() == hashlib.sha256(data).hexdigest()
     assert render_video(MULTI, 1) == data
+
+
+def test_renders_on_several_threads_at_once_match_serial_renders() -> None:
+    payloads = [
+        with_(
+            MULTI,
+            aspect_ratio=ratio,
+            multi_prompt=[{"prompt": f"take {i}, shot {n}", "duration": 1} for n in (1, 2)],
+        )
+        for i, ratio in enumerate(RATIOS * 2)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda p: hashlib.sha256(render_video(p, 3)).digest(), payloads))
+    out = subprocess.run(
+        [sys.executable, "-c", SERIAL_HASHES, json.dumps(payloads)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.split() == [h.hex() for h in parallel]
 
 
 def test_index_and_request_change_the_bytes_and_the_picture() -> None:

@@ -19,6 +19,8 @@ import math
 import os
 import struct
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -415,33 +417,27 @@ def _audio(key: bytes, shots: list[Shot]) -> F32:
 def _encode(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
     shots = parse_shots(payload)
     width, height = frame_size(payload.get("aspect_ratio"), height)
-    lay = _layout(width, height)
     model = _model_label(payload)
     key = _seed(payload, shots, model, index)
-    total = sum(s.duration for s in shots)
-    with_audio = bool(payload.get("generate_audio"))
-
+    with _TEXT_LOCK:  # FreeType faces are shared between threads
+        lay = _layout(width, height)
+        arts = [
+            _shot_art(lay, key, shot, number, len(shots), model, index)
+            for number, shot in enumerate(shots, start=1)
+        ]
+    audio = _audio(key, shots) if payload.get("generate_audio") else None
+    # The mp4 muxer's faststart pass reopens the output by name, so it needs a real file.
     with tempfile.TemporaryDirectory(prefix="kling-video-") as tmp:
         path = os.path.join(tmp, "clip.mp4")
-        _encode_to(path, lay, key, shots, model, index, width, height, fps, total, with_audio)
+        _encode_to(path, lay, shots, arts, audio, fps)
         with open(path, "rb") as fh:
             return fh.read()
 
 
 def _encode_to(
-    path: str,
-    lay: _Layout,
-    key: bytes,
-    shots: list[Shot],
-    model: str,
-    index: int,
-    width: int,
-    height: int,
-    fps: int,
-    total: float,
-    with_audio: bool,
+    path: str, lay: _Layout, shots: list[Shot], arts: list[_ShotArt], audio: F32 | None, fps: int
 ) -> None:
-    # The mp4 muxer's faststart pass reopens the output by name, so it needs a real file.
+    total = sum(s.duration for s in shots)
     with av.open(
         path,
         mode="w",
@@ -449,19 +445,18 @@ def _encode_to(
         container_options={"movflags": "+faststart", "fflags": "+bitexact"},
     ) as container:
         video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.width, video.height, video.pix_fmt = lay.width, lay.height, "yuv420p"
         video.thread_count = 1  # one thread: the same input gives the same bytes
         video.gop_size = 2 * fps
         video.codec_context.options = {"preset": "ultrafast", "crf": "26"}
-        audio = None
-        if with_audio:
-            audio = container.add_stream("aac", rate=AUDIO_SAMPLE_RATE, layout="mono")
-            audio.bit_rate = 48_000
+        sound = None
+        if audio is not None:
+            sound = container.add_stream("aac", rate=AUDIO_SAMPLE_RATE, layout="mono")
+            sound.bit_rate = 48_000
 
         pts = 0
         start = 0.0
-        for number, shot in enumerate(shots, start=1):
-            art = _shot_art(lay, key, shot, number, len(shots), model, index)
+        for shot, art in zip(shots, arts, strict=True):
             end = start + shot.duration
             last_pts = round(end * fps)
             while pts < last_pts:
@@ -475,22 +470,48 @@ def _encode_to(
             start = end
         container.mux(video.encode(None))
 
-        if audio is not None:
-            samples = _audio(key, shots)
-            for offset in range(0, samples.size, _AUDIO_FRAME):
-                chunk = samples[offset : offset + _AUDIO_FRAME]
+        if sound is not None and audio is not None:
+            for offset in range(0, audio.size, _AUDIO_FRAME):
+                chunk = audio[offset : offset + _AUDIO_FRAME]
                 aframe = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
                 aframe.sample_rate = AUDIO_SAMPLE_RATE
                 aframe.pts = offset
                 aframe.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
-                container.mux(audio.encode(aframe))
-            container.mux(audio.encode(None))
+                container.mux(sound.encode(aframe))
+            container.mux(sound.encode(None))
 
 
-@functools.lru_cache(maxsize=32)
-def _cached(canonical: str, index: int, height: int, fps: int) -> bytes:
-    payload: dict[str, Any] = json.loads(canonical)
-    return _encode(payload, index, height, fps)
+class _ResultCache:
+    """Recently rendered videos (unpadded), bounded by total size; safe across threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int, int]) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple[str, int, int, int], data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._size -= len(old) if old is not None else 0
+            self._items[key] = data
+            self._size += len(data)
+            while self._size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
+
+
+_TEXT_LOCK = threading.Lock()
+_CACHE = _ResultCache(max_bytes=64 * 1024 * 1024)
 
 
 def _check(index: int, height: int, fps: int) -> None:
@@ -505,7 +526,12 @@ def _check(index: int, height: int, fps: int) -> None:
 def _mp4(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
     _check(index, height, fps)
     parse_shots(payload)  # raise on bad durations before touching the cache
-    return _cached(_canonical(payload), index, height, fps)
+    key = (_canonical(payload), index, height, fps)
+    data = _CACHE.get(key)
+    if data is None:
+        data = _encode(payload, index, height, fps)
+        _CACHE.put(key, data)
+    return data
 
 
 def _free_header(gap: int) -> bytes:
