@@ -42,8 +42,9 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/python -m kling_nb.demo
 
+# JupyterLab on the notebooks; with no OXEN_API_KEY the kernel starts the bundled simulator itself.
 lab: $(STAMP)
-	$(BIN)/python -m kling_nb.lab
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	rm -rf $(VENV) dist build demo-output screenshots .pytest_cache .mypy_cache .ruff_cache
