@@ -73,6 +73,8 @@ class ModelSpec:
     max_elements: int | None = None
     #: ``input_image`` is one URL (image-to-video) rather than a list of references.
     single_input_image: bool = False
+    #: Parameters the model cannot do without, besides a prompt (its image or video input).
+    required_params: frozenset[str] = frozenset()
     aspect_ratios: tuple[str, ...] = _ASPECT_RATIOS
     #: Defaults the server fills in, used by canonical JSON (``duration`` and prompts aside).
     defaults: tuple[tuple[str, object], ...] = field(default=())
@@ -170,6 +172,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         default_negative_prompt=None,
         description="Animate a single image, 5 or 10 seconds.",
         defaults=(("generate_audio", False),),
+        required_params=frozenset({"input_image"}),
     ),
     ModelSpec(
         id="kling-video-o3-pro-image-to-video",
@@ -191,6 +194,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         description="Higher quality image animation from a start image (and optional end frame).",
         single_input_image=True,
         defaults=(("aspect_ratio", "16:9"),),
+        required_params=frozenset({"input_image"}),
     ),
     ModelSpec(
         id="kling-video-o3-pro-video-to-video-edit",
@@ -215,6 +219,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         ),
         max_references_with_video=4,
         defaults=(("keep_audio", False),),
+        required_params=frozenset({"input_video"}),
     ),
     ModelSpec(
         id="kling-video-v3-pro-motion-control",
@@ -248,6 +253,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         max_elements=1,
         single_input_image=True,
         defaults=(("keep_original_sound", False),),
+        required_params=frozenset({"input_image", "input_video"}),
     ),
     ModelSpec(
         id="kling-video-o3-omni",

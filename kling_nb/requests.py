@@ -94,6 +94,7 @@ RULES: Mapping[str, str] = {
     "url_scheme": "an image or video input that is not an http(s) URL",
     "unknown_field": "a field no model knows",
     "model_params": "a parameter the chosen model does not accept",
+    "required_params": "the model's image or video input is missing",
 }
 
 _IGNORE_KEY = "kling_nb.ignore"
@@ -329,6 +330,8 @@ class VideoRequest(_RequestModel):
         return [name for name in type(self).model_fields if getattr(self, name) is not None]
 
     def _check_model_params(self, checks: _Checks, spec: ModelSpec) -> None:
+        for name in sorted(spec.required_params - set(self._given())):
+            checks.fail("required_params", (name,), "Field required")
         for name in self._given():
             if name != "model" and name not in spec.params:
                 accepted = ", ".join(sorted(spec.params))
@@ -426,11 +429,11 @@ class VideoRequest(_RequestModel):
                     f"{spec.label} takes 'input_image' as a list of URLs: [{self.input_image!r}]."
                 )
                 checks.value_error("input_image_shape", ("input_image",), text, self.input_image)
-        if self.tail_image_url is not None:
-            start = "start_image_url" if "start_image_url" in spec.params else "input_image"
-            if getattr(self, start) is None:
-                text = f"'tail_image_url' requires '{start}': give the first frame too."
-                checks.value_error("tail_needs_start", ("tail_image_url",), text)
+        # (Image-to-video models start from input_image, which they require anyway.)
+        tail_only = self.tail_image_url is not None and self.start_image_url is None
+        if tail_only and "start_image_url" in spec.params:
+            text = "'tail_image_url' requires 'start_image_url': give the first frame too."
+            checks.value_error("tail_needs_start", ("tail_image_url",), text)
         self._check_reference_count(checks, spec)
 
     def _check_reference_count(self, checks: _Checks, spec: ModelSpec) -> None:

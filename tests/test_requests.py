@@ -297,7 +297,14 @@ def test_o3_omni_allows_four_references_with_a_video():
 
 def test_motion_control_takes_one_element():
     element = {"frontal_image_url": URL}
-    body = {"model": "v3-motion", "prompt": "x", "elements": [element]}
+    video = "https://example.com/v.mp4"
+    body = {
+        "model": "v3-motion",
+        "prompt": "x",
+        "input_image": URL,
+        "input_video": video,
+        "elements": [element],
+    }
     VideoRequest.model_validate(body)
     (error,) = errors_of({**body, "elements": [element, element]})
     assert error["msg"] == "Value error, v3-motion takes at most 1 element(s), not 2."
@@ -424,6 +431,17 @@ def test_parameters_a_model_does_not_accept():
     assert messages({"model": "v2.6-t2v"}) == ["Field required"]
 
 
+def test_image_and_video_models_need_their_input():
+    video = "https://example.com/v.mp4"
+    VideoRequest(model="v3-motion", prompt="x", input_image=URL, input_video=video)
+    with pytest.raises(ValidationError) as info:
+        VideoRequest(model="v3-motion", prompt="x")
+    assert error_summary(info.value) == "input_image: Field required; input_video: Field required"
+    with pytest.raises(ValidationError) as info:
+        VideoRequest(model="v2.6-i2v", prompt="x")
+    assert field_errors(info.value) == {"input_image": ["Field required"]}
+
+
 def test_input_image_shape_follows_the_model():
     VideoRequest(model="o3-pro-i2v", prompt="x", input_image=URL, tail_image_url=URL)
     (error,) = errors_of({"model": "o3-pro-i2v", "prompt": "x", "input_image": [URL]})
@@ -434,10 +452,7 @@ def test_input_image_shape_follows_the_model():
         "Input should be a valid list of URL strings"
     ]
     (error,) = errors_of({"model": "o3-pro-i2v", "prompt": "x", "tail_image_url": URL})
-    assert (
-        error["msg"]
-        == "Value error, 'tail_image_url' requires 'input_image': give the first frame too."
-    )
+    assert (error["loc"], error["msg"]) == (("input_image",), "Field required")
 
 
 def test_model_accepts_an_alias_and_holds_the_id():
@@ -636,6 +651,7 @@ RULE_EXAMPLES: dict[str, dict[str, Any]] = {
     "url_scheme": {"prompt": "x", "input_image": ["face.jpg"]},
     "unknown_field": {"prompt": "x", "seed": 42},
     "model_params": {"prompt": "x", "cfg_scale": 0.5},
+    "required_params": {"model": "o3-pro-edit", "prompt": "x"},
 }
 
 
