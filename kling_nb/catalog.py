@@ -326,7 +326,11 @@ def get_model(name: str) -> ModelSpec:
 
 def unknown_model_message(name: str) -> str:
     """The message for a name not in the catalog: ``Unknown model 'x'. Did you mean 'o3-pro'?``"""
-    close = difflib.get_close_matches(name.strip().lower(), list(_BY_NAME), n=1, cutoff=0.4)
+    wanted = name.strip().lower()
+    # A fragment of an id ("kling-video-o3-4k") means that id, whatever difflib's ratio says.
+    close = [key for key in _BY_NAME if wanted and wanted in key][:1] or difflib.get_close_matches(
+        wanted, list(_BY_NAME), n=1, cutoff=0.4
+    )
     hint = ""
     if close:
         spec = _BY_NAME[close[0]]
