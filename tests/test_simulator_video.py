@@ -430,3 +430,15 @@ def test_clips_play_to_the_end_in_chromium() -> None:
                 assert result["frames"] >= seconds * FPS - 1, (name, result)
         finally:
             browser.close()
+
+
+def test_prompt_text_is_folded_to_characters_the_font_can_draw() -> None:
+    from kling_nb.simulator.video import _printable
+
+    assert _printable("Café crème — naïve “quoted” Łódź straße") == (
+        "Cafe creme - naive “quoted” Lodz strasse"
+    )
+    # Scripts the bundled font lacks become one "?" per run, never tofu boxes.
+    assert _printable("Tokyo 東京 at night 🌃") == "Tokyo ? at night ?"
+    video = decode(render_video(with_(BASE, duration=1, prompt="東京の夜景、ネオン")))
+    assert len(video.frames) == FPS

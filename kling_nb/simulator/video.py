@@ -20,6 +20,7 @@ import os
 import struct
 import tempfile
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -167,6 +168,43 @@ def _font(size: int) -> Font:
     return ImageFont.load_default(size=size)
 
 
+# Stand-ins for common characters the bundled font lacks (accents are folded by NFKD).
+_FOLD = {
+    **dict.fromkeys("—–‐‑−", "-"),
+    **{"′": "'", "″": '"', "×": "x", "•": "·", "ß": "ss", "Æ": "AE", "æ": "ae", "Œ": "OE"},
+    **{"œ": "oe", "Ø": "O", "ø": "o", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i"},
+}
+_GLYPHS_KNOWN: dict[str, bool] = {}
+
+
+def _has_glyph(ch: str) -> bool:
+    """Whether Pillow's bundled font draws ``ch`` (rather than its "missing glyph" box)."""
+    known = _GLYPHS_KNOWN.get(ch)
+    if known is None:
+        font = _font(12)
+        known = bytes(font.getmask(ch)) != bytes(font.getmask("\uffff"))
+        _GLYPHS_KNOWN[ch] = known
+    return known
+
+
+def _printable(text: str) -> str:
+    """``text`` in characters the bundled font can draw: accents dropped, unknown runs as "?"."""
+    out: list[str] = []
+    for ch in text:
+        if ch.isspace():
+            out.append(" ")
+        elif _has_glyph(ch):
+            out.append(ch)
+        else:
+            decomposed = unicodedata.normalize("NFKD", _FOLD.get(ch, ch))
+            folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+            if folded and all(_has_glyph(c) for c in folded):
+                out.append(folded)
+            elif not out or out[-1] != "?":
+                out.append("?")
+    return "".join(out)
+
+
 def _fit(text: str, font: Font, width: int) -> str:
     """``text`` cut with "..." so it is at most ``width`` pixels wide."""
     if font.getlength(text) <= width:
@@ -251,7 +289,7 @@ def _overlay(
     top = head_h + 2 * m
     room = lay.timecode_y - m - top
     max_lines = max(1, room // lay.line)
-    prompt = shot.prompt.strip() or "(no prompt)"
+    prompt = _printable(shot.prompt).strip() or "(no prompt)"
     lines = _wrap(prompt, lay.font, inner - 2 * m, max_lines)
     if lines:
         box_h = len(lines) * lay.line + m
@@ -261,7 +299,8 @@ def _overlay(
     # Footer: timecode panel (text drawn per frame) and model + take.
     draw.rectangle((0, lay.timecode_y - m // 2, w, lay.bar_y), fill=(0, 0, 0, 150))
     take = f" · take {index + 1}"
-    footer = _fit(model, lay.font, max(1, inner - math.ceil(lay.font.getlength(take)))) + take
+    room = max(1, inner - math.ceil(lay.font.getlength(take)))
+    footer = _fit(_printable(model), lay.font, room) + take
     draw.text((m, lay.timecode_y + lay.line), footer, font=lay.font, fill=(220, 220, 220))
     rgba = np.asarray(img, dtype=np.uint16)
     alpha = rgba[:, :, 3:4]
