@@ -104,6 +104,8 @@ class EventListener:
             if response.status_code >= 400:
                 await response.aread()
                 raise error_for_status(response.status_code, response.content, context="events")
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                raise SSEError("GET /api/events did not answer with an event stream")
             self.state = "connected"
             self.connections += 1
             self._ready.set()

@@ -1,0 +1,314 @@
+"""Client unit tests on an injected ``httpx.MockTransport``: headers, the key's reach, retries
+around enqueue, downloads (scheme, names, truncation, expiry), validation before the network."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kling_nb.api import safe_stem
+from kling_nb.client import Client
+from kling_nb.errors import BudgetExceededError, KlingError, MissingAPIKeyError
+from kling_nb.requests import VideoRequest
+from kling_nb.retry import Policy
+
+KEY = "sk-kling-FAKE-KEY-unit-3141"
+BASE = "https://hub.test"
+FAST = Policy(
+    backoff_initial=0.001,
+    backoff_max=0.01,
+    fallback_poll_min=0.02,
+    fallback_poll_max=0.05,
+    enqueue_reconcile_delays=(0.0,),
+)
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"v" * 1000
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Hub:
+    """A tiny fake hub: records requests; routes can be overridden per test."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.ids = ["gen-1"]
+        self.result_url = "https://cdn.test/results/gen-1.mp4"
+        self.enqueue: list[Handler] = []
+        self.polls: list[Handler] = []
+        self.downloads: list[Handler] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.requests.append(request)
+        path, method = request.url.path, request.method
+        if request.url.host == "cdn.test":
+            if self.downloads:
+                return self.downloads.pop(0)(request)
+            return httpx.Response(200, content=VIDEO, headers={"content-type": "video/mp4"})
+        if path == "/api/events":
+            return httpx.Response(404, json={"error": {"title": "not found"}})
+        if path == "/api/ai/queue" and method == "POST":
+            if self.enqueue:
+                return self.enqueue.pop(0)(request)
+            rows = [{"generation_id": g, "status": "queued"} for g in self.ids]
+            return httpx.Response(200, json={"generations": rows})
+        if path == "/api/ai/queue" and method == "GET":
+            if self.polls:
+                return self.polls.pop(0)(request)
+            return httpx.Response(200, json={"generations": []})
+        if path.startswith("/api/ai/queue/") and method == "GET":
+            gid = path.rsplit("/", 1)[1]
+            row = {"generation_id": gid, "status": "succeeded", "result_url": self.result_url}
+            return httpx.Response(200, json=row)
+        if path == "/api/ai/models":
+            model = {"id": "m1", "json_request_schema": {"type": "object"}}
+            return httpx.Response(200, json={"object": "list", "data": [model]})
+        if path == "/api/ai/videos/generate":
+            return httpx.Response(200, json={"videos": [{"video_url": self.result_url}]})
+        return httpx.Response(404, json={"error": {"title": "no route"}})
+
+    def sent(self, method: str, path: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.method == method and r.url.path == path]
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def client(hub: Hub, tmp_path: Path) -> Iterator[Client]:
+    transport = httpx.MockTransport(hub)
+    with Client(KEY, BASE, tmp_path, transport=transport, policy=FAST) as c:
+        yield c
+
+
+def request() -> VideoRequest:
+    return VideoRequest(prompt="A fox in the snow", duration=3)
+
+
+def test_user_agent_and_the_key_only_goes_to_the_base_host(hub: Hub, client: Client) -> None:
+    job = client.submit(request()).wait(10)
+    assert job.status == "succeeded"
+    assert job.results[0].path.read_bytes() == VIDEO
+    assert job.results[0].url == hub.result_url
+    for sent in hub.requests:
+        agent = sent.headers["user-agent"]
+        assert re.fullmatch(r"kling-nb/\S+ httpx/\S+", agent)
+        assert "oxen" not in agent.lower()
+        if sent.url.host == "hub.test":
+            assert sent.headers["authorization"] == f"Bearer {KEY}"
+        else:
+            assert "authorization" not in sent.headers
+    assert any(r.url.host == "cdn.test" for r in hub.requests)
+
+
+def test_enqueue_body_carries_the_payload_and_num_generations(hub: Hub, client: Client) -> None:
+    hub.ids = ["a", "b"]
+    client.submit(request(), num_generations=2).wait(10)
+    (sent,) = hub.sent("POST", "/api/ai/queue")
+    body = json.loads(sent.content)
+    assert body["num_generations"] == 2
+    assert body["prompt"] == "A fox in the snow"
+    assert body["model"] == "kling-video-o3-pro-reference-to-video"
+
+
+def test_a_read_timeout_on_enqueue_is_never_resent(hub: Hub, client: Client) -> None:
+    def timeout(r: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=r)
+
+    hub.enqueue = [timeout]
+    job = client.submit(request()).wait(10)
+    assert job.status == "error"
+    assert job.error is not None and "billed" in job.error and "client.history()" in job.error
+    assert len(hub.sent("POST", "/api/ai/queue")) == 1
+
+
+def test_a_connect_error_on_enqueue_is_resent(hub: Hub, client: Client) -> None:
+    def refused(r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=r)
+
+    hub.enqueue = [refused, refused]
+    assert client.submit(request()).wait(10).status == "succeeded"
+    assert len(hub.sent("POST", "/api/ai/queue")) == 3
+
+
+@pytest.mark.parametrize("status", [500, 503, 408])
+def test_an_ambiguous_enqueue_status_is_not_resent(hub: Hub, client: Client, status: int) -> None:
+    hub.enqueue = [lambda r: httpx.Response(status, json={"error": {"title": "oops"}})]
+    job = client.submit(request()).wait(10)
+    assert job.status == "error"
+    assert len(hub.sent("POST", "/api/ai/queue")) == 1
+
+
+def test_an_upgrade_required_is_a_clear_error(hub: Hub, client: Client) -> None:
+    hub.enqueue = [lambda r: httpx.Response(426, json={"error": {"title": "Upgrade"}})]
+    job = client.submit(request()).wait(10)
+    assert job.status == "error"
+    assert job.error is not None and "HTTP 426" in job.error and "User-Agent" in job.error
+
+
+def test_gets_retry_server_errors_and_429(hub: Hub, client: Client) -> None:
+    hub.polls = [
+        lambda r: httpx.Response(503),
+        lambda r: httpx.Response(429, headers={"retry-after": "0.01"}),
+        lambda r: httpx.Response(502, text="<html>bad gateway</html>"),
+    ]
+    assert client.submit(request()).wait(10).status == "succeeded"
+    assert len(hub.sent("GET", "/api/ai/queue")) >= 4
+
+
+def test_a_crash_in_the_background_surfaces_on_the_job(hub: Hub, client: Client) -> None:
+    def bug(r: httpx.Request) -> httpx.Response:
+        raise RuntimeError("unexpected bug")
+
+    hub.enqueue = [bug]
+    job = client.submit(request()).wait(10)
+    assert job.status == "error"
+    assert job.error is not None and "unexpected bug" in job.error
+
+
+def test_non_http_result_urls_are_refused(hub: Hub, client: Client) -> None:
+    hub.result_url = "file:///etc/passwd"
+    job = client.submit(request()).wait(10)
+    assert job.status == "failed"
+    assert "non-HTTP(S)" in (job.generations[0].error or "")
+    assert not list(client.outputs_dir.glob("*.mp4"))
+
+
+def test_a_hostile_generation_id_cannot_escape_the_folder(hub: Hub, client: Client) -> None:
+    hub.ids = ["../../etc/evil id"]
+    job = client.submit(request()).wait(10)
+    assert job.status == "succeeded"
+    path = job.results[0].path
+    assert path.parent == client.outputs_dir
+    assert path.name == "etc_evil_id.mp4"
+
+
+@pytest.mark.parametrize(
+    ("gid", "stem"),
+    [("abc-DEF_123", "abc-DEF_123"), ("../x", "x"), ("a/b\\c", "a_b_c"), ("..", "generation")],
+)
+def test_safe_stem(gid: str, stem: str) -> None:
+    assert safe_stem(gid) == stem
+
+
+def test_a_short_body_is_redone(hub: Hub, client: Client) -> None:
+    short = httpx.Response(200, content=VIDEO[:10], headers={"content-length": str(len(VIDEO))})
+    hub.downloads = [lambda r: short]
+    job = client.submit(request()).wait(10)
+    assert job.status == "succeeded"
+    assert job.results[0].size == len(VIDEO)
+    assert len([r for r in hub.requests if r.url.host == "cdn.test"]) == 2
+    assert not list(client.outputs_dir.glob(".*.part"))
+
+
+def test_an_expired_url_is_polled_once_for_a_fresh_one(hub: Hub, client: Client) -> None:
+    hub.downloads = [lambda r: httpx.Response(403, text="expired")]
+    job = client.submit(request()).wait(10)
+    assert job.status == "succeeded"
+    assert len(hub.sent("GET", "/api/ai/queue/gen-1")) == 2  # the poll, then the fresh URL
+
+
+def test_a_url_that_stays_expired_fails_the_generation(hub: Hub, client: Client) -> None:
+    hub.downloads = [lambda r: httpx.Response(403)] * 2
+    job = client.submit(request()).wait(10)
+    assert job.status == "failed"
+    assert "saving it failed" in (job.generations[0].error or "")
+
+
+def test_validation_and_budget_come_before_any_network(hub: Hub, tmp_path: Path) -> None:
+    transport = httpx.MockTransport(hub)
+    with Client(KEY, BASE, tmp_path, budget_usd=1.0, transport=transport, policy=FAST) as c:
+        with pytest.raises(ValueError, match="between 1 and 4"):
+            c.submit(request(), num_generations=5)
+        with pytest.raises(BudgetExceededError, match=r"\$1\.34.*\$1\.00 left"):
+            c.submit(request(), num_generations=2)
+        assert c.jobs == []
+    assert hub.requests == []
+    assert not (tmp_path / "ledger.jsonl").exists()
+
+
+def test_no_key_is_a_clear_error_at_submit(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OXEN_API_KEY", raising=False)
+    with (
+        Client(None, BASE, tmp_path, transport=httpx.MockTransport(hub)) as c,
+        pytest.raises(MissingAPIKeyError, match="OXEN_API_KEY"),
+    ):
+        c.submit(request())
+    assert hub.requests == []
+
+
+def test_environment_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OXEN_API_KEY", KEY)
+    monkeypatch.delenv("KLING_NB_BASE_URL", raising=False)
+    monkeypatch.delenv("KLING_NB_OUTPUTS", raising=False)
+    c = Client()
+    assert c.base_url == "https://hub.oxen.ai"
+    assert c.outputs_dir == tmp_path / "kling_outputs"
+    assert KEY not in repr(c) and "api_key=<set>" in repr(c)
+    monkeypatch.setenv("KLING_NB_BASE_URL", "http://127.0.0.1:1/")
+    monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path / "elsewhere"))
+    c = Client()
+    assert c.base_url == "http://127.0.0.1:1"
+    assert c.outputs_dir == tmp_path / "elsewhere"
+    with pytest.raises(KlingError, match="http"):
+        Client(KEY, "ftp://hub.test")
+
+
+def test_no_thread_until_needed_and_close_stops_it(hub: Hub, tmp_path: Path) -> None:
+    def runtime_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "kling-nb"]
+
+    before = len(runtime_threads())
+    c = Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST)
+    assert len(runtime_threads()) == before
+    c.submit(request()).wait(10)
+    assert len(runtime_threads()) == before + 1
+    c.close()
+    c.close()
+    assert len(runtime_threads()) == before
+    with pytest.raises(KlingError, match="closed"):
+        c.submit(request(), force=True)
+
+
+def test_close_settles_running_jobs_with_how_to_resume(hub: Hub, tmp_path: Path) -> None:
+    hub.result_url = ""
+    hub.polls = [lambda r: httpx.Response(200, json={"generations": []})] * 1000
+
+    def running(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"generation_id": "gen-1", "status": "processing"})
+
+    transport = httpx.MockTransport(lambda r: running(r) if "/queue/" in r.url.path else hub(r))
+    c = Client(KEY, BASE, tmp_path, transport=transport, policy=FAST)
+    job = c.submit(request())
+    while not job.generation_ids:
+        threading.Event().wait(0.01)
+    c.close()
+    assert job.status == "error"
+    assert job.error is not None and "resume()" in job.error
+    assert [r.job_id for r in c.ledger.pending(base_url=BASE)] == [job.id]
+
+
+def test_dict_requests_and_models_schema_key(hub: Hub, client: Client) -> None:
+    job = client.submit({"prompt": "A fox in the snow", "duration": 3, "num_generations": 1})
+    assert job.wait(10).status == "succeeded"
+    (model,) = client.models()
+    assert model["request_schema"] == {"type": "object"}
+
+
+def test_generate_accepts_video_url(hub: Hub, client: Client) -> None:
+    job = client.generate(request())
+    assert job.status == "succeeded"
+    assert job.results[0].path.read_bytes() == VIDEO
+    assert job.results[0].path.name == f"sync-{job.id}.mp4"
