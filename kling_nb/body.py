@@ -8,8 +8,9 @@ Grammar::
 
 - With no ``[Ns]`` marker the whole body is one prompt; with markers, every line of text must
   belong to a shot, so text before the first marker is an error.
-- Lines of one prompt are stripped and joined with single spaces, and blank lines are dropped: a
-  cell holds wrapped prose, and the model gets each prompt as one line of text.
+- A prompt keeps its lines as written, joined with newlines; only the blank space around the whole
+  prompt is dropped. So the ``%%kling`` export of a request (``VideoRequest.to_magic``, the form's
+  export) reads back as the very same request, with the same hash, and replays.
 - Interpolation runs after the body is split into shots, so a variable's value never starts a shot.
 - Every mistake is an IPython ``UsageError`` that says what to write instead.
 
@@ -52,16 +53,16 @@ class Body:
 def parse_body(text: str, namespace: Mapping[str, object]) -> Body:
     """Split ``text`` into a single prompt or ``[Ns]`` shots and interpolate ``{name}`` fields.
 
-    >>> parse_body("[5s] a cat\\n  on a mat\\n[3s] {who} waves", {"who": "a dog"}).shots
-    (ShotText(prompt='a cat on a mat', duration=5), ShotText(prompt='a dog waves', duration=3))
+    >>> parse_body("[5s] a cat\\non a mat\\n[3s] {who} waves", {"who": "a dog"}).shots
+    (ShotText(prompt='a cat\\non a mat', duration=5), ShotText(prompt='a dog waves', duration=3))
     """
     preamble: list[str] = []
     shots: list[tuple[int, list[str]]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.lstrip()
         marker = _MARKER.match(line)
         if marker:
-            shots.append((int(marker.group(1)), [line[marker.end() :].strip()]))
+            shots.append((int(marker.group(1)), [line[marker.end() :]]))
             continue
         near = _NEAR_MARKER.match(line)
         if near:
@@ -70,14 +71,13 @@ def parse_body(text: str, namespace: Mapping[str, object]) -> Body:
                 "write it as [Ns], for example [5s]."
             )
         if shots:
-            shots[-1][1].append(line)
-        elif line:
-            preamble.append(line)
+            shots[-1][1].append(raw)
+        else:
+            preamble.append(raw)
     if not shots:
-        if not preamble:
-            return Body()
-        return Body(prompt=interpolate(_join(preamble), namespace))
-    if preamble:
+        text = _join(preamble)
+        return Body(prompt=interpolate(text, namespace)) if text else Body()
+    if _join(preamble):
         raise UsageError(
             f"Text before the first [Ns] shot marker: {_clip(_join(preamble))!r}. "
             "With shots, every line belongs to a shot: start the cell with a [Ns] line, "
@@ -128,7 +128,7 @@ def interpolate(text: str, namespace: Mapping[str, object]) -> str:
 
 
 def _join(lines: list[str]) -> str:
-    return " ".join(line for line in lines if line)
+    return "\n".join(lines).strip()
 
 
 def _clip(text: str, limit: int = 60) -> str:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from kling_nb.jobs import Job
 from kling_nb.magics import KlingMagics
+from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator, run
 
 FAKE_KEY = "sk-FAKE-KEY-must-never-appear-0123456789"
@@ -123,14 +127,14 @@ def test_options_and_shots_become_one_request(
         "--element https://example.com/front.png,https://example.com/side.png "
         "--negative 'blur, low quality' --start https://example.com/a.png "
         "--end https://example.com/b.png --dry-run",
-        "[5s] @Image1 walks\n toward the camera, {style}\n[3s] @Element1 turns, {{calm}}\n",
+        "[5s] @Image1 walks\ntoward the camera, {style}\n[3s] @Element1 turns, {{calm}}\n",
     )
     assert result is None
     payload = dry_run_payload(capsys.readouterr().out)
     assert payload == {
         "model": "kling-video-o3-pro-reference-to-video",
         "multi_prompt": [
-            {"prompt": "@Image1 walks toward the camera, film noir", "duration": 5},
+            {"prompt": "@Image1 walks\ntoward the camera, film noir", "duration": 5},
             {"prompt": "@Element1 turns, {calm}", "duration": 3},
         ],
         "input_image": ["https://example.com/face.jpg"],
@@ -152,11 +156,11 @@ def test_options_and_shots_become_one_request(
 def test_a_single_prompt_takes_its_duration_from_d(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
-    cell(shell, "-d 10 --dry-run", f"{PROMPT}\n  on a sunny day")
+    cell(shell, "-d 10 --dry-run", f"{PROMPT}\non a sunny day\n")
     payload = dry_run_payload(capsys.readouterr().out)
     assert payload == {
         "model": "kling-video-o3-pro-reference-to-video",
-        "prompt": f"{PROMPT} on a sunny day",
+        "prompt": f"{PROMPT}\non a sunny day",
         "duration": 10,
     }
 
@@ -435,8 +439,13 @@ def test_jobs_cancel_and_history(
     line(shell, "cancel all")
     assert "Cancelled 1 running job." in capsys.readouterr().out
     assert stuck.wait(timeout=30).status == "cancelled"
-    line(shell, "history")
-    out = capsys.readouterr().out
+    # The ledger's job line is written just after the job settles: give it a moment.
+    for _ in range(100):
+        line(shell, "history")
+        out = capsys.readouterr().out
+        if "cancelled" in out:
+            break
+        time.sleep(0.05)
     assert done.id in out and str(done.results[0].path) in out and "cancelled" in out
 
 
@@ -509,3 +518,45 @@ def test_the_key_never_appears_in_any_output(
     texts = [captured.out, captured.err, str(info.value), repr(job), job.summary()]
     texts += [path.read_text(errors="replace") for path in tmp_path.rglob("*.jsonl")]
     assert all(FAKE_KEY not in text for text in texts)
+
+
+_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from("\n{}[]$'\"\\"),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prompts=st.lists(_TEXT, min_size=1, max_size=3),
+    seconds=st.lists(st.integers(1, 5), min_size=3, max_size=3),
+    negative=st.none() | _TEXT,
+    multi=st.booleans(),
+)
+def test_the_magic_export_of_any_request_reads_back_as_the_same_request(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any,
+    prompts: list[str], seconds: list[int], negative: str | None, multi: bool,
+) -> None:  # fmt: skip
+    from pydantic import ValidationError
+
+    # The parser trims the blank space around each prompt; everything else must come back.
+    assume(all(p == p.strip() for p in [*prompts, negative or ""]))
+    fields: dict[str, Any] = {"negative_prompt": negative} if negative else {}
+    if multi:
+        shots = [{"prompt": p, "duration": s + 2} for p, s in zip(prompts, seconds, strict=False)]
+        fields["multi_prompt"] = shots
+    else:
+        fields["prompt"] = prompts[0]
+    try:
+        request = VideoRequest.model_validate(fields)
+        exported = request.to_magic()
+    except (ValidationError, ValueError):
+        assume(False)
+        return
+    head, _, body = exported.partition("\n")
+    capsys.readouterr()
+    cell(shell, head.removeprefix("%%kling") + " --dry-run", body)
+    assert dry_run_payload(capsys.readouterr().out) == request.payload()
