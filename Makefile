@@ -40,7 +40,7 @@ pytest: $(STAMP) system-deps
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m kling_nb.demo
+	$(BIN)/python -m kling_nb.demo notebooks/quickstart.ipynb --out demo-output
 
 # JupyterLab on the notebooks; with no OXEN_API_KEY the kernel starts the bundled simulator itself.
 lab: $(STAMP)
