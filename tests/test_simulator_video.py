@@ -349,13 +349,15 @@ def test_a_missing_prompt_still_renders() -> None:
 
 
 def test_a_five_second_clip_renders_well_under_a_second() -> None:
+    # CPU time, so that other tests running on the same cores do not make this flaky;
+    # benchmarks/video_synthesis.py reports wall time as well.
     best = float("inf")
     for i in range(3):
         payload = with_(BASE, generate_audio=True, prompt=f"timing run {i} {time.time()}")
-        start = time.perf_counter()
+        start = time.process_time()
         render_video(payload)
-        best = min(best, time.perf_counter() - start)
-    assert best < 1.0, f"a 5 s clip took {best:.2f} s to render"
+        best = min(best, time.process_time() - start)
+    assert best < 0.6, f"a 5 s clip took {best:.2f} s of CPU to render"
 
 
 @pytest.mark.browser

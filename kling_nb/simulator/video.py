@@ -273,8 +273,8 @@ def _layout(width: int, height: int) -> _Layout:
 
 def _overlay(
     lay: _Layout, shot: Shot, number: int, count: int, model: str, index: int
-) -> tuple[U16, U16, int, int]:
-    """Static text of one shot as (premultiplied RGB, 255 - alpha, first row, last row)."""
+) -> tuple[U16, U16, list[tuple[int, int]]]:
+    """Static text of one shot: RGB x alpha, 256 - alpha (alpha in 0..256) and row bands."""
     img = Image.new("RGBA", (lay.width, lay.height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     m, w = lay.margin, lay.width
@@ -303,11 +303,19 @@ def _overlay(
     footer = _fit(_printable(model), lay.font, room) + take
     draw.text((m, lay.timecode_y + lay.line), footer, font=lay.font, fill=(220, 220, 220))
     rgba = np.asarray(img, dtype=np.uint16)
-    alpha = rgba[:, :, 3:4]
-    premult = rgba[:, :, :3] * alpha
-    rows = np.flatnonzero(alpha[:, :, 0].any(axis=1))
-    first, last = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
-    return premult.astype(np.uint16), (255 - alpha).astype(np.uint16), first, last
+    alpha = _alpha256(rgba[:, :, 3:4])
+    premult = (rgba[:, :, :3] * alpha).astype(np.uint16)
+    inverse = (256 - alpha).astype(np.uint16)
+    # Runs of rows the overlay touches: rows it leaves alone are not blended per frame.
+    used = np.concatenate(([False], alpha[:, :, 0].any(axis=1), [False]))
+    edges = np.flatnonzero(used[1:] != used[:-1])
+    bands = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return premult, inverse, bands
+
+
+def _alpha256(alpha: U16) -> U16:
+    """Alpha 0..255 as 0..256, so that blending divides by a shift."""
+    return (alpha + (alpha >> 7)).astype(np.uint16)
 
 
 def _timecode(seconds: float) -> str:
@@ -352,7 +360,7 @@ class _ShotArt:
     speed: float  # px per second
     premult: U16
     inverse: U16
-    rows: tuple[int, int]
+    bands: list[tuple[int, int]]
     accent: U8
 
 
@@ -361,25 +369,23 @@ def _shot_art(
 ) -> _ShotArt:
     seed = hashlib.sha256(key + f"|shot={number}".encode()).digest()
     background, period = _background(seed, lay.width, lay.height)
-    premult, inverse, first, last = _overlay(lay, shot, number, count, model, index)
+    premult, inverse, bands = _overlay(lay, shot, number, count, model, index)
     direction = 1 if seed[7] & 1 else -1
     speed = direction * period * (0.5 + seed[8] / 255)
     accent = np.array(
         [round(v * 255) for v in colorsys.hsv_to_rgb(seed[9] / 255, 0.7, 1.0)], dtype=np.uint8
     )
-    return _ShotArt(background, period, speed, premult, inverse, (first, last), accent)
+    return _ShotArt(background, period, speed, premult, inverse, bands, accent)
 
 
 def _frame(lay: _Layout, art: _ShotArt, shot_t: float, total_t: float, total: float) -> U8:
     offset = round(art.speed * shot_t) % art.period
     frame16 = art.background[:, offset : offset + lay.width].copy()
-    first, last = art.rows
-    if last > first:
+    for first, last in art.bands:
         region = frame16[first:last]
         region *= art.inverse[first:last]
         region += art.premult[first:last]
-        region += 127
-        region //= 255
+        region >>= 8
     frame = frame16.astype(np.uint8)
     # Running timecode.
     m = lay.margin
@@ -390,8 +396,8 @@ def _frame(lay: _Layout, art: _ShotArt, shot_t: float, total_t: float, total: fl
     y0 = lay.timecode_y
     y1 = min(lay.height, y0 + mask.shape[0])
     sub = frame[y0:y1, m : m + mask.shape[1]]
-    a = mask[: y1 - y0, : sub.shape[1], None].astype(np.uint16)
-    sub[:] = ((sub.astype(np.uint16) * (255 - a) + 255 * a + 127) // 255).astype(np.uint8)
+    a = _alpha256(mask[: y1 - y0, : sub.shape[1], None].astype(np.uint16))
+    sub[:] = ((sub.astype(np.uint16) * (256 - a) + 255 * a) >> 8).astype(np.uint8)
     # Progress bar over the whole clip.
     filled = round(lay.width * min(1.0, total_t / total))
     frame[lay.bar_y :, :filled] = art.accent
