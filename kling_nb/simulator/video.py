@@ -49,7 +49,6 @@ _AUDIO_FRAME = 1024  # samples per AAC frame
 _DEFAULT_DURATION = 5.0
 _MAX_PROMPT_CHARS = 400
 _FREE_HEADER = 8  # size (u32) + b"free"
-_FREE_HEADER_LARGE = 16  # size=1 (u32) + b"free" + largesize (u64)
 _PAD_CHUNK = 1 << 20
 
 U8 = npt.NDArray[np.uint8]
