@@ -11,6 +11,7 @@ import base64
 import hmac
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -372,14 +373,33 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(**handlers: Handler) -> Handler:
+    """One endpoint for several methods, so that a 405 lists every allowed method."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
+
+
 def build_app(state: SimState) -> ASGIApp:
     """The complete ASGI app for one simulator."""
     api = Api(state)
     routes = [
-        Route("/api/ai/queue", api.enqueue, methods=["POST"]),
-        Route("/api/ai/queue", api.list_queue, methods=["GET"]),
-        Route("/api/ai/queue/{generation_id}", api.poll, methods=["GET"]),
-        Route("/api/ai/queue/{generation_id}", api.cancel, methods=["DELETE"]),
+        Route(
+            "/api/ai/queue",
+            _by_method(POST=api.enqueue, GET=api.list_queue),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            "/api/ai/queue/{generation_id}",
+            _by_method(GET=api.poll, DELETE=api.cancel),
+            methods=["GET", "DELETE"],
+        ),
         Route("/api/ai/videos/generate", api.generate, methods=["POST"]),
         Route("/api/events", EventStream(state, api.authorize), methods=["GET"]),
         Route("/api/ai/models", api.models, methods=["GET"]),

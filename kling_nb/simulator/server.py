@@ -59,19 +59,24 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A first SIGINT/SIGTERM stops cleanly (and is not re-raised afterwards, so the CLI
+        # exits 0); a second SIGINT forces the exit, as in uvicorn.
         if self.should_exit:
-            super().handle_exit(sig, frame)
+            self.force_exit = True
             return
-        self._captured_signals.append(sig)
         self.request_exit()
 
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # connect at once: the CLI announces its URL before uvicorn runs
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
