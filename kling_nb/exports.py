@@ -38,7 +38,9 @@ _MAGIC_FIELDS = frozenset(
         "generate_audio",
     }
 )
-_SHOT_HEADER = re.compile(r"^\[\d+s\]\s")
+# What the magic's body grammar reads as a shot marker, or refuses as a near miss ("[5 s]"),
+# at the start of a stripped line (kling_nb.body).
+_SHOT_HEADER = re.compile(r"\[\s*[0-9]+\s*(?:s|sec|secs|second|seconds)?\s*\]", re.IGNORECASE)
 
 
 def body_for(request: VideoRequest, endpoint: Endpoint, num_generations: int = 1) -> dict[str, Any]:
@@ -138,9 +140,13 @@ def _magic_text(text: str) -> str:
 
 
 def _option(flag: str, value: object) -> str:
-    # IPython expands $name and {name} in a magic's line, so both are escaped after quoting.
-    quoted = shlex.quote(str(value)).replace("$", "$$")
-    return f"{flag} {_magic_text(quoted)}"
+    """``flag value`` for the magic's line, which IPython expands (``$name``, ``{name}``) before
+    the magic splits it the shell's way. Each ``$`` ends a quoted piece, so it is never followed
+    by a name IPython would expand; braces are doubled. Long options take ``--flag=value``, so
+    a value starting with ``-`` is not read as an option."""
+    pieces = [shlex.quote(piece) for piece in re.split(r"(?<=\$)", str(value)) if piece]
+    quoted = _magic_text("".join(pieces) or shlex.quote(""))
+    return f"{flag}={quoted}" if flag.startswith("--") else f"{flag} {quoted}"
 
 
 def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
@@ -180,9 +186,9 @@ def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
     else:
         body = [request.prompt or ""]
     for block in body:
-        lines = block.split("\n")
-        if any(_SHOT_HEADER.match(line) for line in lines[1:]) or (
-            not request.multi_prompt and _SHOT_HEADER.match(lines[0])
+        lines = block.splitlines()
+        if any(_SHOT_HEADER.match(line.strip()) for line in lines[1:]) or (
+            not request.multi_prompt and _SHOT_HEADER.match(lines[0].strip())
         ):
             raise ValueError(
                 "A prompt line starts like a shot header ('[5s] '), which %%kling would read as "

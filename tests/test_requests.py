@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from _seeds import O3_4K_SEEDS, O3_PRO_SEED, markdown_table, request_examples, seed_text
+from _strategies import valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -741,54 +742,7 @@ def test_arbitrary_json_raises_nothing_but_validation_error(body):
     json.dumps(request.canonical())
 
 
-def _valid_requests() -> st.SearchStrategy[VideoRequest]:
-    text = st.text(min_size=1, max_size=40).filter(lambda s: "@" not in s)
-
-    @st.composite
-    def build(draw: st.DrawFn) -> VideoRequest:
-        model = draw(st.sampled_from(["o3-pro", "o3-4k", O3_PRO]))
-        limit = get_model(model).max_references or 0
-        images = draw(st.integers(0, limit))
-        elements = draw(st.integers(0, limit - images))
-        body: dict[str, Any] = {"model": model}
-        if draw(st.booleans()):
-            body["prompt"] = draw(text)
-            if draw(st.booleans()):
-                body["duration"] = draw(st.integers(3, 15))
-        else:
-            durations = draw(
-                st.lists(st.integers(1, 6), min_size=1, max_size=3).filter(
-                    lambda ds: 3 <= sum(ds) <= 15
-                )
-            )
-            body["multi_prompt"] = [
-                {"prompt": draw(text)}
-                if d == 5 and draw(st.booleans())
-                else {"prompt": draw(text), "duration": d}
-                for d in durations
-            ]
-        if images:
-            body["input_image"] = [f"https://example.com/{i}.jpg" for i in range(images)]
-        if elements:
-            body["elements"] = [
-                {"frontal_image_url": URL, "reference_image_urls": [URL] * (i % 4)}
-                for i in range(elements)
-            ]
-        for key, strategy in {
-            "negative_prompt": st.text(max_size=20),
-            "aspect_ratio": st.sampled_from(["16:9", "9:16", "1:1"]),
-            "generate_audio": st.booleans(),
-            "response_format": st.sampled_from(["url", "b64_json"]),
-            "target_namespace": st.text(min_size=1, max_size=10),
-        }.items():
-            if draw(st.booleans()):
-                body[key] = draw(strategy)
-        return VideoRequest.model_validate(body)
-
-    return build()
-
-
-VALID_REQUESTS = _valid_requests()
+VALID_REQUESTS = valid_requests()
 
 
 @settings(max_examples=200)
