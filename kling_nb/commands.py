@@ -40,7 +40,7 @@ kling_nb: Kling videos from this notebook (Oxen.ai).
   %kling jobs                this session's jobs and the ledger's unfinished ones
   %kling cancel ID|all       cancel a job (or every running one)
   %kling resume              re-attach to generations still running after a restart
-  %kling history             what the ledger recorded
+  %kling history [--remote]  what the ledger recorded (--remote: the server's, with costs)
   %kling config              the effective settings (%config KlingMagics.<name> = ... changes them)
   %kling simulator start|stop|status   the bundled local simulator
   %kling form                a request builder with validation, cost and exports
@@ -164,7 +164,10 @@ def _resume(magics: KlingMagics, args: list[str]) -> None:
 
 
 def _history(magics: KlingMagics, args: list[str]) -> None:
-    _expect("history", args)
+    _expect("history", args, allowed=["--remote"])
+    if "--remote" in args:
+        _remote_history(magics)
+        return
     rows = []
     for folder, record in _records(magics):
         results = ", ".join(
@@ -181,6 +184,31 @@ def _history(magics: KlingMagics, args: list[str]) -> None:
         print(f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
         return
     print(_table(["CREATED", "JOB", "STATUS", "EST. COST", "PROMPT", "RESULTS"], rows))
+
+
+def _remote_history(magics: KlingMagics) -> None:
+    """The server's own record: every generation of the account, with what it cost."""
+    answer = magics.session.client().history()
+    rows = []
+    for row in answer.get("generations") or answer.get("data") or []:
+        when = row.get("enqueued_at") or row.get("created_at")
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when)) if _is_number(when) else "-"
+        model = str(row.get("model_name") or row.get("model") or "-")
+        prompt = _clip(str(row.get("prompt") or ""))
+        cost = f"${row['cost']}" if row.get("cost") is not None else "-"
+        rows.append(
+            [stamp, str(row.get("generation_id")), str(row.get("status")), cost, model, prompt]
+        )
+    if not rows:
+        print("The server has no generations for this account yet.")
+        return
+    print(_table(["ENQUEUED", "GENERATION", "STATUS", "COST", "MODEL", "PROMPT"], rows))
+    if answer.get("total_cost") is not None:
+        print(f"Total cost: ${answer['total_cost']} (first page; the server's figures).")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _config(magics: KlingMagics, args: list[str]) -> None:
@@ -308,7 +336,7 @@ _USAGE = {
     "jobs": "%kling jobs",
     "cancel": "%kling cancel ID|all",
     "resume": "%kling resume",
-    "history": "%kling history",
+    "history": "%kling history [--remote]",
     "config": "%kling config",
     "simulator": "%kling simulator start|stop|status",
     "form": "%kling form",

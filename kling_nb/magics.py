@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
@@ -21,7 +22,7 @@ from IPython.core.magic import line_cell_magic as _line_cell_magic
 
 from kling_nb.body import Body, parse_body
 from kling_nb.commands import run_command
-from kling_nb.session import SIMULATED_NOTE, KlingSettings, Session
+from kling_nb.session import KEY_HELP, SIMULATED_NOTE, KlingSettings, Session
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -91,17 +92,19 @@ class KlingMagics(Magics, KlingSettings):
             raise UsageError(
                 "--sync makes one generation: drop -n, or drop --sync to use the queue."
             )
-        if options.output is not None and not options.output.isidentifier():
+        if options.output is not None and not _is_name(options.output):
             raise UsageError(f"-o takes a Python variable name, not {options.output!r}.")
         body = parse_body(cell, self.shell.user_ns if self.shell else {})
         request = build_request(options, body, self)
         if options.dry_run:
             print(dry_run_report(request, num, sync=options.sync))
+            if self.session.simulated:
+                print(f"\n{NO_KEY_DRY_RUN}")
             return None
         return self._submit(request, num, options)
 
     def _submit(self, request: VideoRequest, num: int, options: argparse.Namespace) -> Job | None:
-        from kling_nb.errors import KlingError, redact
+        from kling_nb.errors import BudgetExceededError, KlingError, redact
 
         client = self.session.client()
         try:
@@ -116,7 +119,10 @@ class KlingMagics(Magics, KlingSettings):
             )
             return None
         except KlingError as exc:
-            raise UsageError(redact(f"{type(exc).__name__}: {exc}")) from None
+            hint = ""
+            if isinstance(exc, BudgetExceededError):
+                hint = " (%config KlingMagics.budget_usd = ... sets this session's budget)"
+            raise UsageError(redact(f"{type(exc).__name__}: {exc}{hint}")) from None
         self.session.remember(job)
         if self.shell is not None:
             self.shell.user_ns["_kling"] = job
@@ -166,6 +172,16 @@ def _num_generations(text: str) -> int:
         return validate_num_generations(value)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+NO_KEY_DRY_RUN = (
+    "No OXEN_API_KEY is set: running this cell would use the bundled simulator "
+    f"(simulated results); {KEY_HELP}."
+)
+
+
+def _is_name(text: str) -> bool:
+    return text.isidentifier() and not keyword.iskeyword(text)
 
 
 def _images(urls: list[str], *, single: bool) -> list[str] | str | None:

@@ -97,7 +97,6 @@ class _Target:
     api_key: str
     base_url: str | None
     outputs_dir: Path
-    budget_usd: float | None
     deadline_seconds: float
     simulated: bool
 
@@ -148,16 +147,28 @@ class Session:
                 api_key=target.api_key,
                 base_url=target.base_url,
                 outputs_dir=target.outputs_dir,
-                budget_usd=target.budget_usd,
                 deadline_seconds=target.deadline_seconds,
                 simulated=target.simulated,
             )
             self._clients[target] = client
             self._register_atexit()
+        self._apply_budget(client)
         if self._current is not None and self._current.simulated and not target.simulated:
             self._out(f"kling_nb: OXEN_API_KEY is set: requests now go to {client.base_url}.")
         self._current = target
         return client
+
+    def _apply_budget(self, client: Client) -> None:
+        """One budget for the session: what its other clients (real, or simulated) spent counts."""
+        budget = self.settings.budget_usd
+        if budget is None:
+            client.budget_usd = None
+            return
+        others = self._clients.values()
+        spent = sum(
+            c.spent_usd for c in others if c is not client and c.simulated == client.simulated
+        )
+        client.budget_usd = budget - spent
 
     def _target(self) -> _Target:
         settings = self.settings
@@ -169,7 +180,6 @@ class Session:
                 SIMULATOR_KEY,
                 simulator.base_url,
                 outputs / "simulated",
-                settings.budget_usd,
                 settings.deadline_seconds,
                 simulated=True,
             )
@@ -177,7 +187,6 @@ class Session:
             key,
             os.environ.get(BASE_URL_ENV) or None,
             outputs,
-            settings.budget_usd,
             settings.deadline_seconds,
             simulated=False,
         )

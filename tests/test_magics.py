@@ -562,3 +562,91 @@ def test_the_magic_export_of_any_request_reads_back_as_the_same_request(
     capsys.readouterr()
     cell(shell, head.removeprefix("%%kling") + " --dry-run", body)
     assert dry_run_payload(capsys.readouterr().out) == request.payload()
+
+
+# -- sessions, settings and the ledger -------------------------------------------------------
+
+
+def test_output_name_must_be_a_usable_variable(
+    magics: KlingMagics, shell: InteractiveShell
+) -> None:
+    with pytest.raises(UsageError, match="-o takes a Python variable name, not 'class'"):
+        cell(shell, "-o class", PROMPT)
+
+
+def test_a_dry_run_without_a_key_says_a_run_would_be_simulated(
+    keyless: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    cell(shell, "--dry-run", PROMPT)
+    out = capsys.readouterr().out
+    assert "No OXEN_API_KEY is set: running this cell would use the bundled simulator" in out
+    assert "%env OXEN_API_KEY=" in out
+
+
+def test_the_budget_is_the_sessions_and_refuses_before_sending(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, tmp_path: Path
+) -> None:
+    shell.run_line_magic("config", "KlingMagics.budget_usd = 2.0")
+    cell(shell, "", PROMPT).wait(timeout=30)  # $1.12
+    # A new folder means a new client: what the first one spent still counts.
+    shell.run_line_magic("config", f"KlingMagics.outputs_dir = '{tmp_path / 'other'}'")
+    with pytest.raises(UsageError, match=r"BudgetExceededError: .*KlingMagics.budget_usd"):
+        cell(shell, "", "A cat sleeps")
+    assert server.stats()["enqueue_calls"] == 1
+    shell.run_line_magic("config", "KlingMagics.budget_usd = None")
+    job = cell(shell, "", "A cat sleeps").wait(timeout=30)
+    assert (tmp_path / "other") in job.results[0].path.parents
+
+
+def test_setting_a_key_later_moves_the_session_to_it_and_says_so(
+    keyless: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    server.reset()
+    assert cell(shell, "", PROMPT).simulated
+    monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("KLING_NB_BASE_URL", server.base_url)
+    capsys.readouterr()
+    job = cell(shell, "", PROMPT)
+    assert f"OXEN_API_KEY is set: requests now go to {server.base_url}" in capsys.readouterr().out
+    assert not job.simulated and not job.replayed  # a simulated result never replays as real
+    job.wait(timeout=30)
+    assert server.stats()["enqueue_calls"] == 1
+
+
+def test_jobs_and_resume_pick_up_what_a_previous_kernel_left_running(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    server.set_faults(stuck=True)
+    job = cell(shell, "", PROMPT)
+    for _ in range(200):
+        if job.generation_ids:
+            break
+        time.sleep(0.02)
+    assert job.generation_ids
+    shell.extension_manager.unload_extension("kling_nb")  # as a kernel restart would
+    shell.extension_manager.load_extension("kling_nb")
+    fresh = shell.magics_manager.registry["KlingMagics"]
+    assert fresh is not magics and fresh.session.jobs == []
+    capsys.readouterr()
+    line(shell, "jobs")
+    out = capsys.readouterr().out
+    assert job.id in out and "(ledger)" in out and "%kling resume" in out
+    line(shell, "resume")
+    assert "Re-attached 1 job." in capsys.readouterr().out
+    [resumed] = fresh.session.jobs
+    assert resumed.id == job.id and resumed.generation_ids == job.generation_ids
+    line(shell, f"cancel {job.generation_ids[0]}")
+    assert f"Cancelled job {job.id}." in capsys.readouterr().out
+    assert resumed.wait(timeout=30).status == "cancelled"
+    assert server.stats()["enqueue_calls"] == 1
+
+
+def test_history_remote_shows_the_servers_record(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    job = cell(shell, "", PROMPT).wait(timeout=30)
+    capsys.readouterr()
+    line(shell, "history --remote")
+    out = capsys.readouterr().out
+    assert job.generation_ids[0] in out and "succeeded" in out and "Total cost: $" in out
