@@ -144,7 +144,13 @@ def _option(flag: str, value: object) -> str:
     the magic splits it the shell's way. Each ``$`` ends a quoted piece, so it is never followed
     by a name IPython would expand; braces are doubled. Long options take ``--flag=value``, so
     a value starting with ``-`` is not read as an option."""
-    pieces = [shlex.quote(piece) for piece in re.split(r"(?<=\$)", str(value)) if piece]
+    text = str(value)
+    if text.splitlines() not in ([], [text]):
+        raise ValueError(
+            f"{flag} takes one line, and this value has a line break: use to_python() or "
+            "to_curl() for this request."
+        )
+    pieces = [shlex.quote(piece) for piece in re.split(r"(?<=\$)", text) if piece]
     quoted = _magic_text("".join(pieces) or shlex.quote(""))
     return f"{flag}={quoted}" if flag.startswith("--") else f"{flag} {quoted}"
 

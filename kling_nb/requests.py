@@ -161,7 +161,12 @@ def _short(text: str, limit: int = 60) -> str:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be fetched by the server, or None for a usable http(s) URL."""
-    parts = urlsplit(url.strip())
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return (
+            f"{_short(url)!r} has spaces, line breaks or control characters: percent-encode "
+            "them (a space is %20)."
+        )
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if parts.netloc:

@@ -276,6 +276,8 @@ def test_to_magic_escapes_braces_dollars_quotes_and_dashes():
         ({"prompt": "[5s] x"}, "starts like a shot header"),
         ({"prompt": "x\n [ 3 s ] y"}, "starts like a shot header"),
         ({"multi_prompt": [{"prompt": "x\n[2s] y"}]}, "starts like a shot header"),
+        ({"prompt": "x", "negative_prompt": "a\nb"}, "--negative takes one line"),
+        ({"prompt": "x", "negative_prompt": "a\u2028b"}, "--negative takes one line"),
         (
             {"prompt": "x", "elements": [{"frontal_image_url": "https://e.com/a,b.jpg"}]},
             "contains one",

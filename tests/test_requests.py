@@ -380,6 +380,10 @@ def test_mentions_must_refer_to_an_existing_image_or_element(prompt, images, ele
         ("data:image/png;base64,AAAA", "is not an http(s) URL"),
         ("ftp://example.com/a.jpg", "is not an http(s) URL"),
         ("https:///a.jpg", "has no host"),
+        (" https://example.com/a.jpg", "percent-encode"),
+        ("https://example.com/my face.jpg", "a space is %20"),
+        ("https://example.com/a\n.jpg", "line breaks"),
+        ("https://example.com/a\x00.jpg", "control characters"),
     ],
 )
 def test_image_urls_must_be_http(url, advice):
