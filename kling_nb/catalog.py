@@ -10,9 +10,10 @@ carry what ``oxen-api.md`` says about them. Look a model up by id or alias::
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
+    "ASPECT_RATIOS",
     "DEFAULT_MODEL",
     "ModelSpec",
     "UnknownModelError",
@@ -36,7 +37,8 @@ _REFERENCE_PARAMS = _COMMON | {
     "aspect_ratio",
     "generate_audio",
 }
-_ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+#: The aspect ratios of the Kling models, the default first.
+ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1")
 _ONE_TO_FIFTEEN = tuple(range(1, 16))
 _THREE_TO_FIFTEEN = tuple(range(3, 16))
 
@@ -75,7 +77,7 @@ class ModelSpec:
     single_input_image: bool = False
     #: Parameters the model cannot do without, besides a prompt (its image or video input).
     required_params: frozenset[str] = frozenset()
-    aspect_ratios: tuple[str, ...] = _ASPECT_RATIOS
+    aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
     #: Defaults the server fills in, used by canonical JSON (``duration`` and prompts aside).
     defaults: tuple[tuple[str, object], ...] = field(default=())
 
@@ -85,53 +87,49 @@ class ModelSpec:
         return f"{self.id} ({self.alias})"
 
 
+_O3_PRO = ModelSpec(
+    id="kling-video-o3-pro-reference-to-video",
+    alias="o3-pro",
+    display_name="Kling O3 Pro: Reference to Video",
+    kind="reference-to-video",
+    inputs=("prompt", "images"),
+    params=_REFERENCE_PARAMS,
+    price_per_second=0.224,
+    price_per_second_with_audio=0.224,
+    default_duration=5,
+    allowed_durations=_ONE_TO_FIFTEEN,
+    min_total_duration=3,
+    max_total_duration=15,
+    max_references=4,
+    supports_audio=True,
+    supports_multi_prompt=True,
+    default_negative_prompt="blur, distort, and low quality",
+    description=(
+        "Reference images to video with identity preservation, multi-shot prompts and optional "
+        "native audio; at most 4 references (input images plus elements)."
+    ),
+    defaults=(("aspect_ratio", "16:9"), ("generate_audio", False)),
+)
+
+#: The 4K page lists the same parameters, with no price and no default negative prompt.
+_O3_4K = replace(
+    _O3_PRO,
+    id="kling-video-o3-4k-reference-to-video",
+    alias="o3-4k",
+    display_name="Kling O3 4K - Reference to Video",
+    price_per_second=None,
+    price_per_second_with_audio=None,
+    max_references=7,
+    default_negative_prompt=None,
+    description=(
+        "Native 4K (3840x2160) reference-to-video, multi-shot up to 15 s, optional audio; "
+        "element and style references have a combined limit of 7. Sync calls take 5-15 minutes."
+    ),
+)
+
 _MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        id="kling-video-o3-pro-reference-to-video",
-        alias="o3-pro",
-        display_name="Kling O3 Pro: Reference to Video",
-        kind="reference-to-video",
-        inputs=("prompt", "images"),
-        params=_REFERENCE_PARAMS,
-        price_per_second=0.224,
-        price_per_second_with_audio=0.224,
-        default_duration=5,
-        allowed_durations=_ONE_TO_FIFTEEN,
-        min_total_duration=3,
-        max_total_duration=15,
-        max_references=4,
-        supports_audio=True,
-        supports_multi_prompt=True,
-        default_negative_prompt="blur, distort, and low quality",
-        description=(
-            "Reference images to video with identity preservation, multi-shot prompts and optional "
-            "native audio; at most 4 references (input images plus elements)."
-        ),
-        defaults=(("aspect_ratio", "16:9"), ("generate_audio", False)),
-    ),
-    ModelSpec(
-        id="kling-video-o3-4k-reference-to-video",
-        alias="o3-4k",
-        display_name="Kling O3 4K - Reference to Video",
-        kind="reference-to-video",
-        inputs=("prompt", "images"),
-        params=_REFERENCE_PARAMS,
-        price_per_second=None,
-        price_per_second_with_audio=None,
-        default_duration=5,
-        allowed_durations=_ONE_TO_FIFTEEN,
-        min_total_duration=3,
-        max_total_duration=15,
-        max_references=7,
-        supports_audio=True,
-        supports_multi_prompt=True,
-        default_negative_prompt=None,
-        description=(
-            "Native 4K (3840x2160) reference-to-video, multi-shot up to 15 s, optional audio; "
-            "element and style references have a combined limit of 7. Sync calls take 5-15 minutes."
-        ),
-        defaults=(("aspect_ratio", "16:9"), ("generate_audio", False)),
-    ),
+    _O3_PRO,
+    _O3_4K,
     ModelSpec(
         id="kling-video-v2-6-pro-text-to-video",
         alias="v2.6-t2v",
@@ -255,29 +253,19 @@ _MODELS: tuple[ModelSpec, ...] = (
         defaults=(("keep_original_sound", False),),
         required_params=frozenset({"input_image", "input_video"}),
     ),
-    ModelSpec(
+    replace(
+        _O3_4K,
         id="kling-video-o3-omni",
         alias="o3-omni",
         display_name="Kling O3 Omni",
         kind="omni",
         inputs=("prompt", "images", "video"),
         params=_REFERENCE_PARAMS | {"input_video", "video_mode", "resolution", "keep_audio"},
-        price_per_second=None,
-        price_per_second_with_audio=None,
-        default_duration=5,
-        allowed_durations=_ONE_TO_FIFTEEN,
-        min_total_duration=3,
-        max_total_duration=15,
-        max_references=7,
-        supports_audio=True,
-        supports_multi_prompt=True,
-        default_negative_prompt=None,
         description=(
             "One model for reference-to-video and video editing (video_mode), 720p/1080p/4k; "
             "7 references, 4 when a video is given."
         ),
         max_references_with_video=4,
-        defaults=(("aspect_ratio", "16:9"), ("generate_audio", False)),
     ),
     ModelSpec(
         id="kling-video-o1-reference-to-video",

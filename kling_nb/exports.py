@@ -16,14 +16,22 @@ from kling_nb.requests import validate_num_generations
 if TYPE_CHECKING:
     from kling_nb.requests import VideoRequest
 
-__all__ = ["BASE_URL", "ENDPOINTS", "body_for", "to_curl", "to_magic", "to_python"]
+__all__ = [
+    "BASE_URL",
+    "ENDPOINTS",
+    "MAGIC_FIELDS",
+    "body_for",
+    "to_curl",
+    "to_magic",
+    "to_python",
+]
 
 BASE_URL = "https://hub.oxen.ai"
 ENDPOINTS: dict[str, str] = {"queue": "/api/ai/queue", "sync": "/api/ai/videos/generate"}
 Endpoint = Literal["queue", "sync"]
 
 #: Fields ``%%kling`` has options for; anything else needs the Python or cURL export.
-_MAGIC_FIELDS = frozenset(
+MAGIC_FIELDS = frozenset(
     {
         "model",
         "prompt",
@@ -160,7 +168,7 @@ def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
     ``[Ns] prompt`` line per shot) below. ``ValueError`` if the magic has no option for a field."""
     count = validate_num_generations(num_generations)
     payload = request.payload()
-    missing = sorted(k for k, v in payload.items() if v is not None and k not in _MAGIC_FIELDS)
+    missing = sorted(k for k, v in payload.items() if v is not None and k not in MAGIC_FIELDS)
     if missing:
         raise ValueError(
             f"%%kling has no option for {', '.join(map(repr, missing))}: "

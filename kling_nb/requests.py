@@ -26,21 +26,42 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
-from kling_nb.catalog import DEFAULT_MODEL, ModelSpec, UnknownModelError, get_model
+from kling_nb.catalog import (
+    ASPECT_RATIOS,
+    DEFAULT_MODEL,
+    ModelSpec,
+    UnknownModelError,
+    get_model,
+    list_models,
+)
+from kling_nb.rules import (
+    MAX_ELEMENT_REFERENCES,
+    MAX_PROMPT_CHARS,
+    RULES,
+    SHOT_DURATION_MESSAGE,
+    Checks,
+    LocalRuleWarning,
+    check_prompt,
+    check_unknown,
+    check_url,
+    error_summary,
+    field_errors,
+    literal_message,
+    rule_context,
+    validate_num_generations,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -62,9 +83,6 @@ __all__ = [
     "validate_num_generations",
 ]
 
-MAX_PROMPT_CHARS = 512
-MAX_ELEMENT_REFERENCES = 3
-ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1")
 RESPONSE_FORMATS: tuple[str, ...] = ("url", "b64_json")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "response_format": RESPONSE_FORMATS,
@@ -73,128 +91,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "character_orientation": ("image", "video"),
 }
 _CFG_SCALE_RANGE = (0.0, 10.0)
-NUM_GENERATIONS_MESSAGE = "num_generations must be an integer between 1 and 4"
-
-#: The local rules, by name. ``VideoRequest.unchecked(body, ignore=[name, ...])`` lets a request
-#: break the named ones (with a ``LocalRuleWarning``); every other rule still applies.
-RULES: Mapping[str, str] = {
-    "prompt_conflict": "both 'prompt' and 'multi_prompt' are given",
-    "prompt_required": "neither 'prompt' nor a non-empty 'multi_prompt' is given",
-    "prompt_length": f"a prompt is empty or longer than {MAX_PROMPT_CHARS} characters",
-    "shot_duration": "a duration is not one the model allows (1..15 s for the O3 models)",
-    "duration_with_multi_prompt": "'duration' is given with 'multi_prompt'",
-    "total_duration_min": "the total duration is below the model's minimum (3 s)",
-    "total_duration_max": "the total duration is above the model's maximum (15 s)",
-    "tail_needs_start": "'tail_image_url' is given without a start image",
-    "element_references": f"an element has more than {MAX_ELEMENT_REFERENCES} reference_image_urls",
-    "max_references": "more references (input images plus elements) than the model allows",
-    "input_image_shape": "'input_image' is a list where the model takes one URL, or the reverse",
-    "allowed_values": "a value outside its set (aspect_ratio, response_format, ...) or range",
-    "mentions": "@ImageN or @ElementN in a prompt with no N-th image or element",
-    "url_scheme": "an image or video input that is not an http(s) URL",
-    "unknown_field": "a field no model knows",
-    "model_params": "a parameter the chosen model does not accept",
-    "required_params": "the model's image or video input is missing",
-}
-
-_IGNORE_KEY = "kling_nb.ignore"
-_BROKEN_KEY = "kling_nb.broken"
 _MENTION = re.compile(r"@(Image|Element)(\d+)")
-_VALUE_ERROR = "Value error, "
-
-
-class LocalRuleWarning(UserWarning):
-    """A request was built with ``VideoRequest.unchecked`` and breaks the named local rules."""
-
-
-def _literal_message(values: Iterable[object]) -> str:
-    """pydantic's wording for a Literal: ``Input should be '1', '2' or '3'``."""
-    quoted = [f"'{v}'" for v in values]
-    if len(quoted) == 1:
-        return f"Input should be {quoted[0]}"
-    return f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
-_SHOT_DURATION_MESSAGE = _literal_message(range(1, 16))
-
-
-class _Checks:
-    """Collects rule failures of one model, honouring the rules a caller chose to ignore."""
-
-    def __init__(self, info: ValidationInfo) -> None:
-        context = info.context if isinstance(info.context, dict) else {}
-        self.ignore: frozenset[str] = context.get(_IGNORE_KEY, frozenset())
-        self.broken: set[str] = context.get(_BROKEN_KEY, set())
-        self.errors: list[InitErrorDetails] = []
-
-    def fail(
-        self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
-    ) -> None:
-        assert rule in RULES, rule
-        if rule in self.ignore:
-            self.broken.add(rule)
-            return
-        error = PydanticCustomError(rule, "{message}", {"message": message})
-        self.errors.append(InitErrorDetails(type=error, loc=loc, input=value))
-
-    def value_error(
-        self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
-    ) -> None:
-        self.fail(rule, loc, _VALUE_ERROR + message, value)
-
-    def raise_if_any(self, title: str) -> None:
-        if self.errors:
-            raise ValidationError.from_exception_data(title, self.errors)
-
-
-def _check_prompt(checks: _Checks, loc: tuple[str | int, ...], prompt: str) -> None:
-    if not prompt:
-        checks.fail("prompt_length", loc, "String should have at least 1 character", prompt)
-    elif len(prompt) > MAX_PROMPT_CHARS:
-        message = f"String should have at most {MAX_PROMPT_CHARS} characters"
-        checks.fail("prompt_length", loc, message, prompt)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be fetched by the server, or None for a usable http(s) URL."""
-    if any(char.isspace() or not char.isprintable() for char in url):
-        return (
-            f"{_short(url)!r} has spaces, line breaks or control characters: percent-encode "
-            "them (a space is %20)."
-        )
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        if parts.netloc:
-            return None
-        return f"{_short(url)!r} has no host; use a full URL such as https://example.com/face.jpg."
-    if scheme in ("", "file") or len(scheme) == 1:  # a path, file://, or a Windows drive letter
-        return (
-            f"{_short(url)!r} is a local file path; local files need a URL the server can fetch: "
-            "upload the file (for example to an Oxen.ai repository) and use its https:// URL."
-        )
-    return f"{_short(url)!r} is not an http(s) URL; image and video inputs must be http:// or https://."
-
-
-def _check_url(checks: _Checks, loc: tuple[str | int, ...], url: str) -> None:
-    problem = url_problem(url)
-    if problem is not None:
-        checks.value_error("url_scheme", loc, problem, url)
-
-
-def _check_unknown(checks: _Checks, model: BaseModel, extra_hint: Mapping[str, str]) -> None:
-    known = list(type(model).model_fields)
-    for name in model.model_extra or {}:
-        hint = extra_hint.get(name)
-        if hint is None:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}."
-        message = f"Unknown field {name!r}: {hint}"
-        checks.value_error("unknown_field", (name,), message, (model.model_extra or {})[name])
 
 
 class _RequestModel(BaseModel):
@@ -213,19 +110,19 @@ class Shot(_RequestModel):
     @classmethod
     def _duration_is_one_to_fifteen(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise PydanticCustomError("shot_duration", _SHOT_DURATION_MESSAGE)
+            raise PydanticCustomError("shot_duration", SHOT_DURATION_MESSAGE)
         if not 1 <= value <= 15:
-            checks = _Checks(info)
-            checks.fail("shot_duration", (), _SHOT_DURATION_MESSAGE, value)
+            checks = Checks(info)
+            checks.fail("shot_duration", (), SHOT_DURATION_MESSAGE, value)
             if checks.errors:
-                raise PydanticCustomError("shot_duration", _SHOT_DURATION_MESSAGE)
+                raise PydanticCustomError("shot_duration", SHOT_DURATION_MESSAGE)
         return value
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Self:
-        checks = _Checks(info)
-        _check_unknown(checks, self, {})
-        _check_prompt(checks, ("prompt",), self.prompt)
+        checks = Checks(info)
+        check_unknown(checks, self, {})
+        check_prompt(checks, ("prompt",), self.prompt)
         checks.raise_if_any("Shot")
         return self
 
@@ -238,11 +135,11 @@ class Element(_RequestModel):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Self:
-        checks = _Checks(info)
-        _check_unknown(checks, self, {})
-        _check_url(checks, ("frontal_image_url",), self.frontal_image_url)
+        checks = Checks(info)
+        check_unknown(checks, self, {})
+        check_url(checks, ("frontal_image_url",), self.frontal_image_url)
         for i, url in enumerate(self.reference_image_urls):
-            _check_url(checks, ("reference_image_urls", i), url)
+            check_url(checks, ("reference_image_urls", i), url)
         count = len(self.reference_image_urls)
         if count > MAX_ELEMENT_REFERENCES:
             message = (
@@ -305,7 +202,7 @@ class VideoRequest(_RequestModel):
     @classmethod
     def _integer_duration(cls, value: object) -> object:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise PydanticCustomError("shot_duration", _SHOT_DURATION_MESSAGE)
+            raise PydanticCustomError("shot_duration", SHOT_DURATION_MESSAGE)
         return value
 
     @field_validator("input_image", mode="before")
@@ -319,8 +216,8 @@ class VideoRequest(_RequestModel):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Self:
-        checks = _Checks(info)
-        _check_unknown(checks, self, _NOT_A_FIELD)
+        checks = Checks(info)
+        check_unknown(checks, self, _NOT_A_FIELD)
         spec = self.spec
         self._check_model_params(checks, spec)
         self._check_prompts(checks, spec)
@@ -334,7 +231,7 @@ class VideoRequest(_RequestModel):
         """Names of the fields given with a value (``None`` counts as not given)."""
         return [name for name in type(self).model_fields if getattr(self, name) is not None]
 
-    def _check_model_params(self, checks: _Checks, spec: ModelSpec) -> None:
+    def _check_model_params(self, checks: Checks, spec: ModelSpec) -> None:
         for name in sorted(spec.required_params - set(self._given())):
             checks.fail("required_params", (name,), "Field required")
         for name in self._given():
@@ -343,7 +240,7 @@ class VideoRequest(_RequestModel):
                 message = f"{spec.label} does not accept {name!r}. It accepts: {accepted}."
                 checks.value_error("model_params", (name,), message, getattr(self, name))
 
-    def _check_prompts(self, checks: _Checks, spec: ModelSpec) -> None:
+    def _check_prompts(self, checks: Checks, spec: ModelSpec) -> None:
         if self.prompt is not None and self.multi_prompt is not None:
             message = "Cannot provide both 'prompt' and 'multi_prompt'."
             checks.value_error("prompt_conflict", (), message)
@@ -356,7 +253,7 @@ class VideoRequest(_RequestModel):
         images = len(self.images)
         elements = len(self.elements or [])
         if self.prompt is not None:
-            _check_prompt(checks, ("prompt",), self.prompt)  # shots check their own prompts
+            check_prompt(checks, ("prompt",), self.prompt)  # shots check their own prompts
         for loc, text in self._prompts():
             for match in _MENTION.finditer(text):
                 kind, number = match.group(1), int(match.group(2))
@@ -377,11 +274,13 @@ class VideoRequest(_RequestModel):
             found.append((("multi_prompt", i, "prompt"), shot.prompt))
         return found
 
-    def _check_durations(self, checks: _Checks, spec: ModelSpec) -> None:
+    def _check_durations(self, checks: Checks, spec: ModelSpec) -> None:
         default = spec.default_duration
         if not spec.allowed_durations or default is None:
             return
-        message = _literal_message(spec.allowed_durations)
+        if self.multi_prompt and not spec.supports_multi_prompt:
+            return  # model_params already says the model takes no multi_prompt
+        message = literal_message(spec.allowed_durations)
         if self.multi_prompt and self.duration is not None and self.prompt is None:
             text = "'duration' applies only with 'prompt'; give each shot its own duration."
             checks.value_error("duration_with_multi_prompt", ("duration",), text, self.duration)
@@ -417,14 +316,14 @@ class VideoRequest(_RequestModel):
             )
             checks.value_error("total_duration_max", total_loc, text, total)
 
-    def _check_images(self, checks: _Checks, spec: ModelSpec) -> None:
+    def _check_images(self, checks: Checks, spec: ModelSpec) -> None:
         if isinstance(self.input_image, list):
             for i, url in enumerate(self.input_image):
-                _check_url(checks, ("input_image", i), url)
+                check_url(checks, ("input_image", i), url)
         for name in ("input_image", "start_image_url", "tail_image_url", "input_video"):
             value = getattr(self, name)
             if isinstance(value, str):
-                _check_url(checks, (name,), value)
+                check_url(checks, (name,), value)
         if self.input_image is not None and "input_image" in spec.params:
             if spec.single_input_image and not isinstance(self.input_image, str):
                 text = f"{spec.label} takes 'input_image' as one URL string, not a list."
@@ -441,7 +340,7 @@ class VideoRequest(_RequestModel):
             checks.value_error("tail_needs_start", ("tail_image_url",), text)
         self._check_reference_count(checks, spec)
 
-    def _check_reference_count(self, checks: _Checks, spec: ModelSpec) -> None:
+    def _check_reference_count(self, checks: Checks, spec: ModelSpec) -> None:
         images, elements = len(self.images), len(self.elements or [])
         limit = spec.max_references
         if self.input_video is not None and spec.max_references_with_video is not None:
@@ -449,7 +348,7 @@ class VideoRequest(_RequestModel):
         if limit is not None and images + elements > limit:
             roomier = [
                 s.alias
-                for s in _reference_models()
+                for s in list_models()
                 if s.kind == spec.kind and (s.max_references or 0) >= images + elements
             ]
             hint = f", or use {roomier[0]!r}" if roomier else ""
@@ -464,14 +363,14 @@ class VideoRequest(_RequestModel):
             text = f"{spec.alias} takes at most {spec.max_elements} element(s), not {elements}."
             checks.value_error("max_references", ("elements",), text, elements)
 
-    def _check_values(self, checks: _Checks, spec: ModelSpec) -> None:
+    def _check_values(self, checks: Checks, spec: ModelSpec) -> None:
         if self.aspect_ratio is not None and self.aspect_ratio not in spec.aspect_ratios:
-            message = _literal_message(spec.aspect_ratios)
+            message = literal_message(spec.aspect_ratios)
             checks.fail("allowed_values", ("aspect_ratio",), message, self.aspect_ratio)
         for name, choices in _CHOICES.items():
             value = getattr(self, name)
             if value is not None and value not in choices:
-                checks.fail("allowed_values", (name,), _literal_message(choices), value)
+                checks.fail("allowed_values", (name,), literal_message(choices), value)
         if self.cfg_scale is not None:
             low, high = _CFG_SCALE_RANGE
             if not math.isfinite(self.cfg_scale):
@@ -612,9 +511,7 @@ class VideoRequest(_RequestModel):
                 f"Unknown rule {unknown[0]!r}.{hint} Rules: {', '.join(sorted(RULES))}."
             )
         broken: set[str] = set()
-        request = cls.model_validate(
-            dict(payload), context={_IGNORE_KEY: names, _BROKEN_KEY: broken}
-        )
+        request = cls.model_validate(dict(payload), context=rule_context(names, broken))
         if broken:
             listed = "; ".join(f"{rule} ({RULES[rule]})" for rule in sorted(broken))
             warnings.warn(
@@ -628,24 +525,11 @@ class VideoRequest(_RequestModel):
         return request
 
 
-def _reference_models() -> list[ModelSpec]:
-    from kling_nb.catalog import list_models
-
-    return [spec for spec in list_models() if spec.max_references is not None]
-
-
 def from_queue_body(body: Mapping[str, Any]) -> tuple[VideoRequest, int]:
     """Split a ``POST /api/ai/queue`` body into its request and ``num_generations`` (default 1)."""
     rest = dict(body)
     count = validate_num_generations(rest.pop("num_generations", 1))
     return VideoRequest.model_validate(rest), count
-
-
-def validate_num_generations(n: object) -> int:
-    """``n`` if it is an integer from 1 to 4, else ``ValueError`` in the server's words."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4:
-        raise ValueError(NUM_GENERATIONS_MESSAGE)
-    return n
 
 
 def estimate_cost(request: VideoRequest, num_generations: int = 1) -> float | None:
@@ -667,31 +551,3 @@ def format_cost(usd: float | None) -> str:
     if usd is None:
         return "price unknown"
     return f"${usd:,.2f}"
-
-
-def _path(loc: tuple[str | int, ...]) -> str:
-    return ".".join(str(part) for part in loc)
-
-
-def field_errors(exc: ValidationError) -> dict[str, list[str]]:
-    """Messages by field path (``"prompt"``, ``"multi_prompt.1.duration"``; ``""`` for the whole
-    request), without pydantic's ``Value error, `` prefix: for showing next to form fields."""
-    found: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False):
-        message = error["msg"].removeprefix(_VALUE_ERROR)
-        messages = found.setdefault(_path(error["loc"]), [])
-        if message not in messages:
-            messages.append(message)
-    return found
-
-
-def error_summary(exc: ValidationError) -> str:
-    """Every error on one line in the seeds' wording; field errors that do not name their field
-    (``Field required``) get its path first: ``multi_prompt.0.prompt: Field required``."""
-    parts: list[str] = []
-    for error in exc.errors(include_url=False):
-        message, path = error["msg"], _path(error["loc"])
-        line = message if not path or message.startswith(_VALUE_ERROR) else f"{path}: {message}"
-        if line not in parts:
-            parts.append(line)
-    return "; ".join(parts)
