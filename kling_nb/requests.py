@@ -421,8 +421,9 @@ class VideoRequest(_RequestModel):
         return self._ignored_rules
 
     def payload(self) -> dict[str, Any]:
-        """The JSON body as given: ``model`` first, unset fields left out."""
-        body = self.model_dump(mode="json", exclude_unset=True)
+        """The JSON body as given: ``model`` first; unset fields and ``None`` left out (a server
+        field typed ``bool`` refuses ``null``, and leaving a field out asks for its default)."""
+        body = self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
         body.pop("model", None)
         return {"model": self.model, **body}
 
@@ -433,7 +434,7 @@ class VideoRequest(_RequestModel):
         body = {
             key: value
             for key, value in self.payload().items()
-            if value is not None and value != [] and key != "response_format"
+            if value != [] and key != "response_format"
         }
         if self.multi_prompt:
             body["multi_prompt"] = [

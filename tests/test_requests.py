@@ -494,6 +494,10 @@ def test_payload_is_the_body_as_given_with_model_first():
     )
     assert list(request.payload()) == ["model", "prompt", "generate_audio"]
     assert VideoRequest(prompt="x").payload() == {"model": O3_PRO, "prompt": "x"}
+    nulls = {"prompt": "x", "multi_prompt": None, "generate_audio": None, "elements": None}
+    assert VideoRequest.model_validate(nulls).payload() == {"model": O3_PRO, "prompt": "x"}
+    element = {"frontal_image_url": URL, "reference_image_urls": []}
+    assert VideoRequest(prompt="x", elements=[element]).payload()["elements"] == [element]
 
 
 def test_canonical_fills_the_defaults_and_sorts_keys():
