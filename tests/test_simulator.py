@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import av
 import httpx
 import pytest
 
@@ -203,3 +205,40 @@ def test_sync_generate_refuses_an_invalid_request_at_once(client: httpx.Client) 
         "Getting model response error: 422 - Value error, "
         "Either 'prompt' or 'multi_prompt' must be provided."
     )
+
+
+def probe(video: bytes) -> dict[str, Any]:
+    with av.open(io.BytesIO(video)) as container:
+        stream = container.streams.video[0]
+        return {
+            "seconds": container.duration / 1_000_000 if container.duration else 0.0,
+            "size": (stream.codec_context.width, stream.codec_context.height),
+            "codec": stream.codec_context.name,
+            "audio": len(container.streams.audio),
+        }
+
+
+def test_downloaded_videos_reflect_the_request(client: httpx.Client) -> None:
+    (shots,) = enqueue(
+        client,
+        multi_prompt=[{"prompt": "one", "duration": 2}, {"prompt": "two", "duration": 1}],
+        aspect_ratio="9:16",
+        generate_audio=True,
+    )
+    (plain,) = enqueue(client, prompt="square", duration=4, aspect_ratio="1:1")
+    tall = probe(httpx.get(wait_final(client, shots)["result_url"]).content)
+    square = probe(httpx.get(wait_final(client, plain)["result_url"]).content)
+    assert tall["codec"] == "h264" and tall["audio"] == 1
+    assert tall["seconds"] == pytest.approx(3.0, abs=0.15)
+    width, height = tall["size"]
+    assert height == 180 and width == pytest.approx(180 * 9 / 16, abs=2)
+    assert square["size"] == (180, 180) and square["audio"] == 0
+    assert square["seconds"] == pytest.approx(4.0, abs=0.15)
+
+
+def test_video_height_sets_the_frame_size() -> None:
+    with run(video_height=96) as sim, httpx.Client(base_url=sim.base_url, headers=AUTH) as c:
+        (gid,) = enqueue(c, prompt="small", duration=3)
+        info = probe(httpx.get(wait_final(c, gid)["result_url"]).content)
+    width, height = info["size"]
+    assert height == 96 and width == pytest.approx(96 * 16 / 9, abs=2)

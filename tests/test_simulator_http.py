@@ -216,3 +216,14 @@ def test_stats_count_calls_by_kind_path_and_user_agent(
     assert stats["requests_by_user_agent"]["downloader/1"] == 1
     assert stats["requests_by_user_agent"][f"python-httpx/{httpx.__version__}"] >= 5
     assert client.get("/_simulator/stats").json()["enqueue_calls"] == 1
+
+
+def test_small_responses_are_not_held_back_by_nagle(client: httpx.Client) -> None:
+    # Without TCP_NODELAY each body waited ~40 ms for the client's delayed ACK.
+    client.get("/api/ai/queue")
+    timings = []
+    for _ in range(15):
+        started = time.perf_counter()
+        client.get("/api/ai/queue")
+        timings.append(time.perf_counter() - started)
+    assert sorted(timings)[7] < 0.02

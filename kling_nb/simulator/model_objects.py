@@ -79,8 +79,9 @@ def _pricing(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def model_object(spec: ModelSpec) -> dict[str, Any]:
-    """One bare model object, as ``GET /api/ai/models/{id}`` answers."""
+    """One bare model object, as ``GET /api/ai/models/{id}`` answers (cached: do not mutate)."""
     schema = request_schema(spec)
     inputs = ["text" if name == "prompt" else name.rstrip("s") for name in spec.inputs]
     return {
