@@ -166,27 +166,65 @@ class VideoRequest(_RequestModel):
     sent; ``canonical()`` fills in the server's defaults.
     """
 
-    model: str = DEFAULT_MODEL
-    prompt: str | None = None
-    multi_prompt: list[Shot] | None = None
-    duration: int | None = None
-    input_image: list[str] | str | None = None
-    start_image_url: str | None = None
-    tail_image_url: str | None = None
-    elements: list[Element] | None = None
-    negative_prompt: str | None = None
-    aspect_ratio: str | None = None
-    generate_audio: bool | None = None
-    response_format: str | None = None
-    target_namespace: str | None = None
+    model: str = Field(DEFAULT_MODEL, description="Model id or alias, e.g. 'o3-pro'.")
+    prompt: str | None = Field(
+        None,
+        description=f"Single prompt; use this or multi_prompt. Max {MAX_PROMPT_CHARS} characters.",
+        json_schema_extra={"maxLength": MAX_PROMPT_CHARS},
+    )
+    multi_prompt: list[Shot] | None = Field(
+        None, description="Shots, each with its prompt and duration (total 3-15 s)."
+    )
+    duration: int | None = Field(
+        None, description="Seconds, with prompt (default 5).", json_schema_extra={"minimum": 1}
+    )
+    input_image: list[str] | str | None = Field(
+        None, description="Reference image URLs, @Image1, @Image2... in prompts."
+    )
+    start_image_url: str | None = Field(None, description="First frame of the video (URL).")
+    tail_image_url: str | None = Field(
+        None, description="Last frame of the video (URL); requires start_image_url."
+    )
+    elements: list[Element] | None = Field(
+        None, description="Character or object references, @Element1... in prompts."
+    )
+    negative_prompt: str | None = Field(None, description="What to avoid in the video.")
+    aspect_ratio: str | None = Field(
+        None, description="Video aspect ratio.", json_schema_extra={"enum": list(ASPECT_RATIOS)}
+    )
+    generate_audio: bool | None = Field(None, description="Generate native audio (zh/en).")
+    response_format: str | None = Field(
+        None,
+        description="Sync endpoint only: a hosted URL or base64 bytes.",
+        json_schema_extra={"enum": list(RESPONSE_FORMATS)},
+    )
+    target_namespace: str | None = Field(
+        None, description="User or organisation billed, where results are saved."
+    )
     # Parameters of the other Kling models in the catalog.
-    cfg_scale: float | None = None
-    input_video: str | None = None
-    keep_audio: bool | None = None
-    character_orientation: str | None = None
-    keep_original_sound: bool | None = None
-    video_mode: str | None = None
-    resolution: str | None = None
+    cfg_scale: float | None = Field(
+        None,
+        description="How closely to follow the prompt (0-10).",
+        json_schema_extra={"minimum": _CFG_SCALE_RANGE[0], "maximum": _CFG_SCALE_RANGE[1]},
+    )
+    input_video: str | None = Field(None, description="Input video URL (3-15 s, at most 200 MB).")
+    keep_audio: bool | None = Field(None, description="Keep the input video's audio.")
+    character_orientation: str | None = Field(
+        None,
+        description="Follow the character's orientation in the image or the video.",
+        json_schema_extra={"enum": list(_CHOICES["character_orientation"])},
+    )
+    keep_original_sound: bool | None = Field(None, description="Keep the video's sound.")
+    video_mode: str | None = Field(
+        None,
+        description="Edit the input video, or use it as a reference.",
+        json_schema_extra={"enum": list(_CHOICES["video_mode"])},
+    )
+    resolution: str | None = Field(
+        None,
+        description="Output resolution.",
+        json_schema_extra={"enum": list(_CHOICES["resolution"])},
+    )
 
     _ignored_rules: frozenset[str] = PrivateAttr(default=frozenset())
 
