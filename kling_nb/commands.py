@@ -104,7 +104,7 @@ def _jobs(magics: KlingMagics, args: list[str]) -> None:
     now = time.time()
     session = magics.session
     rows = [
-        [job.id, job.status, _age(now - job.created_at), _cost(job.estimated_cost), _prompt(job)]
+        [job.id, job.status, _age(now - job.created_at), _job_cost(job), _prompt(job)]
         for job in session.jobs
     ]
     known = {job.id for job in session.jobs}
@@ -289,6 +289,10 @@ def _records(magics: KlingMagics) -> list[tuple[Path, JobRecord]]:
         if (folder / LEDGER_NAME).is_file():
             found.extend((folder, record) for record in Ledger(folder).jobs().values())
     return sorted(found, key=lambda item: item[1].created_at)
+
+
+def _job_cost(job: Job) -> str:
+    return "none (replayed)" if job.replayed else _cost(job.estimated_cost)
 
 
 def _prompt(job: Job) -> str:

@@ -107,27 +107,28 @@ class KlingMagics(Magics, KlingSettings):
         from kling_nb.errors import BudgetExceededError, KlingError, redact
 
         client = self.session.client()
+        known = len(client.jobs)
         try:
             if options.sync:
                 job = client.generate(request, force=options.force)
             else:
                 job = client.submit(request, num_generations=num, force=options.force)
         except KeyboardInterrupt:
-            print(
-                "Stopped waiting for the synchronous request; the server may still finish (and "
-                "bill) it. %kling history shows what was recorded."
-            )
-            return None
+            # generate() blocks; its job is already on the client's list, and keeps running.
+            started = client.jobs[known:]
+            if not started:
+                print("Interrupted before anything was sent.")
+                return None
+            job = started[-1]
+            self._keep(job, options.output)
+            print(_interrupted(job))
+            return job
         except KlingError as exc:
             hint = ""
             if isinstance(exc, BudgetExceededError):
                 hint = " (%config KlingMagics.budget_usd = ... sets this session's budget)"
             raise UsageError(redact(f"{type(exc).__name__}: {exc}{hint}")) from None
-        self.session.remember(job)
-        if self.shell is not None:
-            self.shell.user_ns["_kling"] = job
-            if options.output:
-                self.shell.user_ns[options.output] = job
+        self._keep(job, options.output)
         notes = []
         if job.replayed:
             notes.append(
@@ -142,16 +143,28 @@ class KlingMagics(Magics, KlingSettings):
             wait_for(job)
         return job
 
+    def _keep(self, job: Job, name: str | None) -> None:
+        """Remember ``job`` in the session, in ``_kling``, and in ``name`` if given."""
+        self.session.remember(job)
+        if self.shell is not None:
+            self.shell.user_ns["_kling"] = job
+            if name:
+                self.shell.user_ns[name] = job
+
 
 def wait_for(job: Job) -> None:
     """Block until ``job`` ends; an interrupt stops the waiting, never the job."""
     try:
         job.wait()
     except KeyboardInterrupt:
-        print(
-            f"Stopped waiting; job {job.id} continues in the background. "
-            f"Cancel it with %kling cancel {job.id} (or _kling.cancel())."
-        )
+        print(_interrupted(job))
+
+
+def _interrupted(job: Job) -> str:
+    return (
+        f"Stopped waiting; job {job.id} continues in the background (it is in _kling). "
+        f"Cancel it with %kling cancel {job.id} (or _kling.cancel())."
+    )
 
 
 def _parse_options(magic: Any, line: str) -> argparse.Namespace:

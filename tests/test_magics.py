@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -309,6 +312,10 @@ def test_an_unchanged_rerun_replays_at_no_cost_and_force_makes_a_new_take(
     assert server.stats()["enqueue_calls"] == 1
     out = capsys.readouterr().out
     assert "Replayed" in out and "no cost" in out and "--force" in out
+    line(shell, "jobs")
+    assert re.search(
+        rf"{again.id}\s+succeeded\s+\d+ s\s+none \(replayed\)", capsys.readouterr().out
+    )
     forced = cell(shell, "--force", PROMPT)
     assert not forced.replayed
     forced.wait(timeout=30)
@@ -681,3 +688,24 @@ def test_history_remote_shows_the_servers_record(
     line(shell, "history --remote")
     out = capsys.readouterr().out
     assert job.generation_ids[0] in out and "succeeded" in out and "Total cost: $" in out
+
+
+def test_an_interrupt_during_sync_stops_the_waiting_and_keeps_the_job(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    server.set_faults(stuck=True)
+
+    def interrupt_once_sent() -> None:
+        for _ in range(500):
+            if server.stats()["sync_calls"]:
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C or the stop button sends
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=interrupt_once_sent, daemon=True).start()
+    job = cell(shell, "--sync -o clip", PROMPT)
+    out = capsys.readouterr().out
+    assert isinstance(job, Job) and not job.done
+    assert f"job {job.id} continues in the background" in out
+    assert shell.user_ns["clip"] is job and shell.user_ns["_kling"] is job
+    assert magics.session.jobs == [job]
