@@ -16,7 +16,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -90,12 +90,15 @@ class Api:
         self._origin = httpx.URL(self.base_url)
         self._api_key = api_key
         self.policy = policy
+        # One connection more than the request slots: the event stream holds one for good.
+        slots = policy.max_concurrent_requests
         self.client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            limits=httpx.Limits(max_connections=slots + 1, max_keepalive_connections=slots + 1),
         )
+        self._slots = asyncio.Semaphore(slots)
 
     def __repr__(self) -> str:
         return f"Api(base_url={self.base_url!r})"
@@ -142,9 +145,15 @@ class Api:
         while True:
             attempt += 1
             try:
-                response = await self.client.request(
-                    method, url, json=json, params=params, headers=self.auth_headers(url), **extra
-                )
+                async with self._slots:
+                    response = await self.client.request(
+                        method,
+                        url,
+                        json=json,
+                        params=params,
+                        headers=self.auth_headers(url),
+                        **extra,
+                    )
             except httpx.TransportError as exc:
                 if attempt <= self.policy.max_retries and should_retry(safety, error=exc):
                     await asyncio.sleep(retry_delay(attempt, self.policy))
@@ -180,11 +189,13 @@ class Api:
                 f"Refusing to download a result from a non-HTTP(S) URL ({url[:80]!r}); "
                 "only http and https are fetched."
             )
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
         problem = ""
         for attempt in range(1, self.policy.download_attempts + 1):
             try:
-                return await self._download_once(url, folder, stem)
+                async with self._slots:
+                    return await self._download_once(url, folder, stem)
             except ExpiredURLError:
                 raise
             except _Truncated as exc:
@@ -226,10 +237,7 @@ class Api:
             size = 0
             try:
                 with os.fdopen(fd, "wb") as f:
-                    async for chunk in response.aiter_bytes():
-                        f.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
+                    size = await _pipe(response, f, digest, self.policy.download_chunk_bytes)
                 if expected is not None and size != expected:
                     raise _Truncated(f"truncated: got {size} of {expected} bytes")
                 os.replace(tmp, final)
@@ -237,6 +245,34 @@ class Api:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return Saved(path=final, sha256=digest.hexdigest(), size=size)
+
+
+async def _pipe(response: httpx.Response, f: BinaryIO, digest: hashlib._Hash, batch: int) -> int:
+    """Copy the body to ``f`` and ``digest``: the loop reads batch n+1 while a worker thread
+    writes and hashes batch n (both release the GIL), so memory stays at two batches."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    size = 0
+    buffer = bytearray()
+
+    def sink(data: bytearray) -> None:
+        f.write(data)
+        digest.update(data)
+
+    try:
+        async for chunk in response.aiter_bytes():
+            buffer += chunk
+            size += len(chunk)
+            if len(buffer) >= batch:
+                if pending is not None:
+                    await pending
+                pending, buffer = loop.run_in_executor(None, sink, buffer), bytearray()
+    finally:
+        if pending is not None:
+            await asyncio.shield(pending)
+    if buffer:
+        sink(buffer)
+    return size
 
 
 class _Truncated(Exception):

@@ -51,6 +51,8 @@ class Policy:
     deadline_seconds: float = 1800.0
     # After a 5xx on enqueue, look for the generation in the queue list at these delays.
     enqueue_reconcile_delays: tuple[float, ...] = (0.0, 2.0)
+    # Requests in flight at once per client (httpcore's pool slows down with a long queue).
+    max_concurrent_requests: int = 8
     download_attempts: int = 3
     download_chunk_bytes: int = 1 << 20
     # Trust the completion event's url instead of confirming each one with a GET.

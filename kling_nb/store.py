@@ -98,6 +98,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._offset = 0
         self._jobs: dict[str, JobRecord] = {}
+        self._folder_made = False
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:
@@ -105,8 +106,10 @@ class Ledger:
         record = {"v": FORMAT, "time": time.time(), **record}
         line = redact(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) + "\n"
         data = line.encode("utf-8")
-        self.folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
+            if not self._folder_made:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._folder_made = True
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 if fcntl is not None:

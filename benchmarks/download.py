@@ -1,0 +1,98 @@
+"""A 200 MB result: kling_nb's download throughput against curl on loopback, and memory growth.
+
+The simulator (own process) pads each result to ``result_size_bytes``. kling_nb streams it to a
+temporary file, hashing as it goes, then renames it; curl fetches a fresh result URL of the same
+generation into a file in the same folder. Runs alternate (kling_nb, curl, bare httpx read that
+discards the body) and the best of each is kept, since the machine is shared. Memory growth is
+the client process's max RSS after the first end-to-end job minus before it.
+
+    .venv/bin/python benchmarks/download.py [MEGABYTES]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from _simproc import simulator_process
+
+from kling_nb.client import Client
+from kling_nb.jobs import Job
+from kling_nb.requests import VideoRequest
+
+KEY = "benchmark-key"
+
+
+def max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def bare_httpx_read(url: str) -> float:
+    """Seconds for httpx alone to stream the body and throw it away."""
+    async with httpx.AsyncClient() as client:
+        start = time.perf_counter()
+        async with client.stream("GET", url) as response:
+            async for _ in response.aiter_raw():
+                pass
+        return time.perf_counter() - start
+
+
+def main(megabytes: int) -> None:
+    size = megabytes * 1_000_000
+    marks: dict[str, float] = {}
+
+    def observer(job: Job) -> None:
+        status = job.generations[0].status
+        if status in ("downloading", "succeeded") and status not in marks:
+            marks[status] = time.perf_counter()
+
+    with (
+        simulator_process(generation_seconds=0.5, result_size_bytes=size) as base_url,
+        tempfile.TemporaryDirectory() as folder,
+        Client(KEY, base_url, Path(folder)) as client,
+    ):
+        client.submit(VideoRequest(prompt="warm up", duration=3)).wait(120)
+        rss_before = max_rss_mib()
+        job = client.submit(VideoRequest(prompt="A fox runs far away", duration=3))
+        job.observe(observer)
+        job.wait(600)
+        rss_after = max_rss_mib()
+        result = job.results[0]
+        first = marks["succeeded"] - marks["downloading"]
+        row = httpx.get(
+            f"{base_url}/api/ai/queue/{result.generation_id}",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ).json()
+        url = row["result_url"]
+        times: dict[str, list[float]] = {"kling_nb": [first], "curl": [], "httpx": []}
+        api = client.engine.api
+        for _ in range(3):
+            start = time.perf_counter()
+            client.runtime.run(api.download(url, Path(folder), "again"))
+            times["kling_nb"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            subprocess.run(["curl", "-sS", "-o", str(Path(folder) / "c.mp4"), url], check=True)
+            times["curl"].append(time.perf_counter() - start)
+            times["httpx"].append(asyncio.run(bare_httpx_read(url)))
+    mb = result.size / 1e6
+    ours, curl, bare = (min(times[k]) for k in ("kling_nb", "curl", "httpx"))
+    print(f"download: {mb:.0f} MB result over loopback, best of {len(times['curl'])} or more")
+    print(f"  kling_nb:  {ours:.2f} s = {mb / ours:4.0f} MB/s (stream, sha256, write, rename)")
+    print(f"  curl:      {curl:.2f} s = {mb / curl:4.0f} MB/s (to a file)")
+    print(f"  bare httpx {bare:.2f} s = {mb / bare:4.0f} MB/s (async stream, body discarded)")
+    print(f"  ratio kling_nb/curl throughput: {curl / ours:.2f} (target >= 0.8)")
+    print(f"  ratio kling_nb/bare httpx:      {bare / ours:.2f}")
+    print(
+        f"  max RSS {rss_before:.0f} -> {rss_after:.0f} MiB: growth "
+        f"{rss_after - rss_before:.1f} MiB (target < 32)"
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
