@@ -255,8 +255,8 @@ class VideoRequest(_RequestModel):
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Self:
         checks = Checks(info)
-        check_unknown(checks, self, _NOT_A_FIELD)
         spec = self.spec
+        check_unknown(checks, self, _NOT_A_FIELD, allowed=spec.params)
         self._check_model_params(checks, spec)
         self._check_prompts(checks, spec)
         self._check_durations(checks, spec)

@@ -151,9 +151,18 @@ def check_url(checks: Checks, loc: tuple[str | int, ...], url: str) -> None:
         checks.value_error("url_scheme", loc, problem, url)
 
 
-def check_unknown(checks: Checks, model: BaseModel, extra_hint: Mapping[str, str]) -> None:
+def check_unknown(
+    checks: Checks,
+    model: BaseModel,
+    extra_hint: Mapping[str, str],
+    allowed: frozenset[str] = frozenset(),
+) -> None:
+    """Fail ``unknown_field`` for each key ``model`` kept as extra, unless ``allowed`` (parameters
+    a model learnt from the server declares), naming the closest known field."""
     known = list(type(model).model_fields)
     for name in model.model_extra or {}:
+        if name in allowed:
+            continue
         hint = extra_hint.get(name)
         if hint is None:
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
