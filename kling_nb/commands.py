@@ -1,8 +1,8 @@
 """The ``%kling`` line commands: models, jobs, cancel, resume, history, config, simulator, form.
 
 Each command prints plain text (readable in a notebook and in terminal IPython) and returns
-``None``, except ``form``, which returns the widget to display. Only ``resume``, ``form`` and
-``models --remote`` need a client; the others read the session and the ledgers and start nothing.
+``None``, except ``form``, which returns the widget to display. Only ``resume`` and the
+``--remote`` variants need a client; the others read the session and the ledgers and start nothing.
 """
 
 from __future__ import annotations
@@ -102,12 +102,12 @@ def _models(magics: KlingMagics, args: list[str]) -> None:
 def _jobs(magics: KlingMagics, args: list[str]) -> None:
     _expect("jobs", args)
     now = time.time()
-    session = magics.session
+    jobs = magics.session.jobs
     rows = [
         [job.id, job.status, _age(now - job.created_at), _job_cost(job), _prompt(job)]
-        for job in session.jobs
+        for job in jobs
     ]
-    known = {job.id for job in session.jobs}
+    known = {job.id for job in jobs}
     for record in _pending_records(magics):
         if record.job_id not in known:
             age = _age(now - record.created_at)
@@ -118,7 +118,7 @@ def _jobs(magics: KlingMagics, args: list[str]) -> None:
         print("No jobs yet in this session, and none unfinished in the ledger.")
         return
     print(_table(["JOB", "STATUS", "AGE", "EST. COST", "PROMPT"], rows))
-    if len(rows) > len(session.jobs):
+    if len(rows) > len(jobs):
         print(
             "Jobs marked (ledger) ran before this kernel started: %kling resume re-attaches them."
         )
@@ -272,7 +272,8 @@ def _form(magics: KlingMagics, args: list[str]) -> Any:
     _expect("form", args)
     from kling_nb.widgets import RequestForm
 
-    return RequestForm(client=magics.session.client())
+    # No client yet: the form asks the session for one on Submit, so showing it starts nothing.
+    return RequestForm()
 
 
 def _pending_records(magics: KlingMagics) -> list[JobRecord]:

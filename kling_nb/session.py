@@ -110,7 +110,7 @@ class Session:
 
     def __init__(self, settings: KlingSettings, out: Callable[[str], None] = print) -> None:
         self.settings = settings
-        self.jobs: list[Job] = []
+        self._jobs: list[Job] = []
         self._out = out
         self._clients: dict[_Target, Client] = {}
         self._current: _Target | None = None
@@ -229,10 +229,19 @@ class Session:
         self._simulator_stack = contextlib.ExitStack()
         return True
 
+    @property
+    def jobs(self) -> list[Job]:
+        """This session's jobs, oldest first: from its cells, and from its clients (the form's
+        submissions, resumed jobs)."""
+        for client in self._clients.values():
+            for job in client.jobs:
+                self.remember(job)
+        return list(self._jobs)
+
     def remember(self, job: Job) -> None:
         """Add ``job`` to this session's jobs (``%kling jobs``, ``%kling cancel all``)."""
-        if all(job is not known for known in self.jobs):
-            self.jobs.append(job)
+        if all(job is not known for known in self._jobs):
+            self._jobs.append(job)
 
     # -- lifecycle --------------------------------------------------------------------------
     def existing_clients(self) -> list[Client]:

@@ -505,10 +505,21 @@ def test_simulator_start_status_stop(
     assert not cell(shell, "", PROMPT).simulated
 
 
-def test_form_shows_the_request_builder(magics: KlingMagics, shell: InteractiveShell) -> None:
+def test_form_starts_nothing_and_submits_through_the_session(
+    keyless: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
     from kling_nb.widgets import RequestForm
 
-    assert isinstance(line(shell, "form"), RequestForm)
+    threads = threading.active_count()
+    form = line(shell, "form")
+    assert isinstance(form, RequestForm)
+    assert threading.active_count() == threads and keyless.session.simulator is None
+    form = RequestForm.from_request(VideoRequest(prompt=PROMPT, duration=3))
+    job = form.submit()
+    assert job.simulated and keyless.session.simulator is not None
+    capsys.readouterr()
+    line(shell, "jobs")
+    assert job.id in capsys.readouterr().out
 
 
 def test_the_key_never_appears_in_any_output(
