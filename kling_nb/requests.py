@@ -279,7 +279,7 @@ class VideoRequest(_RequestModel):
                 checks.value_error("model_params", (name,), message, getattr(self, name))
 
     def _check_prompts(self, checks: Checks, spec: ModelSpec) -> None:
-        if self.prompt is not None and self.multi_prompt is not None:
+        if self.prompt is not None and self.multi_prompt:  # an empty multi_prompt is none
             message = "Cannot provide both 'prompt' and 'multi_prompt'."
             checks.value_error("prompt_conflict", (), message)
         elif self.prompt is None and not self.multi_prompt:

@@ -528,6 +528,7 @@ def test_canonical_fills_the_defaults_and_sorts_keys():
         ({"prompt": "x"}, {"prompt": "x", "aspect_ratio": "16:9", "generate_audio": False}),
         ({"prompt": "x"}, {"model": "o3-pro", "prompt": "x", "response_format": "b64_json"}),
         ({"prompt": "x"}, {"prompt": "x", "input_image": [], "elements": []}),
+        ({"prompt": "x"}, {"prompt": "x", "multi_prompt": []}),
         ({"prompt": "x", "start_image_url": URL}, {"start_image_url": URL, "prompt": "x"}),
         ({"multi_prompt": [{"prompt": "a"}]}, {"multi_prompt": [{"duration": 5, "prompt": "a"}]}),
         (
