@@ -54,8 +54,9 @@ class ModelSpec:
 
     ``params`` lists the request parameters the model accepts (besides ``model``). Durations are
     in seconds: ``allowed_durations`` is the set for one shot (or the single ``duration``), and the
-    total over all shots must lie in ``min_total_duration..max_total_duration``. A price of
-    ``None`` means unknown; ``max_references`` limits ``len(input_image) + len(elements)``.
+    total over all shots must lie in ``min_total_duration..max_total_duration``; models whose
+    output is as long as an input video have none. A price of ``None`` means unknown;
+    ``max_references`` limits ``len(input_image) + len(elements)``.
     """
 
     id: str
@@ -65,16 +66,14 @@ class ModelSpec:
     inputs: tuple[str, ...]
     params: frozenset[str]
     price_per_second: float | None
-    price_per_second_with_audio: float | None
-    default_duration: int | None
-    allowed_durations: tuple[int, ...]
-    min_total_duration: int | None
-    max_total_duration: int | None
-    max_references: int | None
-    supports_audio: bool
-    supports_multi_prompt: bool
-    default_negative_prompt: str | None
     description: str
+    price_per_second_with_audio: float | None = None
+    default_duration: int | None = None
+    allowed_durations: tuple[int, ...] = ()
+    min_total_duration: int | None = None
+    max_total_duration: int | None = None
+    max_references: int | None = None
+    default_negative_prompt: str | None = None
     #: Limit on ``len(input_image) + len(elements)`` when an ``input_video`` is given.
     max_references_with_video: int | None = None
     max_elements: int | None = None
@@ -85,6 +84,16 @@ class ModelSpec:
     aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
     #: Defaults the server fills in, used by canonical JSON (``duration`` and prompts aside).
     defaults: tuple[tuple[str, object], ...] = field(default=())
+
+    @property
+    def supports_audio(self) -> bool:
+        """Whether the model takes ``generate_audio``."""
+        return "generate_audio" in self.params
+
+    @property
+    def supports_multi_prompt(self) -> bool:
+        """Whether the model takes ``multi_prompt`` shots."""
+        return "multi_prompt" in self.params
 
     @property
     def label(self) -> str:
@@ -106,8 +115,6 @@ _O3_PRO = ModelSpec(
     min_total_duration=3,
     max_total_duration=15,
     max_references=4,
-    supports_audio=True,
-    supports_multi_prompt=True,
     default_negative_prompt="blur, distort, and low quality",
     description=(
         "Reference images to video with identity preservation, multi-shot prompts and optional "
@@ -132,48 +139,38 @@ _O3_4K = replace(
     ),
 )
 
+_V26_T2V = ModelSpec(
+    id="kling-video-v2-6-pro-text-to-video",
+    alias="v2.6-t2v",
+    display_name="Kling v2.6 Pro: Text to Video",
+    kind="text-to-video",
+    inputs=("prompt",),
+    params=_COMMON
+    | {"prompt", "duration", "negative_prompt", "aspect_ratio", "generate_audio", "cfg_scale"},
+    price_per_second=0.070,
+    price_per_second_with_audio=0.070,
+    default_duration=5,
+    allowed_durations=(5, 10),
+    min_total_duration=5,
+    max_total_duration=10,
+    description="Simple text to video, 5 or 10 seconds.",
+    defaults=(("aspect_ratio", "16:9"), ("generate_audio", False), ("cfg_scale", 0.5)),
+)
+
 _MODELS: tuple[ModelSpec, ...] = (
     _O3_PRO,
     _O3_4K,
-    ModelSpec(
-        id="kling-video-v2-6-pro-text-to-video",
-        alias="v2.6-t2v",
-        display_name="Kling v2.6 Pro: Text to Video",
-        kind="text-to-video",
-        inputs=("prompt",),
-        params=_COMMON
-        | {"prompt", "duration", "negative_prompt", "aspect_ratio", "generate_audio", "cfg_scale"},
-        price_per_second=0.070,
-        price_per_second_with_audio=0.070,
-        default_duration=5,
-        allowed_durations=(5, 10),
-        min_total_duration=5,
-        max_total_duration=10,
-        max_references=None,
-        supports_audio=True,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
-        description="Simple text to video, 5 or 10 seconds.",
-        defaults=(("aspect_ratio", "16:9"), ("generate_audio", False), ("cfg_scale", 0.5)),
-    ),
-    ModelSpec(
+    _V26_T2V,
+    replace(
+        _V26_T2V,
         id="kling-video-v2-6-pro-image-to-video",
         alias="v2.6-i2v",
         display_name="Kling v2.6 Pro: Image to Video",
         kind="image-to-video",
         inputs=("prompt", "image"),
         params=_COMMON | {"prompt", "duration", "input_image", "negative_prompt", "generate_audio"},
-        price_per_second=0.070,
-        price_per_second_with_audio=0.070,
-        default_duration=5,
-        allowed_durations=(5, 10),
-        min_total_duration=5,
-        max_total_duration=10,
-        max_references=1,
-        supports_audio=True,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
         description="Animate a single image, 5 or 10 seconds.",
+        max_references=1,
         defaults=(("generate_audio", False),),
         required_params=frozenset({"input_image"}),
     ),
@@ -190,15 +187,13 @@ _MODELS: tuple[ModelSpec, ...] = (
         allowed_durations=_THREE_TO_FIFTEEN,
         min_total_duration=3,
         max_total_duration=15,
-        max_references=None,
-        supports_audio=False,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
         description="Higher quality image animation from a start image (and optional end frame).",
         single_input_image=True,
         defaults=(("aspect_ratio", "16:9"),),
         required_params=frozenset({"input_image"}),
     ),
+    # The two video-input models make as many seconds as the input video: no duration, no
+    # cost known in advance.
     ModelSpec(
         id="kling-video-o3-pro-video-to-video-edit",
         alias="o3-pro-edit",
@@ -208,14 +203,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         params=_COMMON | {"prompt", "input_video", "input_image", "elements", "keep_audio"},
         price_per_second=0.336,
         price_per_second_with_audio=0.336,
-        default_duration=None,
-        allowed_durations=(),
-        min_total_duration=None,
-        max_total_duration=None,
         max_references=4,
-        supports_audio=False,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
         description=(
             "Edit an existing video (3-15 s, at most 200 MB); the output is as long as the input, "
             "so its cost is not known in advance."
@@ -241,14 +229,6 @@ _MODELS: tuple[ModelSpec, ...] = (
         },
         price_per_second=0.168,
         price_per_second_with_audio=0.168,
-        default_duration=None,
-        allowed_durations=(),
-        min_total_duration=None,
-        max_total_duration=None,
-        max_references=None,
-        supports_audio=False,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
         description=(
             "Transfer the motion of a video onto a character image; at most one element. The "
             "output follows the input video's length, so its cost is not known in advance."
@@ -280,15 +260,11 @@ _MODELS: tuple[ModelSpec, ...] = (
         inputs=("prompt", "images"),
         params=_COMMON | {"prompt", "duration", "input_image", "elements", "aspect_ratio"},
         price_per_second=None,
-        price_per_second_with_audio=None,
         default_duration=5,
         allowed_durations=(5, 10),
         min_total_duration=5,
         max_total_duration=10,
         max_references=7,
-        supports_audio=False,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
         description="Reference images to video, 5 or 10 seconds, up to 7 images.",
         defaults=(("aspect_ratio", "16:9"),),
     ),
@@ -372,8 +348,6 @@ def spec_from_model_object(obj: Mapping[str, Any]) -> ModelSpec:
         default_duration=default_duration if durations else None,
         min_total_duration=base.min_total_duration or (min(durations) if durations else None),
         max_total_duration=base.max_total_duration or (max(durations) if durations else None),
-        supports_audio="generate_audio" in params,
-        supports_multi_prompt="multi_prompt" in params,
         aspect_ratios=_enum(properties.get("aspect_ratio"), str) or base.aspect_ratios,
         default_negative_prompt=_default(
             properties.get("negative_prompt"), str, base.default_negative_prompt
@@ -394,15 +368,6 @@ def _generic_spec(model_id: str, obj: Mapping[str, Any]) -> ModelSpec:
         inputs=tuple(str(name) for name in inputs) or ("prompt",),
         params=_COMMON | {"prompt"},
         price_per_second=None,
-        price_per_second_with_audio=None,
-        default_duration=None,
-        allowed_durations=(),
-        min_total_duration=None,
-        max_total_duration=None,
-        max_references=None,
-        supports_audio=False,
-        supports_multi_prompt=False,
-        default_negative_prompt=None,
         description=str(obj.get("description") or obj.get("summary") or ""),
     )
 

@@ -114,8 +114,6 @@ def test_prices_match_the_seed_table_of_other_kling_models():
 @pytest.mark.parametrize("spec", list_models(), ids=lambda s: s.alias)
 def test_every_spec_is_consistent(spec: ModelSpec):
     assert "prompt" in spec.params
-    assert spec.supports_multi_prompt == ("multi_prompt" in spec.params)
-    assert spec.supports_audio == ("generate_audio" in spec.params)
     assert {key for key, _ in spec.defaults} <= spec.params
     assert spec.required_params <= spec.params
     assert (spec.price_per_second is None) == (spec.price_per_second_with_audio is None)
