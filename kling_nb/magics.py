@@ -42,7 +42,17 @@ class _Decorator(Protocol):
 # IPython's magic_arguments is untyped: typed views of it keep this module strict.
 magic_arguments = cast("Callable[[], _Decorator]", _ma.magic_arguments)
 argument = cast("Callable[..., _Decorator]", _ma.argument)
+kwds = cast("Callable[..., _Decorator]", _ma.kwds)
 line_cell_magic = cast("_Decorator", _line_cell_magic)
+ASPECTS = ("16:9", "9:16", "1:1")
+# argparse %-formats this and IPython puts a "%" before it: the first line reads %%kling.
+_USAGE = """%%kling [-m MODEL] [-d SECONDS] [-a 16:9|9:16|1:1] [--audio] [-i URL]...
+          [--element FRONT[,REF...]]... [--start URL] [--end URL] [--negative TEXT]
+          [-n 1..4] [-o NAME] [--wait] [--force] [--dry-run] [--sync]
+  %%kling [help | models [--remote] | jobs | cancel ID|all | resume | history [--remote]
+          | config | simulator start|stop|status | form]"""
+_DURATION_HELP = "Seconds, for a single prompt (with [Ns] shots, each has its own)."
+_ASPECT = "Aspect ratio (default: KlingMagics.aspect_ratio, else the model's)."
 _IMAGE_HELP = "A reference image, @Image1, @Image2... in the prompt (repeatable)."
 _ELEMENT = "An element, @Element1... in the prompt: a front view URL, then other angles."
 
@@ -56,9 +66,10 @@ class KlingMagics(Magics, KlingSettings):
         self.session = Session(self)
 
     @magic_arguments()
+    @kwds(usage=_USAGE)
     @argument("-m", "--model", help="Model id or alias (default: KlingMagics.default_model).")
-    @argument("-d", "--duration", type=int, help="Seconds, for a single prompt (not with [Ns]).")
-    @argument("-a", "--aspect-ratio", choices=["16:9", "9:16", "1:1"], help="Aspect ratio.")
+    @argument("-d", "--duration", type=int, metavar="SECONDS", help=_DURATION_HELP)
+    @argument("-a", "--aspect-ratio", choices=ASPECTS, metavar="|".join(ASPECTS), help=_ASPECT)
     @argument("--audio", action="store_true", help="Generate native audio.")
     @argument("-i", "--image", action="append", default=[], metavar="URL", help=_IMAGE_HELP)
     @argument("--element", action="append", default=[], metavar="FRONT[,REF...]", help=_ELEMENT)

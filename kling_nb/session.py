@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,7 +93,8 @@ class KlingSettings(Configurable):
 
 @dataclass(frozen=True)
 class _Target:
-    """Everything a client is built from; a change in any of it means a new client."""
+    """Client's arguments; a change in any of them means a new client (the budget is applied to
+    whichever client is current, see ``Session._apply_budget``)."""
 
     api_key: str
     base_url: str | None
@@ -143,13 +145,7 @@ class Session:
         if client is None:
             from kling_nb.client import Client
 
-            client = Client(
-                api_key=target.api_key,
-                base_url=target.base_url,
-                outputs_dir=target.outputs_dir,
-                deadline_seconds=target.deadline_seconds,
-                simulated=target.simulated,
-            )
+            client = Client(**dataclasses.asdict(target))
             self._clients[target] = client
             self._register_atexit()
         self._apply_budget(client)

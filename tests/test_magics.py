@@ -720,3 +720,12 @@ def test_an_interrupt_during_sync_stops_the_waiting_and_keeps_the_job(
     assert f"job {job.id} continues in the background" in out
     assert shell.user_ns["clip"] is job and shell.user_ns["_kling"] is job
     assert magics.session.jobs == [job]
+
+
+def test_the_magics_help_shows_the_grammar(magics: KlingMagics, shell: InteractiveShell) -> None:
+    info = shell.object_inspect("%%kling")
+    assert info["found"]
+    doc = str(info["docstring"])
+    assert "%%kling [-m MODEL] [-d SECONDS] [-a 16:9|9:16|1:1] [--audio] [-i URL]..." in doc
+    assert "%kling [help | models [--remote] | jobs | cancel ID|all" in doc
+    assert "--dry-run" in doc and "--sync" in doc
