@@ -20,6 +20,7 @@ __all__ = [
     "BASE_URL",
     "ENDPOINTS",
     "MAGIC_FIELDS",
+    "all_exports",
     "body_for",
     "to_curl",
     "to_magic",
@@ -209,3 +210,19 @@ def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
                 "a new shot: use to_python() or to_curl() for this request."
             )
     return "%%kling " + " ".join(options) + "\n" + _magic_text("\n".join(body)) + "\n"
+
+
+def all_exports(
+    request: VideoRequest, num_generations: int = 1, endpoint: Endpoint = "queue"
+) -> dict[str, str]:
+    """``{"magic", "python", "curl"}`` texts for a view that shows all three. Where ``%%kling``
+    cannot say the request, ``"magic"`` holds a one-line ``#`` comment saying why, not a cell."""
+    try:
+        magic = to_magic(request, num_generations)
+    except ValueError as exc:
+        magic = f"# Not expressible as a %%kling cell: {exc}\n"
+    return {
+        "magic": magic,
+        "python": to_python(request, endpoint, num_generations),
+        "curl": to_curl(request, endpoint, num_generations),
+    }

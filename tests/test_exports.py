@@ -13,7 +13,7 @@ from _strategies import valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kling_nb.exports import BASE_URL, ENDPOINTS, body_for
+from kling_nb.exports import BASE_URL, ENDPOINTS, all_exports, body_for
 from kling_nb.requests import VideoRequest, from_queue_body
 
 FAKE_KEY = "sk-fake-DO-NOT-LEAK-5f3a9c"
@@ -336,3 +336,20 @@ def test_to_magic_of_any_request_reads_back_with_the_same_hash(request, negative
     again = read_back(cell)
     assert again.canonical() == request.canonical()
     assert again.request_hash == request.request_hash
+
+
+def test_all_exports_gives_three_texts_and_says_why_a_cell_is_impossible():
+    request = VideoRequest(prompt="x")
+    texts = all_exports(request, 2)
+    assert texts == {
+        "magic": request.to_magic(2),
+        "python": request.to_python("queue", 2),
+        "curl": request.to_curl("queue", 2),
+    }
+    texts = all_exports(VideoRequest(prompt="x", target_namespace="org"), endpoint="sync")
+    assert texts["magic"] == (
+        "# Not expressible as a %%kling cell: %%kling has no option for 'target_namespace': "
+        "use to_python() or to_curl() for this request.\n"
+    )
+    assert '"target_namespace": "org"' in texts["python"]
+    assert "/api/ai/videos/generate" in texts["curl"]
