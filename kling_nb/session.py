@@ -204,10 +204,14 @@ class Session:
         self._simulator = simulator
         self._register_atexit()
         why = "as asked" if self.api_key() else "because no OXEN_API_KEY is set"
+        then = (
+            "%kling simulator stop sends them to Oxen.ai again."
+            if self.api_key()
+            else f"To use Oxen.ai, {KEY_HELP}: the next submission goes there."
+        )
         self._out(
             f"kling_nb: started the bundled simulator at {simulator.base_url} {why}. Results are "
-            "simulated, not real Kling videos, and cost nothing. To use Oxen.ai, "
-            f"{KEY_HELP} and run %kling simulator stop."
+            f"simulated, not real Kling videos, and cost nothing. {then}"
         )
         return simulator
 

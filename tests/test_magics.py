@@ -729,3 +729,21 @@ def test_the_magics_help_shows_the_grammar(magics: KlingMagics, shell: Interacti
     assert "%%kling [-m MODEL] [-d SECONDS] [-a 16:9|9:16|1:1] [--audio] [-i URL]..." in doc
     assert "%kling [help | models [--remote] | jobs | cancel ID|all" in doc
     assert "--dry-run" in doc and "--sync" in doc
+
+
+def test_an_image_to_video_model_takes_one_image_as_a_url(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    cell(shell, "-m o3-pro-i2v -i https://example.com/a.png -d 5 --dry-run", PROMPT)
+    payload = dry_run_payload(capsys.readouterr().out)
+    assert payload["model"] == "kling-video-o3-pro-image-to-video"
+    assert payload["input_image"] == "https://example.com/a.png"
+
+
+def test_config_lists_the_settings(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    shell.run_line_magic("config", "KlingMagics")
+    out = capsys.readouterr().out
+    for name in ["default_model", "aspect_ratio", "outputs_dir", "budget_usd", "deadline_seconds"]:
+        assert f"KlingMagics.{name}" in out
