@@ -35,7 +35,7 @@ def seed_text(name: str) -> str:
     return (SEEDS / name).read_text(encoding="utf-8")
 
 
-def _balanced(text: str, start: int) -> str:
+def balanced_braces(text: str, start: int) -> str:
     """The ``{...}`` that opens at ``text[start]``, braces inside strings ignored."""
     depth, in_string, escaped = 0, False, False
     for i in range(start, len(text)):
@@ -63,7 +63,7 @@ def _endpoint_before(text: str, position: int) -> str:
     return name
 
 
-def _python_dict(source: str) -> dict[str, Any]:
+def python_dict(source: str) -> dict[str, Any]:
     # The 4K seed's "All parameters" examples write JSON's `false` inside Python.
     names = {"__builtins__": {}, "true": True, "false": False, "null": None}
     value = eval(source, names)  # the seeds' own literals
@@ -77,7 +77,7 @@ def request_examples(seed: str) -> list[SeedExample]:
     found: list[tuple[int, SeedExample]] = []
     for match in re.finditer(r"json=\{", text):
         start = match.end() - 1
-        body = _python_dict(_balanced(text, start))
+        body = python_dict(balanced_braces(text, start))
         found.append((start, SeedExample(seed, "python", _endpoint_before(text, start), body)))
     for match in re.finditer(r"-d '(\{.*?\})'", text, re.DOTALL):
         body = json.loads(match.group(1))

@@ -8,7 +8,7 @@ import types
 from typing import Any
 
 import pytest
-from _seeds import O3_PRO_SEED, _balanced, _python_dict, request_examples, seed_text
+from _seeds import O3_PRO_SEED, balanced_braces, python_dict, request_examples, seed_text
 from _strategies import valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -162,7 +162,7 @@ def test_to_python_of_every_seed_example_sends_its_body(example, monkeypatch, ca
         assert out == "Video URL: https://example.com/v.mp4\n"
     # Like the seed's own Python example: the same json= literal.
     start = script.index("json={") + len("json=")
-    assert _python_dict(_balanced(script, start)) == {
+    assert python_dict(balanced_braces(script, start)) == {
         **example.body,
         **({"num_generations": count} if count != 1 else {}),
     }
@@ -197,7 +197,7 @@ def test_the_sync_endpoint_makes_one_video():
     assert "num_generations" not in body_for(request, "queue", 1)
 
 
-def test_no_export_contains_the_key(monkeypatch):
+def test_no_export_contains_the_key():
     request, _ = from_queue_body(PRO_EXAMPLES[-1].body)
     texts = [
         request.to_magic(2),
