@@ -12,6 +12,7 @@ to the client's runtime thread (one asyncio loop, see ``runtime``) and either re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -182,8 +183,6 @@ class Client:
         force: bool = False,
     ) -> list[Job]:
         """Submit a batch; at most ``max_in_flight`` of its jobs run at once (the rest wait)."""
-        import asyncio
-
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         slot = asyncio.Semaphore(max_in_flight)
@@ -409,10 +408,17 @@ class Client:
         self.runtime.run(self.engine.cancel_generation(generation_id), timeout=_CALL_TIMEOUT)
 
     def cancel_all(self) -> None:
-        """Cancel every job of this session that is still running."""
-        for job in self.jobs:
-            if not job.done:
-                job.cancel()
+        """Cancel every job of this session that is still running (or waiting to be sent)."""
+        running = [job for job in self.jobs if not job.done or job.status == "timed_out"]
+        for job in running:  # first, so that no waiting job gets sent meanwhile
+            job.cancel_requested = True
+        if running:
+            engine = self.engine
+
+            async def cancel() -> None:
+                await asyncio.gather(*(engine.cancel_job(job) for job in running))
+
+            self.runtime.run(cancel(), timeout=_CALL_TIMEOUT)
 
     def _cancel_job(self, job: Job) -> None:
         engine = self.engine

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -74,6 +74,7 @@ class Engine:
         self._own: list[asyncio.Task[Any]] = []
         self._wake = asyncio.Event()
         self._downloading: set[str] = set()
+        self._sending: set[str] = set()
         self._recorded_final: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -99,15 +100,18 @@ class Engine:
         """Enqueue ``job`` once and start tracking its generations."""
         if slot is not None:
             await slot.acquire()
-            _release_when_done(job, slot)
+            release = _release_when_done(job, slot)
+            if job.done:  # cancelled while it waited for a slot
+                release(job)
+                return
         self.start()
         await self.listener.wait_ready(self.policy.events_connect_wait)
         if job.cancel_requested:
-            for gen in job.generations:
-                gen.status, gen.error = "cancelled", "cancelled before it was sent"
-            self._settle(job)
+            self._cancel_unsent(job)
+        if job.done:  # cancelled while it waited
             return
         sent_at = time.time()
+        self._sending.add(job.id)
         try:
             answer = await self.api.request("POST", "/api/ai/queue", safety="unsafe", json=payload)
         except (ServerError, APIConnectionError) as exc:
@@ -124,6 +128,8 @@ class Engine:
             job.fail(exc.message)
             self._record_job(job)
             return
+        finally:
+            self._sending.discard(job.id)
         rows = _rows(answer)
         if not rows:
             job.fail(uncertain_message(job, "the answer listed no generations"))
@@ -281,24 +287,25 @@ class Engine:
         return 0
 
     async def _poll_loop(self) -> None:
-        """The safety poll, or adaptive polling while the event stream is unavailable."""
+        """The safety poll, or adaptive polling while the event stream is unavailable.
+
+        While polling, a new submission restarts the fast interval; while the stream is up, only
+        a change of the listener's mode interrupts the slow safety interval.
+        """
         interval = self.policy.fallback_poll_min
         while True:
             polling = self.listener.polling
-            wait = interval if polling else self.policy.safety_poll_interval
-            self._wake.clear()
+            wake = self._wake if polling else self.listener.mode_changed
+            wake.clear()
+            timeout = interval if polling else self.policy.safety_poll_interval
             try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-                woken = True
-            except asyncio.TimeoutError:
-                woken = False
-            if woken and not polling:
-                continue
-            if woken:
+                await asyncio.wait_for(wake.wait(), timeout)
                 interval = self.policy.fallback_poll_min
                 continue
+            except asyncio.TimeoutError:
+                pass
             changes = await self.reconcile()
-            if polling:
+            if self.listener.polling:
                 grow = interval if changes else interval * 1.5
                 interval = min(self.policy.fallback_poll_max, grow)
 
@@ -346,8 +353,19 @@ class Engine:
     async def cancel_job(self, job: Job) -> None:
         """Cancel every generation of ``job`` that may still run."""
         job.cancel_requested = True
+        if not job.generation_ids and job.id not in self._sending:
+            self._cancel_unsent(job)
+            return
         ids = [g.id for g in job.generations if g.id and g.status not in _SERVER_FINAL]
         await asyncio.gather(*(self.cancel_generation(gid) for gid in ids))
+
+    def _cancel_unsent(self, job: Job) -> None:
+        if job.done:
+            return
+        for gen in job.generations:
+            gen.status, gen.error = "cancelled", "cancelled before it was sent"
+            self._record(job, gen)
+        self._settle(job)
 
     async def cancel_generation(self, gid: str) -> None:
         """DELETE one generation, then learn what it became (it may have finished first)."""
@@ -428,8 +446,8 @@ class Engine:
             log.error("kling_nb: could not write the ledger: %s", exc)
 
 
-def _release_when_done(job: Job, slot: asyncio.Semaphore) -> None:
-    """Give ``slot`` back once, when ``job`` becomes final."""
+def _release_when_done(job: Job, slot: asyncio.Semaphore) -> Callable[[Job], None]:
+    """Give ``slot`` back once, when ``job`` becomes final; returns the releasing callback."""
     released = False
 
     def release(j: Job) -> None:
@@ -439,6 +457,7 @@ def _release_when_done(job: Job, slot: asyncio.Semaphore) -> None:
             slot.release()
 
     job.observe(release)
+    return release
 
 
 def _matches(row: dict[str, Any], payload: dict[str, Any], sent_at: float) -> bool:

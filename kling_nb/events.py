@@ -47,6 +47,8 @@ class EventListener:
         self.connections = 0
         self.failures = 0
         self._ready = asyncio.Event()
+        # Set whenever ``polling`` may have changed, so the poll loop can re-read it.
+        self.mode_changed = asyncio.Event()
 
     @property
     def polling(self) -> bool:
@@ -76,6 +78,7 @@ class EventListener:
             except _Unavailable:
                 self.state = "unavailable"
                 self._ready.set()
+                self.mode_changed.set()
                 log.info("kling_nb: /api/events is not available; polling instead")
                 return
             except (httpx.TransportError, SSEError, KlingError) as exc:
@@ -90,6 +93,7 @@ class EventListener:
             self.state = "retrying"
             if self.polling:
                 self._ready.set()
+                self.mode_changed.set()
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> None:
@@ -109,6 +113,7 @@ class EventListener:
             self.state = "connected"
             self.connections += 1
             self._ready.set()
+            self.mode_changed.set()
             self.on_connect()
             try:
                 async for sse in source.aiter_sse():

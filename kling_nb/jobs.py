@@ -11,7 +11,6 @@ Generation statuses: ``pending`` (not yet enqueued), ``queued``, ``processing``,
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import time
@@ -199,6 +198,8 @@ class Job:
             ) from None
 
     def __await__(self) -> Generator[Any, None, Job]:
+        import asyncio
+
         return asyncio.wrap_future(self._future).__await__()
 
     def cancel(self) -> None:

@@ -400,3 +400,40 @@ def test_resume_in_a_new_process_after_the_first_was_killed(tmp_path: Path) -> N
             assert c.resume() == []  # the ledger now says it is done
             assert c.submit(VideoRequest(prompt="A fox keeps running", duration=3), 2).replayed
         assert sim.stats()["enqueue_calls"] == 1
+
+
+def test_submit_many_keeps_at_most_max_in_flight_running(sim: Simulator, client: Client) -> None:
+    running: set[str] = set()
+    peak = 0
+    lock = threading.Lock()
+
+    def watch(job: Job) -> None:
+        nonlocal peak
+        with lock:
+            if job.status in ("queued", "processing", "downloading"):
+                running.add(job.id)
+            else:
+                running.discard(job.id)
+            peak = max(peak, len(running))
+
+    reqs = [request(f"A fox number {i} runs") for i in range(5)]
+    jobs = client.submit_many(reqs, max_in_flight=2)
+    for job in jobs:
+        job.observe(watch)
+    assert [j.wait(30).status for j in jobs] == ["succeeded"] * 5
+    assert peak == 2
+    assert sim.stats()["enqueue_calls"] == 5
+
+
+def test_jobs_waiting_for_a_slot_cancel_without_sending(sim: Simulator, client: Client) -> None:
+    sim.set_faults(stuck=True)
+    reqs = [request(f"A fox number {i} runs") for i in range(3)]
+    first, second, third = client.submit_many(reqs, max_in_flight=1)
+    while not first.generation_ids:
+        threading.Event().wait(0.02)
+    third.cancel()
+    assert third.wait(5).status == "cancelled"
+    client.cancel_all()
+    assert [j.wait(10).status for j in (first, second, third)] == ["cancelled"] * 3
+    assert sim.stats()["enqueue_calls"] == 1
+    assert "before it was sent" in (second.generations[0].error or "")
