@@ -9,8 +9,24 @@ import pytest
 from kling_nb.simulator import Simulator, run
 
 
+@pytest.fixture(scope="session")
+def _shared_simulator() -> Iterator[list[Simulator]]:
+    holder: list[Simulator] = []
+    yield holder
+    for simulator in holder:
+        simulator.stop()
+
+
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    """A running simulator: generations take 0.2 s, keep-alives every 0.5 s, any key accepted."""
-    with run(generation_seconds=0.2, keepalive_seconds=0.5) as simulator:
-        yield simulator
+def sim(_shared_simulator: list[Simulator]) -> Simulator:
+    """A running simulator: generations take 0.2 s, keep-alives every 0.5 s, any key accepted.
+
+    One server is shared by the session and reset before each test (no generations, counters,
+    faults or open event streams), which is as fresh as a new one and saves ~0.2 s per test.
+    A test that stops it gets a new one next time.
+    """
+    if not _shared_simulator or not _shared_simulator[0].running:
+        _shared_simulator[:] = [run(generation_seconds=0.2, keepalive_seconds=0.5)]
+    simulator = _shared_simulator[0]
+    simulator.reset()
+    return simulator

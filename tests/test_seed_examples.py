@@ -141,8 +141,9 @@ def seed_sim() -> Iterator[Simulator]:
 
 @pytest.fixture(scope="module")
 def slow_sim() -> Iterator[Simulator]:
-    """For the event-stream examples: the generation must outlast connecting (no replay)."""
-    with run(generation_seconds=3.0, keepalive_seconds=0.3) as sim:
+    """For the event-stream examples: the generation must outlast their connecting, even on a
+    busy machine (no replay: an event sent before is lost, and the example waits for ever)."""
+    with run(generation_seconds=5.0, keepalive_seconds=0.3) as sim:
         yield sim
 
 

@@ -298,7 +298,7 @@ class Api:
         return JSONResponse(self.state.stats.as_json(len(self.state.subscribers)))
 
     async def reset(self, request: Request) -> Response:
-        """``POST /_simulator/reset``: forget generations and counters; start-up faults again."""
+        """``POST /_simulator/reset``: as good as a restart (see :meth:`SimState.reset`)."""
         self.state.reset()
         return JSONResponse({"status": "success"})
 

@@ -183,9 +183,13 @@ class Simulator:
     ) -> None:
         self.stop()
 
+    @property
+    def running(self) -> bool:
+        """True while the server thread serves."""
+        return self._thread is not None and self._thread.is_alive() and not self._server.should_exit
+
     def __repr__(self) -> str:
-        running = self._thread is not None and self._thread.is_alive()
-        return f"<Simulator {self.base_url} {'running' if running else 'stopped'}>"
+        return f"<Simulator {self.base_url} {'running' if self.running else 'stopped'}>"
 
     # ---- control from other threads -------------------------------------------------------
     def _on_loop(self, fn: Callable[[], T]) -> T:
@@ -211,7 +215,8 @@ class Simulator:
         return self._on_loop(self._state.faults.as_json)
 
     def reset(self) -> None:
-        """Forget every generation and counter; faults go back to those given at start."""
+        """As good as a restart: forget every generation and counter, close open event streams,
+        and put the faults back to those given at start."""
         self._on_loop(self._state.reset)
 
     def sample_url(self, name: str) -> str:

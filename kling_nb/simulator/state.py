@@ -159,7 +159,9 @@ class SimState:
         self.stats.bump("generations_created")
 
     def reset(self) -> None:
-        """Forget every generation and counter; faults go back to the ones given at start."""
+        """As good as a restart: generations, counters and event streams go; start-up faults."""
+        self.close_streams()
+        self.subscribers = set()  # the closing streams drop out of a set no one counts
         for task in list(self.tasks):
             task.cancel()
         self.tasks.clear()
