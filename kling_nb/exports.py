@@ -70,7 +70,7 @@ def body_for(request: VideoRequest, endpoint: Endpoint, num_generations: int = 1
 
 def to_curl(request: VideoRequest, endpoint: Endpoint = "queue", num_generations: int = 1) -> str:
     """A cURL command like the seeds' examples; the key is read from ``$OXEN_API_KEY``."""
-    body = json.dumps(body_for(request, endpoint, num_generations), indent=2, ensure_ascii=False)
+    body = _json(body_for(request, endpoint, num_generations), indent=2)
     return (
         f"curl -X POST {BASE_URL}{ENDPOINTS[endpoint]} \\\n"
         '  -H "Authorization: Bearer $OXEN_API_KEY" \\\n'
@@ -113,13 +113,19 @@ def to_python(request: VideoRequest, endpoint: Endpoint = "queue", num_generatio
     )
 
 
-def _python_string(text: str) -> str:
-    literal = json.dumps(text, ensure_ascii=False)  # JSON string escapes are Python escapes too
+def _json(value: object, indent: int | None = None) -> str:
+    """JSON keeping non-ASCII text readable, except lone surrogates (not encodable as UTF-8),
+    which stay ``\\u`` escapes."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
     try:
-        literal.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: keep them as \u escapes
-        literal = json.dumps(text)
-    return literal
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, indent=indent)
+    return text
+
+
+def _python_string(text: str) -> str:
+    return _json(text)  # JSON string escapes are Python escapes too
 
 
 def _python_literal(value: object, indent: int) -> str:

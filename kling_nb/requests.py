@@ -504,7 +504,8 @@ class VideoRequest(_RequestModel):
     @property
     def request_hash(self) -> str:
         """sha256 (hex) of ``canonical_json()``: equal for requests that mean the same thing."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+        # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
+        return hashlib.sha256(self.canonical_json().encode("utf-8", "surrogatepass")).hexdigest()
 
     # ----- exports -----
 
