@@ -717,7 +717,11 @@ def test_plain_validation_never_uses_the_escape_hatch():
 # ----- properties -----
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(st.characters(exclude_categories=()), max_size=20),  # lone surrogates too
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
     ),
@@ -739,7 +743,7 @@ FIELD_VALUES = (
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(JSON, st.dictionaries(st.sampled_from(FIELDS), FIELD_VALUES, max_size=8)))
 def test_arbitrary_json_raises_nothing_but_validation_error(body):
     try:
@@ -750,6 +754,7 @@ def test_arbitrary_json_raises_nothing_but_validation_error(body):
         return
     assert VideoRequest.model_validate(request.payload()) == request
     json.dumps(request.canonical())
+    assert len(request.request_hash) == 64
 
 
 VALID_REQUESTS = valid_requests()
