@@ -143,7 +143,7 @@ function render({ model, el }) {
     return field(path, labelText, input);
   }
   function check(path, labelText, get, set) {
-    const wrap = h("div", "kling-field kling-row");
+    const wrap = h("div", "kling-field kling-check");
     const input = h("input");
     input.type = "checkbox";
     input.checked = Boolean(get());
@@ -164,6 +164,7 @@ function render({ model, el }) {
   function thumb(url) {
     const img = h("img", "kling-thumb");
     img.alt = "preview";
+    img.addEventListener("error", () => (img.hidden = true));
     const set = (u) => {
       const ok = httpUrl(u.trim());
       img.hidden = !ok;

@@ -1,0 +1,200 @@
+"""JupyterLab in Debian's Chromium, driven by Playwright: the recipe from the team's testing notes.
+
+Shared by the browser tests (``conftest.py``) and ``benchmarks/widget_latency.py``. Never run
+``playwright install``: the browser is Debian's ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import requests
+
+CHROMIUM = Path(os.environ.get("KLING_NB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+MISSING_CHROMIUM = (
+    f"Chromium not found at {CHROMIUM}: run `make system-deps` (apt-get install chromium) or set "
+    "KLING_NB_CHROMIUM to its path. Never run `playwright install` here."
+)
+
+
+KERNEL_READY = """() => {
+  const kernel = jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel;
+  return kernel?.status === "idle" && kernel?.connectionStatus === "connected";
+}"""
+
+
+class HarnessError(RuntimeError):
+    """JupyterLab or Chromium could not be started; the message says what to do."""
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: its URL, token and the folder it serves."""
+
+    url: str
+    token: str
+    root: Path
+
+    def shutdown_kernels(self) -> None:
+        auth = {"token": self.token}
+        for session in requests.get(f"{self.url}/api/sessions", params=auth, timeout=10).json():
+            requests.delete(f"{self.url}/api/sessions/{session['id']}", params=auth, timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def jupyterlab(base: Path) -> Iterator[Lab]:
+    """JupyterLab on a free loopback port, with config, data and runtime folders under ``base``."""
+    root = base / "notebooks"
+    root.mkdir(parents=True)
+    env = dict(os.environ)
+    for name, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ):
+        (base / sub).mkdir()
+        env[name] = str(base / sub)
+    labconfig = base / "config" / "labconfig"
+    labconfig.mkdir()
+    disabled = {"@jupyterlab/apputils-extension:announcements": True}
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": disabled}))
+    # Start the notebook's kernel without the "Select Kernel" dialog.
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(base / "settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(base / "workspaces")
+    tracker = base / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [
+        str(Path(sys.executable).with_name("jupyter")),
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with (base / "lab.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(requests.ConnectionError):
+                    if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
+                        break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise HarnessError(f"JupyterLab did not start; see {base / 'lab.log'}")
+                time.sleep(0.2)
+            yield Lab(url, token, root)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (HarnessError if it is not installed)."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        raise HarnessError(MISSING_CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def write_notebook(lab: Lab, name: str, cells: list[str]) -> Path:
+    """Write a notebook of code cells into the served folder."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = lab.root / name
+    nbformat.write(nb, path)
+    return path
+
+
+@dataclass
+class NotebookPage:
+    """An open notebook: its Playwright page and the dialogs it raised (there should be none)."""
+
+    page: Any
+    dialogs: list[str]
+    path: Path
+
+    def cell(self, index: int) -> Any:
+        return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+    def output(self, index: int) -> Any:
+        return self.cell(index).locator(".jp-OutputArea")
+
+    def run_all(self) -> None:
+        # Not awaited: the command's promise settles only when every cell has run.
+        self.page.evaluate("() => { jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def open_notebook(
+    lab: Lab, browser: Any, name: str, cells: list[str], *, run: bool = True
+) -> NotebookPage:
+    """Write ``cells`` as a notebook, open it, wait for an idle kernel and (by default) run all."""
+    path = write_notebook(lab, name, cells)
+    context = browser.new_context(viewport={"width": 1280, "height": 2400})
+    page = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(KERNEL_READY, timeout=60_000)
+    opened = NotebookPage(page, dialogs, path)
+    if run:
+        opened.run_all()
+    return opened
