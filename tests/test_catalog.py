@@ -235,3 +235,16 @@ def test_unreadable_prices_stay_unknown(pricing, registry):
     spec = spec_from_model_object({"id": "kling-video-x", "pricing": pricing})
     assert spec.price_per_second is None
     assert spec.params == {"prompt", "response_format", "target_namespace"}
+
+
+@pytest.mark.parametrize("module", ["catalog", "rules", "requests", "exports"])
+def test_public_names_exist_and_say_what_they_are(module):
+    import importlib
+
+    mod = importlib.import_module(f"kling_nb.{module}")
+    assert mod.__doc__
+    assert len(mod.__all__) == len(set(mod.__all__))
+    for name in mod.__all__:
+        value = getattr(mod, name)
+        if callable(value):
+            assert value.__doc__, f"kling_nb.{module}.{name} has no docstring"
