@@ -747,3 +747,41 @@ def test_config_lists_the_settings(
     out = capsys.readouterr().out
     for name in ["default_model", "aspect_ratio", "outputs_dir", "budget_usd", "deadline_seconds"]:
         assert f"KlingMagics.{name}" in out
+
+
+@pytest.mark.slow
+def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("OXEN_API_KEY", raising=False)
+    monkeypatch.delenv("KLING_NB_BASE_URL", raising=False)
+    monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path / "outputs"))
+    cells = [
+        "%load_ext kling_nb",
+        f"%%kling -d 3 -o clip --wait\n{PROMPT}",
+        f"%%kling -d 3\n{PROMPT}",
+        "print(clip.status, clip.results[0].path.is_file())",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    resources = {"metadata": {"path": str(tmp_path)}}
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=60, store_widget_state=True, resources=resources
+    )
+    client.execute()
+    load, first, again, check = (cell.outputs for cell in nb.cells)
+    assert load == []
+
+    def text(outputs: list[Any]) -> str:
+        return "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+    assert "started the bundled simulator" in text(first) and "Simulated" in text(first)
+    [result] = [o for o in first if o.output_type == "execute_result"]
+    assert "application/vnd.jupyter.widget-view+json" in result.data
+    assert "SIMULATED" in result.data["text/plain"] or "simulated" in result.data["text/plain"]
+    assert "Replayed" in text(again) and "no cost" in text(again)
+    assert text(check).strip() == "succeeded True"
+    state = json.dumps(nb.metadata.get("widgets", {}))
+    assert len(state) < 200_000  # the video is sent on demand, never saved in widget state
