@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,13 @@ import httpx
 import pytest
 
 from kling_nb.simulator import Simulator, run
+from tests._simulator import MODEL, api
+from tests._simulator import enqueue as enqueue_via
+from tests._simulator import wait_final as wait_final_via
 
 KEY = "seed-example-key"
 NO_PROMPT = "Either 'prompt' or 'multi_prompt' must be provided."
 NO_PROMPT_ERROR = f"Getting model response error: 422 - Value error, {NO_PROMPT}"
-O3_PRO = "kling-video-o3-pro-reference-to-video"
 
 
 def seeds_dir() -> Path:
@@ -148,30 +149,19 @@ def slow_sim() -> Iterator[Simulator]:
 
 
 def enqueue(sim: Simulator, **body: Any) -> str:
-    response = httpx.post(
-        f"{sim.base_url}/api/ai/queue",
-        headers={"Authorization": f"Bearer {KEY}"},
-        json={"model": O3_PRO, **body},
-    )
-    return str(response.json()["generations"][0]["generation_id"])
+    with api(sim, KEY) as client:
+        return enqueue_via(client, **body)[0]
 
 
 def poll(sim: Simulator, generation_id: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{sim.base_url}/api/ai/queue/{generation_id}", headers={"Authorization": f"Bearer {KEY}"}
-    )
-    result: dict[str, Any] = response.json()
-    return result
+    with api(sim, KEY) as client:
+        row: dict[str, Any] = client.get(f"/api/ai/queue/{generation_id}").json()
+    return row
 
 
 def wait_final(sim: Simulator, generation_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        row = poll(sim, generation_id)
-        if row["status"] in {"succeeded", "failed", "cancelled"}:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"{generation_id} did not finish")
+    with api(sim, KEY) as client:
+        return wait_final_via(client, generation_id)
 
 
 def result_url_pattern(sim: Simulator) -> str:
@@ -216,7 +206,7 @@ def test_sync_examples(example: Example, seed_sim: Simulator) -> None:
         url = match.group(1)
     else:
         body = json.loads(out.stdout)
-        assert body["model"] == O3_PRO
+        assert body["model"] == MODEL
         url = body["videos"][0]["url"]
     assert httpx.get(url).content[4:8] == b"ftyp"
 

@@ -13,32 +13,15 @@ import httpx
 import pytest
 
 from kling_nb.simulator import Simulator, run
+from tests._simulator import AUTH, MODEL, api, enqueue, wait_final
 
-MODEL = "kling-video-o3-pro-reference-to-video"
-AUTH = {"Authorization": "Bearer test-key"}
 MP4_BRAND = b"ftyp"
 
 
 @pytest.fixture
 def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=10) as c:
+    with api(sim) as c:
         yield c
-
-
-def enqueue(client: httpx.Client, **body: Any) -> list[str]:
-    response = client.post("/api/ai/queue", json={"model": MODEL, **body})
-    assert response.status_code == 200, response.text
-    return [g["generation_id"] for g in response.json()["generations"]]
-
-
-def wait_final(client: httpx.Client, generation_id: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row: dict[str, Any] = client.get(f"/api/ai/queue/{generation_id}").json()
-        if row["status"] in {"succeeded", "failed", "cancelled"}:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"{generation_id} did not finish")
 
 
 def test_enqueue_answers_queued_rows_at_once(client: httpx.Client) -> None:

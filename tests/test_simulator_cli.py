@@ -15,8 +15,7 @@ import pytest
 
 from kling_nb.cli import build_parser, main
 from kling_nb.simulator.cli import add_arguments, fault_settings
-
-MODEL = "kling-video-o3-pro-reference-to-video"
+from tests._simulator import MODEL
 
 
 class Run:

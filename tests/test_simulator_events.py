@@ -2,89 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 
 from kling_nb.simulator import Simulator, run
-
-MODEL = "kling-video-o3-pro-reference-to-video"
-AUTH = {"Authorization": "Bearer test-key"}
-
-
-class Reader:
-    """Reads an event stream on a thread, keeping every raw line and parsed event."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.lines: list[str] = []
-        self.closed = threading.Event()
-        self.connected = threading.Event()
-        self._client = httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=30)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-        assert self.connected.wait(5)
-
-    def _read(self) -> None:
-        try:
-            with self._client.stream("GET", "/api/events") as response:
-                assert response.status_code == 200
-                assert response.headers["content-type"].startswith("text/event-stream")
-                self.connected.set()
-                for line in response.iter_lines():
-                    self.lines.append(line)
-        except httpx.HTTPError:
-            pass
-        finally:
-            self.closed.set()
-
-    def events(self) -> list[tuple[str, dict[str, Any]]]:
-        out = []
-        name = None
-        for line in list(self.lines):
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name is not None:
-                out.append((name, json.loads(line.removeprefix("data: "))))
-                name = None
-        return out
-
-    def completions(self) -> list[dict[str, Any]]:
-        return [d for name, d in self.events() if name == "media_generation_completed"]
-
-    def wait_for(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.completions()
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"expected {count} events, got {self.completions()}")
-
-    def close(self) -> None:
-        self._client.close()
-        self._thread.join(5)
-
-
-@contextmanager
-def reading(sim: Simulator) -> Iterator[Reader]:
-    reader = Reader(sim)
-    try:
-        yield reader
-    finally:
-        reader.close()
-
-
-def enqueue(sim: Simulator, **body: Any) -> list[str]:
-    response = httpx.post(
-        f"{sim.base_url}/api/ai/queue", headers=AUTH, json={"model": MODEL, **body}
-    )
-    assert response.status_code == 200, response.text
-    return [g["generation_id"] for g in response.json()["generations"]]
+from tests._simulator import AUTH, MODEL, Reader, enqueue, reading
 
 
 def test_succeeded_and_failed_events_carry_the_documented_compact_fields(sim: Simulator) -> None:

@@ -12,30 +12,12 @@ import pytest
 
 from kling_nb.simulator import Simulator, run
 from kling_nb.simulator.faults import DEFAULT_FAIL_MESSAGE, ErrorSpec, FaultError, Faults
-from tests.test_simulator_events import Reader, reading
-
-MODEL = "kling-video-o3-pro-reference-to-video"
-AUTH = {"Authorization": "Bearer test-key"}
-BODY = {"model": MODEL, "prompt": "a dog", "duration": 3}
-
-
-def client_for(sim: Simulator) -> httpx.Client:
-    return httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=10)
-
-
-def wait_final(client: httpx.Client, generation_id: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row: dict[str, Any] = client.get(f"/api/ai/queue/{generation_id}").json()
-        if row["status"] in {"succeeded", "failed", "cancelled"}:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"{generation_id} did not finish")
+from tests._simulator import BODY, Reader, api, reading, wait_final
 
 
 def test_enqueue_errors_answer_in_order_and_queued_ones_still_create_jobs() -> None:
     errors = [502, {"status": 502, "queued": True}, {"status": 429, "retry_after": 2}, 429]
-    with run(enqueue_errors=errors) as sim, client_for(sim) as c:
+    with run(enqueue_errors=errors) as sim, api(sim) as c:
         first = c.post("/api/ai/queue", json=BODY)
         assert first.status_code == 502
         assert first.json()["error"]["type"] == "upstream"
@@ -56,7 +38,7 @@ def test_enqueue_errors_answer_in_order_and_queued_ones_still_create_jobs() -> N
 
 
 def test_poll_errors_hit_only_single_generation_polls(sim: Simulator) -> None:
-    with client_for(sim) as c:
+    with api(sim) as c:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         sim.set_faults(poll_errors=[503, 500])
         assert c.get("/api/ai/queue").status_code == 200  # the list call is not affected
@@ -68,7 +50,7 @@ def test_poll_errors_hit_only_single_generation_polls(sim: Simulator) -> None:
 
 def test_fail_next_fails_that_many_generations_with_the_message(sim: Simulator) -> None:
     sim.set_faults(fail_next=2, fail_message="Insufficient credits")
-    with client_for(sim) as c, reading(sim) as reader:
+    with api(sim) as c, reading(sim) as reader:
         ids = [
             g["generation_id"]
             for g in c.post("/api/ai/queue", json={**BODY, "num_generations": 3}).json()[
@@ -90,7 +72,7 @@ def test_fail_next_fails_that_many_generations_with_the_message(sim: Simulator) 
 
 def test_fail_next_on_the_sync_endpoint_answers_an_upstream_error(sim: Simulator) -> None:
     sim.set_faults(fail_next=1)
-    with client_for(sim) as c:
+    with api(sim) as c:
         response = c.post("/api/ai/videos/generate", json=BODY)
     assert response.status_code == 502
     assert response.json()["error"]["detail"] == DEFAULT_FAIL_MESSAGE
@@ -98,7 +80,7 @@ def test_fail_next_on_the_sync_endpoint_answers_an_upstream_error(sim: Simulator
 
 def test_stuck_generations_stay_processing_until_cancelled(sim: Simulator) -> None:
     sim.set_faults(stuck=True)
-    with client_for(sim) as c, reading(sim) as reader:
+    with api(sim) as c, reading(sim) as reader:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         time.sleep(0.6)
         assert c.get(f"/api/ai/queue/{gid}").json()["status"] == "processing"
@@ -110,7 +92,7 @@ def test_stuck_generations_stay_processing_until_cancelled(sim: Simulator) -> No
 
 def test_events_lose_drops_the_next_completion_events(sim: Simulator) -> None:
     sim.set_faults(events_lose=1)
-    with client_for(sim) as c, reading(sim) as reader:
+    with api(sim) as c, reading(sim) as reader:
         lost = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         assert wait_final(c, lost)["status"] == "succeeded"  # polling still tells
         kept = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
@@ -121,7 +103,7 @@ def test_events_lose_drops_the_next_completion_events(sim: Simulator) -> None:
 
 def test_events_duplicate_and_foreign(sim: Simulator) -> None:
     sim.set_faults(events_duplicate=True, events_foreign=True)
-    with client_for(sim) as c, reading(sim) as reader:
+    with api(sim) as c, reading(sim) as reader:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         reader.wait_for(3)
     names = [name for name, _ in reader.events()]
@@ -133,7 +115,7 @@ def test_events_duplicate_and_foreign(sim: Simulator) -> None:
 
 
 def test_events_drop_after_closes_each_stream() -> None:
-    with run(events_drop_after=1, keepalive_seconds=0.1) as sim, client_for(sim) as c:
+    with run(events_drop_after=1, keepalive_seconds=0.1) as sim, api(sim) as c:
         reader = Reader(sim)
         c.post("/api/ai/queue", json={**BODY, "num_generations": 2})
         assert reader.closed.wait(5)
@@ -144,14 +126,14 @@ def test_events_drop_after_closes_each_stream() -> None:
 
 def test_events_unavailable_answers_404(sim: Simulator) -> None:
     sim.set_faults(events_unavailable=True)
-    with client_for(sim) as c:
+    with api(sim) as c:
         response = c.get("/api/events")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "resource_not_found"
 
 
 def test_result_urls_expire_and_forged_ones_are_refused() -> None:
-    with run(result_url_ttl_seconds=0.5) as sim, client_for(sim) as c:
+    with run(result_url_ttl_seconds=0.5) as sim, api(sim) as c:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         url = wait_final(c, gid)["result_url"]
         assert httpx.get(url).status_code == 200
@@ -168,7 +150,7 @@ def test_result_urls_expire_and_forged_ones_are_refused() -> None:
 
 def test_download_truncate_cuts_the_body_after_announcing_its_full_length(sim: Simulator) -> None:
     sim.set_faults(download_truncate=2)
-    with client_for(sim) as c:
+    with api(sim) as c:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         url = wait_final(c, gid)["result_url"]
     parts = urlsplit(url)
@@ -192,7 +174,7 @@ def test_download_truncate_cuts_the_body_after_announcing_its_full_length(sim: S
 
 def test_result_size_bytes_pads_the_video_with_a_free_box(sim: Simulator) -> None:
     sim.set_faults(result_size_bytes=2_000_000)
-    with client_for(sim) as c:
+    with api(sim) as c:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         video = httpx.get(wait_final(c, gid)["result_url"]).content
     assert len(video) == 2_000_000
@@ -202,7 +184,7 @@ def test_result_size_bytes_pads_the_video_with_a_free_box(sim: Simulator) -> Non
 
 def test_download_bytes_per_second_throttles(sim: Simulator) -> None:
     sim.set_faults(result_size_bytes=300_000, download_bytes_per_second=1_000_000)
-    with client_for(sim) as c:
+    with api(sim) as c:
         gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
         url = wait_final(c, gid)["result_url"]
     started = time.monotonic()
@@ -211,7 +193,7 @@ def test_download_bytes_per_second_throttles(sim: Simulator) -> None:
 
 
 def test_credits_refuse_an_enqueue_that_costs_more_than_the_balance() -> None:
-    with run(credits_usd=1.0) as sim, client_for(sim) as c:
+    with run(credits_usd=1.0) as sim, api(sim) as c:
         affordable = c.post("/api/ai/queue", json=BODY)  # 3 s at $0.224 = $0.672
         assert affordable.status_code == 200
         wait_final(c, affordable.json()["generations"][0]["generation_id"])
@@ -221,7 +203,7 @@ def test_credits_refuse_an_enqueue_that_costs_more_than_the_balance() -> None:
 
 
 def test_faults_endpoint_sets_validates_and_reset_restores_the_start_settings() -> None:
-    with run(fail_next=1) as sim, client_for(sim) as c:
+    with run(fail_next=1) as sim, api(sim) as c:
         response = c.post("/_simulator/faults", json={"stuck": True, "poll_errors": [500]})
         assert response.status_code == 200
         assert response.json()["stuck"] is True

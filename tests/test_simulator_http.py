@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -14,10 +13,8 @@ from PIL import Image
 from kling_nb.catalog import list_models
 from kling_nb.simulator import Simulator, run
 from kling_nb.simulator.samples import SAMPLE_NAMES
+from tests._simulator import AUTH, BODY, MODEL, api, wait_final
 
-MODEL = "kling-video-o3-pro-reference-to-video"
-AUTH = {"Authorization": "Bearer test-key"}
-BODY = {"model": MODEL, "prompt": "a dog", "duration": 3}
 UNAUTHENTICATED = {
     "error": {"type": "unauthenticated", "title": "Please login"},
     "status": "error",
@@ -36,18 +33,8 @@ PROTECTED = [
 
 @pytest.fixture
 def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=10) as c:
+    with api(sim) as c:
         yield c
-
-
-def wait_final(client: httpx.Client, generation_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        row: dict[str, Any] = client.get(f"/api/ai/queue/{generation_id}").json()
-        if row["status"] in {"succeeded", "failed", "cancelled"}:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"{generation_id} did not finish")
 
 
 def test_calls_without_a_bearer_key_answer_401(sim: Simulator) -> None:
