@@ -242,11 +242,11 @@ def _simulator(magics: KlingMagics, args: list[str]) -> None:
     action = args[0]
     session = magics.session
     if action == "start":
-        if session.simulator is not None and session.simulated:
-            print(f"The simulator is already running at {session.simulator.base_url}.")
-        session.start_simulator(explicit=True)
-        if session.api_key():
-            print("Requests go to the simulator until %kling simulator stop.")
+        running = session.simulator
+        session.start_simulator(explicit=True)  # says so when it starts one
+        if running is not None:
+            until = " until %kling simulator stop" if session.api_key() else ""
+            print(f"Requests go to the simulator at {running.base_url}{until}.")
     elif action == "stop":
         if session.stop_simulator():
             again = "" if session.api_key() else " The next submission starts it again (no key)."

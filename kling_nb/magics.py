@@ -289,7 +289,7 @@ def dry_run_report(request: VideoRequest, num: int, *, sync: bool = False) -> st
             f"Estimated cost: {format_cost(estimate_cost(request, num))}{takes}",
             "",
             "As %%kling:",
-            request.to_magic(num_generations=num),
+            _magic_export(request, num),
             "",
             "As Python:",
             request.to_python(endpoint=endpoint, num_generations=num),
@@ -298,6 +298,13 @@ def dry_run_report(request: VideoRequest, num: int, *, sync: bool = False) -> st
             request.to_curl(endpoint=endpoint, num_generations=num),
         ]
     )
+
+
+def _magic_export(request: VideoRequest, num: int) -> str:
+    try:
+        return request.to_magic(num_generations=num)
+    except ValueError as exc:  # e.g. an interpolated value put a shot header inside a prompt
+        return f"(not expressible as a cell: {exc})"
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -205,7 +205,7 @@ class Session:
         self._register_atexit()
         why = "as asked" if self.api_key() else "because no OXEN_API_KEY is set"
         then = (
-            "%kling simulator stop sends them to Oxen.ai again."
+            "Requests go to it until %kling simulator stop."
             if self.api_key()
             else f"To use Oxen.ai, {KEY_HELP}: the next submission goes there."
         )

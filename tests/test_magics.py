@@ -499,6 +499,9 @@ def test_simulator_start_status_stop(
     assert nothing_sent(server)  # the key is set, but the session's simulator got the request
     line(shell, "simulator status")
     assert "1 enqueue calls" in capsys.readouterr().out
+    line(shell, "simulator start")
+    expected = f"Requests go to the simulator at {simulator.base_url} until %kling simulator stop."
+    assert expected in capsys.readouterr().out
     line(shell, "simulator stop")
     assert "Stopped the simulator." in capsys.readouterr().out
     assert magics.session.simulator is None
@@ -785,3 +788,14 @@ def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
     assert text(check).strip() == "succeeded True"
     state = json.dumps(nb.metadata.get("widgets", {}))
     assert len(state) < 200_000  # the video is sent on demand, never saved in widget state
+
+
+def test_a_dry_run_whose_request_has_no_cell_form_still_shows_the_rest(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    shell.user_ns["tricky"] = "a cat\n[5s] sits"  # a value never starts a shot...
+    cell(shell, "--dry-run", "{tricky}")
+    out = capsys.readouterr().out
+    assert dry_run_payload(out)["prompt"] == "a cat\n[5s] sits"
+    assert "As %%kling:\n(not expressible as a cell: " in out  # ...but a cell could not say so
+    assert "As Python:" in out and "As cURL:" in out
