@@ -550,10 +550,9 @@ class VideoRequest(_RequestModel):
             raise ValueError(
                 f"Unknown rule {unknown[0]!r}.{hint} Rules: {', '.join(sorted(RULES))}."
             )
-        broken: set[str] = set()
-        request = cls.model_validate(dict(payload), context=rule_context(names, broken))
-        if broken:
-            listed = "; ".join(f"{rule} ({RULES[rule]})" for rule in sorted(broken))
+        request = cls._ignoring(payload, names)
+        if request.ignored_rules:
+            listed = "; ".join(f"{rule} ({RULES[rule]})" for rule in sorted(request.ignored_rules))
             warnings.warn(
                 LocalRuleWarning(
                     f"This request breaks local rules on purpose: {listed}. "
@@ -561,6 +560,19 @@ class VideoRequest(_RequestModel):
                 ),
                 stacklevel=2,
             )
+        return request
+
+    @classmethod
+    def recorded(cls, payload: Mapping[str, Any]) -> VideoRequest:
+        """A request read back from a record (the ledger), without a warning: the server took it
+        under the rules of its day, so no local rule is applied again. Types and the model name
+        still are (``ValidationError``); ``ignored_rules`` says which rules it breaks today."""
+        return cls._ignoring(payload, frozenset(RULES))
+
+    @classmethod
+    def _ignoring(cls, payload: Mapping[str, Any], names: frozenset[str]) -> VideoRequest:
+        broken: set[str] = set()
+        request = cls.model_validate(dict(payload), context=rule_context(names, broken))
         request._ignored_rules = frozenset(broken)
         return request
 

@@ -709,6 +709,24 @@ def test_unchecked_refuses_unknown_rule_names():
         VideoRequest.unchecked({"prompt": "x"}, ignore=["url_schema"])
 
 
+def test_recorded_requests_come_back_whatever_today_s_rules_say():
+    body = {"model": O3_PRO, "prompt": "x" * 600, "duration": 20, "cfg_scale": 1.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        request = VideoRequest.recorded(body)
+    assert request.payload() == body
+    assert request.ignored_rules == {
+        "prompt_length",
+        "shot_duration",
+        "total_duration_max",
+        "model_params",
+    }
+    assert [s.duration for s in request.shots] == [20]
+    assert VideoRequest.recorded(VideoRequest(prompt="x").canonical()).ignored_rules == set()
+    with pytest.raises(ValidationError, match="Unknown model"):
+        VideoRequest.recorded({"model": "kling-video-gone", "prompt": "x"})
+
+
 def test_plain_validation_never_uses_the_escape_hatch():
     with pytest.raises(ValidationError):
         VideoRequest.model_validate(RULE_EXAMPLES["url_scheme"], context={"ignore": ["url_scheme"]})
