@@ -23,6 +23,9 @@ __all__ = [
     "SHOT_DURATION_MESSAGE",
     "Checks",
     "LocalRuleWarning",
+    "check_prompt",
+    "check_unknown",
+    "check_url",
     "error_summary",
     "field_errors",
     "literal_message",
@@ -95,6 +98,7 @@ class Checks:
     def fail(
         self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
     ) -> None:
+        """Record that ``rule`` failed at ``loc`` with ``message``, unless the caller ignores it."""
         assert rule in RULES, rule
         if rule in self.ignore:
             self.broken.add(rule)
@@ -105,14 +109,17 @@ class Checks:
     def value_error(
         self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
     ) -> None:
+        """``fail`` with a sentence, prefixed ``Value error, `` as pydantic does for ValueError."""
         self.fail(rule, loc, _VALUE_ERROR + message, value)
 
     def raise_if_any(self, title: str) -> None:
+        """Raise every recorded failure as one ``ValidationError`` (locations kept)."""
         if self.errors:
             raise ValidationError.from_exception_data(title, self.errors)
 
 
 def check_prompt(checks: Checks, loc: tuple[str | int, ...], prompt: str) -> None:
+    """``prompt_length``: a prompt has 1 to ``MAX_PROMPT_CHARS`` characters (pydantic's words)."""
     if not prompt:
         checks.fail("prompt_length", loc, "String should have at least 1 character", prompt)
     elif len(prompt) > MAX_PROMPT_CHARS:
@@ -146,6 +153,7 @@ def url_problem(url: str) -> str | None:
 
 
 def check_url(checks: Checks, loc: tuple[str | int, ...], url: str) -> None:
+    """``url_scheme``: ``url`` is one the server can fetch (see ``url_problem``)."""
     problem = url_problem(url)
     if problem is not None:
         checks.value_error("url_scheme", loc, problem, url)
