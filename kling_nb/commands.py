@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -88,15 +88,34 @@ def _models(magics: KlingMagics, args: list[str]) -> None:
         print(_table(["MODEL ID", "NAME"], rows))
         return
     from kling_nb.catalog import list_models
-    from kling_nb.requests import format_cost
 
     rows = []
     for spec in list_models():
-        durations = spec.allowed_durations
-        seconds = f"{durations[0]}-{durations[-1]} s" if durations else "-"
-        price = format_cost(spec.price_per_second)
-        rows.append([spec.alias, spec.id, f"{price}/s", seconds, str(spec.max_references or "-")])
-    print(_table(["ALIAS", "MODEL ID", "PRICE", "SHOT", "REFS"], rows))
+        price = _per_second(spec.price_per_second)
+        if spec.supports_audio and spec.price_per_second_with_audio != spec.price_per_second:
+            price += f" ({_per_second(spec.price_per_second_with_audio)} with audio)"
+        shot = _seconds(spec.allowed_durations)
+        low, high = spec.min_total_duration, spec.max_total_duration
+        total = _seconds(range(low, high + 1)) if low is not None and high is not None else "-"
+        refs = str(spec.max_references) if spec.max_references is not None else "-"
+        rows.append([spec.alias, spec.id, price, shot, total, refs])
+    print(_table(["ALIAS", "MODEL ID", "PRICE", "SHOT", "TOTAL", "REFS"], rows))
+    print("Use an alias or an id with -m; %%kling --dry-run shows a request's cost.")
+
+
+def _per_second(usd: float | None) -> str:
+    return "price unknown" if usd is None else f"${usd:.3f}/s"
+
+
+def _seconds(values: Sequence[int]) -> str:
+    """``"1-15 s"`` for a run of whole seconds, ``"5, 10 s"`` otherwise, ``"-"`` for none."""
+    known = sorted(set(values))
+    if not known:
+        return "-"
+    low, high = known[0], known[-1]
+    if known == list(range(low, high + 1)):
+        return f"{low} s" if low == high else f"{low}-{high} s"
+    return ", ".join(map(str, known)) + " s"
 
 
 def _jobs(magics: KlingMagics, args: list[str]) -> None:

@@ -415,7 +415,9 @@ def test_models_lists_the_catalog_without_a_client(
     line(shell, "models")
     out = capsys.readouterr().out
     assert "o3-pro" in out and "kling-video-o3-pro-reference-to-video" in out
-    assert "$0.22/s" in out
+    o3_pro = r"o3-pro\s+kling-video-o3-pro-reference-to-video\s+\$0\.224/s\s+1-15 s\s+3-15 s\s+4"
+    assert re.search(o3_pro, out)
+    assert re.search(r"v2\.6-t2v\s+\S+\s+\$0\.070/s\s+5, 10 s", out)
     assert nothing_sent(server)
 
 
