@@ -1,0 +1,104 @@
+"""JobView in JupyterLab against the real Client and the bundled simulator.
+
+One notebook serves the module: a form, a job whose prompt is an XSS attempt, a cell that sleeps
+10 s (updates must still arrive), and a job on a slow simulator to cancel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import screenshot
+from harness import Lab, NotebookPage, open_notebook
+from playwright.sync_api import expect
+
+XSS = "<img src=x onerror=alert(1)>"
+CELLS = [
+    """import time
+import kling_nb
+from kling_nb.simulator import run
+sim = run(generation_seconds=3)
+client = kling_nb.Client(api_key="sk-test", base_url=sim.base_url,
+                         outputs_dir="outputs_live", simulated=True)""",
+    "form = kling_nb.RequestForm(client)\nform",
+    f"""job = client.submit(kling_nb.VideoRequest(prompt={XSS!r}, duration=3))
+job""",
+    "time.sleep(10)",
+    """slow = run(generation_seconds=600)
+slow_client = kling_nb.Client(api_key="sk-test", base_url=slow.base_url,
+                              outputs_dir="outputs_slow", simulated=True)
+long_job = slow_client.submit(kling_nb.VideoRequest(prompt="A long take", duration=3), 2)
+kling_nb.JobView(long_job, client=slow_client)""",
+]
+PLAYING = "v => v.readyState >= 2 && Number.isFinite(v.duration)"
+
+
+@pytest.fixture(scope="module")
+def nb(lab: Lab, browser: Any) -> Iterator[NotebookPage]:
+    page = open_notebook(lab, browser, "live.ipynb", CELLS)
+    yield page
+    page.page.context.close()
+    lab.shutdown_kernels()
+
+
+def assert_plays(nb: NotebookPage, view: Any, seconds: float) -> None:
+    video = view.locator("video").first
+    expect(video).to_be_visible(timeout=30_000)
+    nb.page.wait_for_function(PLAYING, arg=video.element_handle(), timeout=30_000)
+    assert video.evaluate("v => v.src").startswith("blob:")
+    assert abs(video.evaluate("v => v.duration") - seconds) <= 0.2
+
+
+def test_updates_arrive_while_another_cell_sleeps(nb: NotebookPage) -> None:
+    view = nb.output(2).locator(".kling-job")
+    expect(view).to_be_visible(timeout=60_000)
+    sleeping = nb.cell(3).locator(".jp-InputPrompt")
+    expect(sleeping).to_contain_text("*", timeout=30_000)  # the sleep cell has started
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(sleeping).to_contain_text("*")  # ...and is still running
+    expect(view.locator(".kling-badge-simulated")).to_be_visible()
+    assert_plays(nb, view, 3.0)
+
+
+def test_xss_prompt_stays_text(nb: NotebookPage) -> None:
+    view = nb.output(2).locator(".kling-job")
+    expect(view.locator(".kling-summary")).to_contain_text(XSS)
+    assert nb.page.locator("img[src='x']").count() == 0
+    view.locator("details.kling-exports summary").click()
+    expect(view.locator(".kling-export[data-kind='magic'] pre")).to_contain_text(XSS)
+    assert nb.dialogs == []
+
+
+def test_submit_from_the_form_shows_a_playing_job_view(nb: NotebookPage) -> None:
+    form = nb.output(1).locator(".kling-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Prompt", exact=True).fill("A lighthouse at dusk, waves rolling in")
+    form.get_by_label("Duration (seconds)", exact=True).select_option("4")
+    form.get_by_label("Aspect ratio", exact=True).select_option("9:16")
+    submit = form.get_by_role("button", name="Submit the request")
+    expect(submit).to_be_enabled(timeout=30_000)  # the kernel is busy until the sleep ends
+    submit.click()
+    view = nb.output(1).locator(".kling-job")
+    expect(view).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    assert_plays(nb, view, 4.0)
+    expect(view.locator(".kling-facts")).to_contain_text("outputs_live")
+    nb.page.wait_for_function("v => v.readyState >= 4", arg=view.locator("video").element_handle())
+    screenshot(view, "jobview.png")
+
+
+def test_cancel_one_take_then_all(nb: NotebookPage) -> None:
+    view = nb.output(4).locator(".kling-job")
+    take = view.locator(".kling-gen[data-index='0']")
+    cancel = take.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_visible(timeout=60_000)  # once the take has a server id
+    cancel.click()
+    expect(take).to_have_attribute("data-status", "cancelled", timeout=30_000)
+    expect(view.locator(".kling-gen[data-index='1']")).not_to_have_attribute(
+        "data-status", "cancelled"
+    )
+    view.get_by_role("button", name="Cancel all").click()
+    expect(view).to_have_attribute("data-status", "cancelled", timeout=30_000)
+    expect(view.get_by_role("button", name="Cancel all")).to_be_hidden()
+    screenshot(view, "jobview-cancelled.png")
