@@ -122,17 +122,12 @@ def _jobs(magics: KlingMagics, args: list[str]) -> None:
     _expect("jobs", args)
     now = time.time()
     jobs = magics.session.jobs
-    rows = [
-        [job.id, job.status, _age(now - job.created_at), _job_cost(job), _prompt(job)]
-        for job in jobs
-    ]
-    known = {job.id for job in jobs}
-    for record in _pending_records(magics):
-        if record.job_id not in known:
-            age = _age(now - record.created_at)
-            cost = _cost(record.estimated_cost)
-            status = f"{record.status} (ledger)"
-            rows.append([record.job_id, status, age, cost, _record_prompt(record)])
+    rows = [_job_row(job, now) for job in jobs]
+    for record in _unattached(magics, jobs):
+        age = _age(now - record.created_at)
+        cost = _cost(record.estimated_cost)
+        status = f"{record.status} (ledger){_sim(record.simulated)}"
+        rows.append([record.job_id, status, age, cost, _record_prompt(record)])
     if not rows:
         print("No jobs yet in this session, and none unfinished in the ledger.")
         return
@@ -151,7 +146,10 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
         running = [job for job in jobs if not job.done]
         for job in running:
             job.cancel()
-        print(f"Cancelled {len(running)} running job{'s' if len(running) != 1 else ''}.")
+        print(f"Cancelled {_count(len(running), 'running job')}.")
+        left = len(_unattached(magics, jobs))
+        if left:
+            print(f"{_count(left, 'job')} from before this kernel: %kling resume, then cancel.")
         return
     for job in jobs:
         if target == job.id or target in job.generation_ids:
@@ -178,7 +176,7 @@ def _resume(magics: KlingMagics, args: list[str]) -> None:
     if not jobs:
         print("Nothing to resume: the ledger has no generation that was still running.")
         return
-    print(f"Re-attached {len(jobs)} job{'s' if len(jobs) != 1 else ''}.")
+    print(f"Re-attached {_count(len(jobs), 'job')}.")
     display(*jobs)
 
 
@@ -195,10 +193,10 @@ def _history(magics: KlingMagics, args: list[str]) -> None:
             if g.result
         )
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at))
-        sim = " (simulated)" if record.simulated else ""
         cost = _cost(record.estimated_cost)
         prompt = _record_prompt(record)
-        rows.append([when, record.job_id, record.status + sim, cost, prompt, results or "-"])
+        status = record.status + _sim(record.simulated)
+        rows.append([when, record.job_id, status, cost, prompt, results or "-"])
     if not rows:
         print(f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
         return
@@ -295,8 +293,18 @@ def _form(magics: KlingMagics, args: list[str]) -> Any:
     return RequestForm()
 
 
-def _pending_records(magics: KlingMagics) -> list[JobRecord]:
-    return [record for _, record in _records(magics) if record.pending]
+def _unattached(magics: KlingMagics, jobs: list[Job]) -> list[JobRecord]:
+    """Ledger jobs still running when last recorded that this session does not hold."""
+    known = {job.id for job in jobs}
+    return [r for _, r in _records(magics) if r.pending and r.job_id not in known]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _sim(simulated: bool) -> str:
+    return " (simulated)" if simulated else ""
 
 
 def _records(magics: KlingMagics) -> list[tuple[Path, JobRecord]]:
@@ -311,8 +319,10 @@ def _records(magics: KlingMagics) -> list[tuple[Path, JobRecord]]:
     return sorted(found, key=lambda item: item[1].created_at)
 
 
-def _job_cost(job: Job) -> str:
-    return "none (replayed)" if job.replayed else _cost(job.estimated_cost)
+def _job_row(job: Job, now: float) -> list[str]:
+    cost = "none (replayed)" if job.replayed else _cost(job.estimated_cost)
+    status = job.status + _sim(job.simulated)
+    return [job.id, status, _age(now - job.created_at), cost, _prompt(job)]
 
 
 def _prompt(job: Job) -> str:

@@ -372,6 +372,8 @@ def test_without_a_key_the_first_submission_starts_the_simulator_and_says_so(
     assert simulator.stats()["enqueue_calls"] == 1
     cell(shell, "--force", PROMPT).wait(timeout=30)
     assert "simulated" in capsys.readouterr().out.lower()
+    line(shell, "jobs")
+    assert re.search(rf"{job.id}\s+succeeded \(simulated\)", capsys.readouterr().out)
     assert keyless.session.simulator is simulator  # one simulator per session
 
 
@@ -686,6 +688,10 @@ def test_jobs_and_resume_pick_up_what_a_previous_kernel_left_running(
     line(shell, "jobs")
     out = capsys.readouterr().out
     assert job.id in out and "(ledger)" in out and "%kling resume" in out
+    line(shell, "cancel all")
+    out = capsys.readouterr().out
+    assert "Cancelled 0 running jobs." in out
+    assert "1 job from before this kernel: %kling resume, then cancel." in out
     line(shell, "resume")
     assert "Re-attached 1 job." in capsys.readouterr().out
     [resumed] = fresh.session.jobs
