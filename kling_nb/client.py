@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import hashlib
+import logging
 import os
 import tempfile
 import time
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_OUTPUTS", "Client"]
 
+log = logging.getLogger("kling_nb")
 DEFAULT_BASE_URL = "https://hub.oxen.ai"
 DEFAULT_OUTPUTS = "kling_outputs"
 _CALL_TIMEOUT = 120.0
@@ -133,6 +136,8 @@ class Client:
 
         try:
             runtime.run(finish(), timeout=10)
+        except concurrent.futures.TimeoutError:
+            log.warning("kling_nb: closing the client took too long; stopping it anyway")
         finally:
             runtime.close()
 

@@ -28,7 +28,7 @@ from kling_nb.errors import (
 from kling_nb.events import EventListener
 from kling_nb.jobs import Generation, Job, Result
 from kling_nb.retry import Policy
-from kling_nb.runtime import Runtime
+from kling_nb.runtime import Runtime, wait_event
 from kling_nb.store import GenerationRecord, Ledger
 
 __all__ = ["Engine", "uncertain_message"]
@@ -90,7 +90,7 @@ class Engine:
         for task in self._own:
             task.cancel()
         if self._own:
-            await asyncio.wait(self._own)
+            await asyncio.wait(self._own, timeout=5)
         await self.api.aclose()
 
     # -- submission --------------------------------------------------------------------------
@@ -298,12 +298,9 @@ class Engine:
             wake = self._wake if polling else self.listener.mode_changed
             wake.clear()
             timeout = interval if polling else self.policy.safety_poll_interval
-            try:
-                await asyncio.wait_for(wake.wait(), timeout)
+            if await wait_event(wake, timeout):
                 interval = self.policy.fallback_poll_min
                 continue
-            except asyncio.TimeoutError:
-                pass
             changes = await self.reconcile()
             if self.listener.polling:
                 grow = interval if changes else interval * 1.5

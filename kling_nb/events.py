@@ -20,6 +20,7 @@ from httpx_sse import SSEError, aconnect_sse
 from kling_nb.api import Api
 from kling_nb.errors import KlingError, error_for_status, redact
 from kling_nb.retry import Policy, backoff
+from kling_nb.runtime import wait_event
 
 __all__ = ["COMPLETED", "EventListener"]
 
@@ -60,9 +61,7 @@ class EventListener:
 
     async def wait_ready(self, timeout: float) -> None:
         """Wait until connected, or until the client has fallen back to polling (bounded)."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
+        if not await wait_event(self._ready, timeout):
             log.info(
                 "kling_nb: event stream not connected after %.0f s; enqueueing anyway", timeout
             )

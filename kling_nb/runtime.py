@@ -15,10 +15,26 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "wait_event"]
 
 T = TypeVar("T")
 log = logging.getLogger("kling_nb")
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; whether it was set.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that lands just as
+    the wait ends, which would keep a cancelled background loop running for ever.
+    """
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return bool(done)
 
 
 class Runtime:

@@ -1,0 +1,110 @@
+"""The background loop thread: run, spawn, errors at the task boundary, close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+
+from kling_nb.runtime import Runtime, wait_event
+
+
+def test_run_returns_the_result_from_the_loop_thread() -> None:
+    rt = Runtime()
+    try:
+
+        async def where() -> str:
+            return threading.current_thread().name
+
+        assert rt.run(where()) == "kling-nb"
+        assert not rt.in_loop_thread()
+    finally:
+        rt.close()
+
+
+def test_a_failing_task_reaches_its_handler(caplog: pytest.LogCaptureFixture) -> None:
+    rt = Runtime()
+    caught: list[BaseException] = []
+    try:
+
+        async def boom() -> None:
+            raise ValueError("background failure")
+
+        async def start() -> None:
+            rt.spawn(boom(), on_error=caught.append)
+            rt.spawn(boom())
+            await asyncio.sleep(0.05)
+
+        with caplog.at_level(logging.ERROR, logger="kling_nb"):
+            rt.run(start())
+        assert [str(e) for e in caught] == ["background failure"]
+        assert "background failure" in caplog.text
+    finally:
+        rt.close()
+
+
+def test_close_cancels_background_tasks_and_joins_the_thread() -> None:
+    rt = Runtime()
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            cancelled.set()
+
+    async def start() -> None:
+        rt.spawn(forever())
+
+    rt.run(start())
+    rt.close()
+    rt.close()
+    assert cancelled.is_set()
+    assert rt.closed
+    assert not any(t.name == "kling-nb" and t.is_alive() for t in [rt._thread])
+
+    async def late() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="closed"):
+        rt.submit(late())
+
+
+def test_blocking_from_the_loop_thread_is_refused() -> None:
+    rt = Runtime()
+    try:
+
+        async def inner() -> None:
+            return None
+
+        async def outer() -> str:
+            try:
+                rt.run(inner())
+            except RuntimeError as exc:
+                return str(exc)
+            return "no error"
+
+        assert "runtime thread" in rt.run(outer())
+    finally:
+        rt.close()
+
+
+def test_wait_event_times_out_sees_the_event_and_passes_cancellation_on() -> None:
+    async def main() -> tuple[bool, bool, bool]:
+        event = asyncio.Event()
+        timed_out = await wait_event(event, 0.01)
+        asyncio.get_running_loop().call_later(0.01, event.set)
+        seen = await wait_event(event, 5)
+        event.clear()
+        task = asyncio.create_task(wait_event(event, 5))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return timed_out, seen, True
+        return timed_out, seen, False
+
+    assert asyncio.run(main()) == (False, True, True)
