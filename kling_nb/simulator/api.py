@@ -31,7 +31,7 @@ from kling_nb.simulator.responses import (
 )
 from kling_nb.simulator.results import result_url
 from kling_nb.simulator.state import ACTIVE, Generation, SimState
-from kling_nb.simulator.worker import check_request, render, run_generation
+from kling_nb.simulator.worker import check_request, process, run_generation
 
 __all__ = ["Api"]
 
@@ -67,9 +67,9 @@ class Api:
             raise model_not_found(name)
         return spec
 
-    def _check_credits(self, params: dict[str, Any], count: int) -> float:
-        """The cost of one generation; 402 when the balance cannot cover ``count`` of them."""
-        checked = check_request(params)
+    def _check_credits(self, checked: VideoRequest | str, count: int) -> float:
+        """The cost of one generation; 402 when the balance cannot cover ``count`` of them.
+        A request that breaks a model rule costs nothing: it will fail."""
         cost = 0.0
         if isinstance(checked, VideoRequest):
             cost = estimate_cost(checked, 1) or 0.0
@@ -128,7 +128,7 @@ class Api:
         except ValueError as exc:
             raise invalid_params(str(exc)) from None
         params = {k: v for k, v in body.items() if k != "num_generations"}
-        cost = self._check_credits(params, count)
+        cost = self._check_credits(check_request(params), count)
         injected = self.state.faults.take_error("enqueue_errors")
         if injected is not None and not injected.queued:
             raise injected_error(injected)
@@ -188,19 +188,20 @@ class Api:
         self.authorize(request)
         body = await read_json(request, self.state.config.max_body_bytes)
         spec = self._spec(body)
-        cost = self._check_credits(body, 1)
         checked = check_request(body)
+        cost = self._check_credits(checked, 1)
         if isinstance(checked, str):
             raise ApiError(422, error_body("invalid_params", "Invalid request", checked))
         generation = Generation(model=spec.id, params=body, index=0, endpoint="sync", cost_usd=cost)
         self.state.add(generation)
         generation.mark_processing()
-        seconds = self.state.config.generation_seconds
-        if self.state.faults.take("fail_next"):
-            await asyncio.sleep(seconds)
-            message = self.state.faults.fail_message
-            generation.finish("failed", error=message)
-            generation.cost_usd = 0.0
+        if self.state.faults.stuck:
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.1)
+            return Response(status_code=499)  # the client gave up
+        await process(self.state, generation, checked, self.state.config.generation_seconds)
+        if generation.video is None:
+            message = generation.error_message or "generation failed"
             raise ApiError(
                 502,
                 {
@@ -209,17 +210,7 @@ class Api:
                     "status_message": "upstream",
                 },
             )
-        if self.state.faults.stuck:
-            while not await request.is_disconnected():
-                await asyncio.sleep(0.1)
-            return Response(status_code=499)
-        video, _ = await asyncio.gather(
-            render(checked, 0, self.state.config), asyncio.sleep(seconds)
-        )
-        generation.video = video
-        generation.pad_to = self.state.faults.result_size_bytes
-        self.state.spent_usd += cost
-        generation.finish("succeeded")
+        video = generation.video
         if checked.response_format == "b64_json":
             item = {"b64_json": base64.b64encode(video).decode("ascii")}
         else:

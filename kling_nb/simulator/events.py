@@ -124,7 +124,7 @@ class EventStream:
                 item = await asyncio.wait_for(
                     sub.queue.get(), timeout=self.state.config.keepalive_seconds
                 )
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin before Python 3.11
                 await _write(send, KEEPALIVE)
                 self.state.stats.bump("keepalives_sent")
                 continue

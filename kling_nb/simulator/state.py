@@ -90,6 +90,8 @@ class Generation:
         """Move to a final status, stamping ``completed_at``."""
         self.status = status
         self.error_message = error
+        if status != "succeeded":
+            self.cost_usd = 0.0  # only successes are billed
         if self.started_at is None and status != "cancelled":
             self.started_at = _now()
         self.completed_at = _now()

@@ -17,7 +17,14 @@ from kling_nb.simulator.events import publish_completion
 from kling_nb.simulator.state import Config, Generation, SimState
 from kling_nb.simulator.video import render_video
 
-__all__ = ["QUEUED_SHARE", "check_request", "render", "run_generation", "validation_message"]
+__all__ = [
+    "QUEUED_SHARE",
+    "check_request",
+    "process",
+    "render",
+    "run_generation",
+    "validation_message",
+]
 
 QUEUED_SHARE = 0.25
 """The part of ``generation_seconds`` a generation spends ``queued`` before ``processing``."""
@@ -43,6 +50,30 @@ async def render(request: VideoRequest, index: int, config: Config) -> bytes:
     return await asyncio.to_thread(render_video, payload, index, height=config.video_height)
 
 
+async def process(
+    state: SimState, generation: Generation, request: VideoRequest, seconds: float
+) -> None:
+    """The processing phase: render while ``seconds`` pass, then finish (unless cancelled
+    meanwhile). ``fail_next`` and a payload the renderer cannot draw fail it."""
+    if state.faults.take("fail_next"):
+        await asyncio.sleep(seconds)
+        generation.finish("failed", error=state.faults.fail_message)
+        return
+    try:
+        video, _ = await asyncio.gather(
+            render(request, generation.index, state.config), asyncio.sleep(seconds)
+        )
+    except ValueError as exc:
+        generation.finish("failed", error=f"Getting model response error: 500 - {exc}")
+        return
+    if generation.cancelled:
+        return
+    generation.video = video
+    generation.pad_to = state.faults.result_size_bytes
+    state.spent_usd += generation.cost_usd
+    generation.finish("succeeded")
+
+
 async def run_generation(state: SimState, generation: Generation) -> None:
     """Drive one queued generation to its final status and announce it on the event stream."""
     config = state.config
@@ -52,32 +83,10 @@ async def run_generation(state: SimState, generation: Generation) -> None:
     generation.mark_processing()
     checked = check_request(generation.params)
     if isinstance(checked, str):
-        _finish(state, generation, "failed", checked)
-        return
-    if state.faults.take("fail_next"):
-        await asyncio.sleep(config.generation_seconds * (1 - QUEUED_SHARE))
-        _finish(state, generation, "failed", state.faults.fail_message)
-        return
-    if state.faults.stuck:
+        generation.finish("failed", error=checked)
+    elif state.faults.stuck:
         return  # stays processing until cancelled
-    try:
-        video, _ = await asyncio.gather(
-            render(checked, generation.index, config),
-            asyncio.sleep(config.generation_seconds * (1 - QUEUED_SHARE)),
-        )
-    except ValueError as exc:  # a payload the renderer cannot draw
-        _finish(state, generation, "failed", f"Getting model response error: 500 - {exc}")
-        return
-    if generation.cancelled:
-        return  # cancelled while processing
-    generation.video = video
-    generation.pad_to = state.faults.result_size_bytes
-    state.spent_usd += generation.cost_usd
-    _finish(state, generation, "succeeded", None)
-
-
-def _finish(state: SimState, generation: Generation, status: str, error: str | None) -> None:
-    generation.finish("succeeded" if status == "succeeded" else "failed", error=error)
-    if status != "succeeded":
-        generation.cost_usd = 0.0
-    publish_completion(state, generation)
+    else:
+        await process(state, generation, checked, config.generation_seconds * (1 - QUEUED_SHARE))
+    if not generation.cancelled:
+        publish_completion(state, generation)
