@@ -209,6 +209,8 @@ class Session:
             if self.api_key()
             else f"To use Oxen.ai, {KEY_HELP}: the next submission goes there."
         )
+        if not self.api_key() and os.environ.get(BASE_URL_ENV):
+            then += f" ({BASE_URL_ENV} is used only with a key; any key will do for a simulator.)"
         self._out(
             f"kling_nb: started the bundled simulator at {simulator.base_url} {why}. Results are "
             f"simulated, not real Kling videos, and cost nothing. {then}"

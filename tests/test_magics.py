@@ -807,3 +807,13 @@ def test_a_dry_run_whose_request_has_no_cell_form_still_shows_the_rest(
     assert dry_run_payload(out)["prompt"] == "a cat\n[5s] sits"
     assert "As %%kling:\n(not expressible as a cell: " in out  # ...but a cell could not say so
     assert "As Python:" in out and "As cURL:" in out
+
+
+def test_a_base_url_without_a_key_is_explained(
+    keyless: KlingMagics, shell: InteractiveShell, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLING_NB_BASE_URL", "http://127.0.0.1:9")
+    line(shell, "simulator start")
+    out = capsys.readouterr().out
+    assert "started the bundled simulator" in out
+    assert "KLING_NB_BASE_URL is used only with a key" in out
