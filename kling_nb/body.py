@@ -3,11 +3,12 @@
 Grammar::
 
     [5s] @Image1 walks toward the camera,      <- a line starting with [Ns] starts a shot of N s
-         cinematic lighting                    <- later lines continue that shot
+    cinematic lighting                         <- later lines continue that shot
     [3s] She turns to the window, {style}      <- {name} is the user's variable; {{ }} are braces
 
 - With no ``[Ns]`` marker the whole body is one prompt; with markers, every line of text must
-  belong to a shot, so text before the first marker is an error.
+  belong to a shot, so text before the first marker is an error. A marker may be indented; a
+  near miss (``[5 s]``, ``[5sec]``, ``[5]``) at the start of a line is an error, not prompt text.
 - A prompt keeps its lines as written, joined with newlines; only the blank space around the whole
   prompt is dropped. So the ``%%kling`` export of a request (``VideoRequest.to_magic``, the form's
   export) reads back as the very same request, with the same hash, and replays.
