@@ -249,3 +249,28 @@ def test_bad_fault_settings_say_what_they_take(faults: dict[str, Any], message: 
 def test_error_specs_parse_both_forms() -> None:
     assert ErrorSpec.parse(502, "x") == ErrorSpec(502)
     assert ErrorSpec.parse({"status": 429, "retry_after": 1.5}, "x") == ErrorSpec(429, False, 1.5)
+
+
+def test_a_stuck_sync_call_waits_until_the_client_gives_up(sim: Simulator) -> None:
+    sim.set_faults(stuck=True)
+    with api(sim) as c:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/api/ai/videos/generate", json=BODY, timeout=0.6)
+        assert time.monotonic() - started >= 0.6
+        rows = c.get("/api/ai/generations").json()["generations"]
+    assert [r["status"] for r in rows] == ["processing"]
+
+
+def test_a_payload_the_renderer_cannot_draw_fails_the_generation(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> bytes:
+        raise ValueError("cannot draw this")
+
+    monkeypatch.setattr("kling_nb.simulator.worker.render_video", refuse)
+    with api(sim) as c:
+        gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
+        row = wait_final(c, gid)
+    assert row["status"] == "failed"
+    assert row["error_message"] == "Getting model response error: 500 - cannot draw this"
