@@ -192,14 +192,19 @@ def test_download_bytes_per_second_throttles(sim: Simulator) -> None:
     assert time.monotonic() - started >= 0.25
 
 
-def test_credits_refuse_an_enqueue_that_costs_more_than_the_balance() -> None:
-    with run(credits_usd=1.0) as sim, api(sim) as c:
+def test_credits_refuse_an_enqueue_that_costs_more_than_the_balance(sim: Simulator) -> None:
+    sim.set_faults(credits_usd=1.0)
+    with api(sim) as c:
         affordable = c.post("/api/ai/queue", json=BODY)  # 3 s at $0.224 = $0.672
         assert affordable.status_code == 200
+        pending = c.post("/api/ai/queue", json=BODY)  # the first one's cost is reserved
+        assert pending.status_code == 402
         wait_final(c, affordable.json()["generations"][0]["generation_id"])
         refused = c.post("/api/ai/queue", json=BODY)
+        invalid = c.post("/api/ai/queue", json={"model": BODY["model"]})  # will fail: free
     assert refused.status_code == 402
     assert refused.json()["error"]["type"] == "insufficient_credits"
+    assert invalid.status_code == 200
 
 
 def test_faults_endpoint_sets_validates_and_reset_restores_the_start_settings() -> None:

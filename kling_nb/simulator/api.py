@@ -74,7 +74,9 @@ class Api:
         if isinstance(checked, VideoRequest):
             cost = estimate_cost(checked, 1) or 0.0
         credits = self.state.faults.credits_usd
-        if credits is not None and cost * count > credits - self.state.spent_usd + 1e-9:
+        reserved = sum(g.cost_usd for g in self.state.generations.values() if g.status in ACTIVE)
+        available = None if credits is None else credits - self.state.spent_usd - reserved
+        if available is not None and cost * count > available + 1e-9:
             raise ApiError(
                 402,
                 error_body(
