@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from IPython.core.error import UsageError
 
-__all__ = ["Body", "ShotText", "interpolate", "parse_body"]
+__all__ = ["Body", "ShotText", "interpolate", "parse_body", "starts_like_shot"]
 
 # ASCII digits only: `\d` would also accept digits of other scripts.
 _MARKER = re.compile(r"\[([0-9]+)s\]")
@@ -90,6 +90,12 @@ def parse_body(text: str, namespace: Mapping[str, object]) -> Body:
             for seconds, lines in shots
         )
     )
+
+
+def starts_like_shot(line: str) -> bool:
+    """Whether the parser reads ``line`` as a shot marker or refuses it as a near miss: a prompt
+    line for which this is true cannot be written in a cell (``to_magic`` must refuse it)."""
+    return _NEAR_MARKER.match(line.lstrip()) is not None
 
 
 def interpolate(text: str, namespace: Mapping[str, object]) -> str:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from kling_nb.body import Body, ShotText, interpolate, parse_body
+from kling_nb.body import Body, ShotText, interpolate, parse_body, starts_like_shot
 
 
 def test_a_body_without_markers_is_one_prompt_kept_as_written_but_trimmed() -> None:
@@ -139,3 +139,15 @@ def test_escaped_braces_round_trip(words: list[str]) -> None:
     text = " ".join(words)
     escaped = text.replace("{", "{{").replace("}", "}}")
     assert interpolate("{{" + escaped + "}}", {}) == "{" + text + "}"
+
+
+_NO_BRACES = st.characters(exclude_characters="{}\n")
+
+
+@given(line=st.text(st.sampled_from("[]0123456789sSecondx \t")) | st.text(_NO_BRACES))
+def test_starts_like_shot_says_exactly_which_lines_are_not_prompt_text(line: str) -> None:
+    if starts_like_shot(line):
+        with pytest.raises(UsageError, match="shot marker"):
+            parse_body(f"intro\n{line}", {})
+    else:
+        assert parse_body(f"intro\n{line}", {}) == Body(prompt=f"intro\n{line}".strip())
