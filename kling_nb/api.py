@@ -9,6 +9,8 @@ check the length, and are renamed to a safe name built from the generation id.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import logging
 import os
@@ -31,7 +33,7 @@ from kling_nb.errors import (
 )
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
 
-__all__ = ["USER_AGENT", "Api", "ExpiredURLError", "Saved", "safe_stem"]
+__all__ = ["USER_AGENT", "Api", "ExpiredURLError", "Saved", "safe_stem", "save_b64"]
 
 log = logging.getLogger("kling_nb")
 
@@ -245,6 +247,25 @@ class Api:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         return Saved(path=final, sha256=digest.hexdigest(), size=size)
+
+
+def save_b64(data: str, folder: Path, stem: str) -> Saved:
+    """Decode a ``b64_json`` result and save it as ``folder/<stem>.mp4`` (temp file, rename)."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise DownloadError("The server sent an unreadable b64_json video.") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{stem}.mp4"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Saved(path=final, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw))
 
 
 async def _pipe(response: httpx.Response, f: BinaryIO, digest: hashlib._Hash, batch: int) -> int:

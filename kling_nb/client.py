@@ -13,14 +13,9 @@ to the client's runtime thread (one asyncio loop, see ``runtime``) and either re
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import concurrent.futures
-import hashlib
 import logging
 import os
-import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -31,11 +26,9 @@ from urllib.parse import quote
 import httpx
 
 from kling_nb.errors import (
-    APIConnectionError,
     BudgetExceededError,
     KlingError,
     MissingAPIKeyError,
-    ServerError,
     redact,
     register_secret,
 )
@@ -319,53 +312,8 @@ class Client:
         from kling_nb.requests import estimate_cost
 
         job = self._new_job(req, 1, estimate_cost(req, 1), endpoint="sync", force=force)
-        self.runtime.run(self._generate(job, req.payload()))
+        self.runtime.run(self.engine.run_sync(job, req.payload()))
         return job
-
-    async def _generate(self, job: Job, payload: dict[str, Any]) -> None:
-        engine = self.engine
-        gen = job.generations[0]
-        gen.status, gen.started_at = "processing", time.time()
-        engine._record(job, gen)
-        job.changed()
-        try:
-            answer = await engine.api.request(
-                "POST",
-                "/api/ai/videos/generate",
-                safety="unsafe",
-                json=payload,
-                timeout=self.policy.sync_read_timeout,
-            )
-            video = _first_video(answer)
-            gen.completed_at = time.time()
-            gen.status = "downloading"
-            job.changed()
-            stem = f"sync-{job.id}"
-            if isinstance(video.get("b64_json"), str):
-                saved_path, sha, size = _save_b64(video["b64_json"], self.outputs_dir, stem)
-                url = None
-            else:
-                url = video.get("url") or video.get("video_url")
-                saved = await engine.api.download(str(url or ""), self.outputs_dir, stem)
-                saved_path, sha, size = saved.path, saved.sha256, saved.size
-        except (ServerError, APIConnectionError) as exc:
-            sent = not isinstance(exc, APIConnectionError) or exc.maybe_sent
-            note = (
-                " It may still have been generated and billed, so it was not resent: check "
-                "client.history() or `%kling jobs`."
-                if sent
-                else ""
-            )
-            gen.status, gen.error = "failed", redact(exc.message) + note
-            job.error = gen.error
-        except KlingError as exc:
-            gen.status, gen.error = "failed", exc.message
-            job.error = gen.error
-        else:
-            gen.result = Result(stem, saved_path, sha, size, url)
-            gen.status = "succeeded"
-        engine._record(job, gen)
-        engine._settle(job)
 
     # -- resume and cancel -------------------------------------------------------------------
     def resume(self) -> list[Job]:
@@ -484,33 +432,6 @@ def _request_from(canonical: dict[str, Any]) -> VideoRequest:
 def _with_schema(model: dict[str, Any]) -> dict[str, Any]:
     schema = model.get("request_schema") or model.get("json_request_schema")
     return {**model, "request_schema": schema} if schema is not None else model
-
-
-def _first_video(answer: Any) -> dict[str, Any]:
-    videos = answer.get("videos") if isinstance(answer, dict) else None
-    if isinstance(videos, list) and videos and isinstance(videos[0], dict):
-        return videos[0]
-    if isinstance(answer, dict) and isinstance(answer.get("video_url"), str):
-        return {"url": answer["video_url"]}
-    raise ServerError(
-        "The synchronous endpoint answered without a video. Check client.history().",
-        status_code=200,
-        body=None,
-    )
-
-
-def _save_b64(data: str, folder: Path, stem: str) -> tuple[Path, str, int]:
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise KlingError("The server sent an unreadable b64_json video.") from None
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{stem}.mp4"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
-    with os.fdopen(fd, "wb") as f:
-        f.write(raw)
-    os.replace(tmp, final)
-    return final, hashlib.sha256(raw).hexdigest(), len(raw)
 
 
 def _crashed(job: Job, exc: BaseException) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from kling_nb.api import Api, ExpiredURLError, safe_stem
+from kling_nb.api import Api, ExpiredURLError, safe_stem, save_b64
 from kling_nb.errors import (
     APIConnectionError,
     APIStatusError,
@@ -199,6 +199,46 @@ class Engine:
                 log.info("kling_nb: job %s adopted after an uncertain enqueue", job.id)
                 return True
         return False
+
+    async def run_sync(self, job: Job, payload: dict[str, Any]) -> None:
+        """The synchronous endpoint: one blocking call, never resent after it may have run."""
+        gen = job.generations[0]
+        gen.status, gen.started_at = "processing", time.time()
+        self._record(job, gen)
+        job.changed()
+        stem = f"sync-{job.id}"
+        try:
+            answer = await self.api.request(
+                "POST",
+                "/api/ai/videos/generate",
+                safety="unsafe",
+                json=payload,
+                timeout=self.policy.sync_read_timeout,
+            )
+            video = _first_video(answer)
+            gen.completed_at, gen.status = time.time(), "downloading"
+            job.changed()
+            url = video.get("url") or video.get("video_url")
+            if isinstance(video.get("b64_json"), str):
+                url = None
+                saved = save_b64(video["b64_json"], self.ledger.folder, stem)
+            else:
+                saved = await self.api.download(str(url or ""), self.ledger.folder, stem)
+        except KlingError as exc:
+            note = ""
+            sent = isinstance(exc, APIConnectionError) and exc.maybe_sent
+            if sent or isinstance(exc, ServerError):
+                note = (
+                    " It may still have been generated and billed, so it was not resent: "
+                    "check client.history() or `%kling jobs`."
+                )
+            gen.status, gen.error = "failed", exc.message + note
+            job.error = gen.error
+        else:
+            gen.result = Result(stem, saved.path, saved.sha256, saved.size, url)
+            gen.status = "succeeded"
+        self._record(job, gen)
+        self._settle(job)
 
     # -- events and reconciling --------------------------------------------------------------
     def on_event(self, data: dict[str, Any]) -> None:
@@ -465,6 +505,19 @@ def _matches(row: dict[str, Any], payload: dict[str, Any], sent_at: float) -> bo
     if enqueued is not None and enqueued < sent_at - 120:
         return False
     return all(row[k] == v for k, v in payload.items() if k not in _NOT_MATCHED and k in row)
+
+
+def _first_video(answer: Any) -> dict[str, Any]:
+    videos = answer.get("videos") if isinstance(answer, dict) else None
+    if isinstance(videos, list) and videos and isinstance(videos[0], dict):
+        return videos[0]
+    if isinstance(answer, dict) and isinstance(answer.get("video_url"), str):
+        return {"url": answer["video_url"]}
+    raise ServerError(
+        "The synchronous endpoint answered without a video. Check client.history().",
+        status_code=200,
+        body=None,
+    )
 
 
 def _float(value: Any) -> float | None:

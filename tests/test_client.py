@@ -312,3 +312,30 @@ def test_generate_accepts_video_url(hub: Hub, client: Client) -> None:
     assert job.status == "succeeded"
     assert job.results[0].path.read_bytes() == VIDEO
     assert job.results[0].path.name == f"sync-{job.id}.mp4"
+
+
+def test_a_sync_call_that_may_have_run_is_not_resent(hub: Hub, tmp_path: Path) -> None:
+    def route(r: httpx.Request) -> httpx.Response:
+        if r.url.path == "/api/ai/videos/generate":
+            hub.requests.append(r)
+            return httpx.Response(502, json={"error": {"type": "upstream", "title": "Bad"}})
+        return hub(r)
+
+    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(route), policy=FAST) as c:
+        job = c.generate(request())
+    assert job.status == "failed"
+    assert job.error is not None and "billed" in job.error and "client.history()" in job.error
+    assert len(hub.sent("POST", "/api/ai/videos/generate")) == 1
+
+
+def test_an_unreadable_b64_result_fails_clearly(hub: Hub, tmp_path: Path) -> None:
+    def route(r: httpx.Request) -> httpx.Response:
+        if r.url.path == "/api/ai/videos/generate":
+            return httpx.Response(200, json={"videos": [{"b64_json": "%%% not base64"}]})
+        return hub(r)
+
+    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(route), policy=FAST) as c:
+        job = c.generate(request())
+    assert job.status == "failed"
+    assert "unreadable b64_json" in (job.error or "")
+    assert not list(tmp_path.glob("*.mp4"))
