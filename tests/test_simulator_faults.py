@@ -12,6 +12,7 @@ import pytest
 
 from kling_nb.simulator import Simulator, run
 from kling_nb.simulator.faults import DEFAULT_FAIL_MESSAGE, ErrorSpec, FaultError, Faults
+from kling_nb.simulator.worker import pad_target
 from tests._simulator import BODY, Reader, api, reading, wait_final
 
 
@@ -279,3 +280,10 @@ def test_a_payload_the_renderer_cannot_draw_fails_the_generation(
         row = wait_final(c, gid)
     assert row["status"] == "failed"
     assert row["error_message"] == "Getting model response error: 500 - cannot draw this"
+
+
+def test_padding_targets_leave_room_for_a_free_box() -> None:
+    assert pad_target(1000, None) is None
+    assert pad_target(1000, 900) is None
+    assert pad_target(1000, 1003) == 1008
+    assert pad_target(1000, 5000) == 5000

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -79,7 +80,7 @@ def publish_completion(state: SimState, generation: Generation) -> None:
 class EventStream:
     """The raw ASGI endpoint (raw, to notice a client leaving even while idle)."""
 
-    def __init__(self, state: SimState, authorize: Any) -> None:
+    def __init__(self, state: SimState, authorize: Callable[[Request], None]) -> None:
         self.state = state
         self.authorize = authorize
 

@@ -20,6 +20,7 @@ from kling_nb.simulator.video import render_video
 __all__ = [
     "QUEUED_SHARE",
     "check_request",
+    "pad_target",
     "process",
     "render",
     "run_generation",
@@ -50,6 +51,14 @@ async def render(request: VideoRequest, index: int, config: Config) -> bytes:
     return await asyncio.to_thread(render_video, payload, index, height=config.video_height)
 
 
+def pad_target(size: int, wanted: int | None) -> int | None:
+    """The padded size for ``result_size_bytes``: None when the video is already that large;
+    at least 8 bytes more than the video, the smallest MP4 ``free`` box."""
+    if wanted is None or wanted <= size:
+        return None
+    return max(wanted, size + 8)
+
+
 async def process(
     state: SimState, generation: Generation, request: VideoRequest, seconds: float
 ) -> None:
@@ -69,7 +78,7 @@ async def process(
     if generation.cancelled:
         return
     generation.video = video
-    generation.pad_to = state.faults.result_size_bytes
+    generation.pad_to = pad_target(len(video), state.faults.result_size_bytes)
     state.spent_usd += generation.cost_usd
     generation.finish("succeeded")
 
