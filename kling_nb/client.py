@@ -423,9 +423,9 @@ def _request_from(canonical: dict[str, Any]) -> VideoRequest:
     from kling_nb.requests import VideoRequest
 
     try:
-        return VideoRequest.model_validate(canonical)
-    except ValidationError:
-        # Recorded before a rule changed: the server already has it, so keep it as recorded.
+        # The server already took it under the rules of its day: do not apply them again.
+        return VideoRequest.recorded(canonical)
+    except ValidationError:  # e.g. a model no longer in the catalog: keep it as recorded
         return VideoRequest.model_construct(**canonical)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +36,7 @@ __all__ = ["Engine", "uncertain_message"]
 
 log = logging.getLogger("kling_nb")
 _SERVER_FINAL = frozenset({"succeeded", "failed", "cancelled"})
+_EARLY_EVENTS = 1000
 _NOT_MATCHED = frozenset({"model", "num_generations", "response_format", "target_namespace"})
 
 
@@ -75,6 +77,7 @@ class Engine:
         self._wake = asyncio.Event()
         self._downloading: set[str] = set()
         self._sending: set[str] = set()
+        self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._recorded_final: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -156,6 +159,9 @@ class Engine:
             gid = _row_id(row)
             if gid in self.tracked and row.get("status") in _SERVER_FINAL | {"processing"}:
                 self.apply(gid, row)
+            early = self._early.pop(gid, None) if gid else None
+            if early is not None:
+                self.on_event(early)
         delay = max(0.0, job.created_at + self.policy.deadline_seconds - now)
         self.runtime.loop.call_later(delay, self._deadline, job)
         if job.cancel_requested:
@@ -245,6 +251,10 @@ class Engine:
         """A completion event: apply it if it is one of ours (loop thread)."""
         gid = data["generation_id"]
         if gid not in self.tracked:
+            # Maybe ours, arriving before the enqueue answer: keep it for ``attach`` (bounded).
+            self._early[gid] = data
+            while len(self._early) > _EARLY_EVENTS:
+                self._early.popitem(last=False)
             return
         status = data.get("status")
         url = data.get("url")

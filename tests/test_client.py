@@ -339,3 +339,20 @@ def test_an_unreadable_b64_result_fails_clearly(hub: Hub, tmp_path: Path) -> Non
     assert job.status == "failed"
     assert "unreadable b64_json" in (job.error or "")
     assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_a_completion_event_before_the_enqueue_answer_is_not_lost(hub: Hub, tmp_path: Path) -> None:
+    slow_polls = Policy(fallback_poll_min=60.0, safety_poll_interval=60.0)
+    c = Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=slow_polls)
+
+    def enqueue(r: httpx.Request) -> httpx.Response:
+        event = {"generation_id": "gen-1", "status": "succeeded", "url": hub.result_url}
+        c.engine.on_event(event)  # the stream was faster than the POST's answer
+        return httpx.Response(200, json={"generations": [{"generation_id": "gen-1"}]})
+
+    hub.enqueue = [enqueue]
+    with c:
+        job = c.submit(request()).wait(10)
+    assert job.status == "succeeded"
+    assert hub.sent("GET", "/api/ai/queue/gen-1") == []
+    assert hub.sent("GET", "/api/ai/queue") == []
