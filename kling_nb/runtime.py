@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from kling_nb.errors import redact
+
 __all__ = ["Runtime", "wait_event"]
 
 T = TypeVar("T")
@@ -111,9 +113,9 @@ class Runtime:
                 try:
                     on_error(exc)
                     return
-                except Exception:
-                    log.exception("kling_nb: error handler failed")
-            log.error("kling_nb background task failed: %r", exc)
+                except Exception as handler_exc:
+                    log.error("kling_nb: error handler failed: %s", redact(repr(handler_exc)))
+            log.error("kling_nb: background task failed: %s", redact(repr(exc)))
 
         task.add_done_callback(done)
         return task
