@@ -817,3 +817,30 @@ def test_a_base_url_without_a_key_is_explained(
     out = capsys.readouterr().out
     assert "started the bundled simulator" in out
     assert "KLING_NB_BASE_URL is used only with a key" in out
+
+
+_OPTION_WORDS = st.sampled_from(
+    ["-m", "o3-pro", "o3-4k", "-d", "5", "-a", "9:16", "--audio", "-i", "https://e.com/a.png",
+     "--element", "https://e.com/a.png,https://e.com/b.png", "--start", "--end", "--negative",
+     "-n", "2", "-o", "x", "--force", "--sync", "--wait", "'", '"', "--", "-", "{x}", "$x"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(_OPTION_WORDS | st.text(max_size=8), max_size=8),
+    body=st.sampled_from([PROMPT, f"[5s] {PROMPT}\n[3s] It sits"]) | st.text(max_size=80),
+)
+def test_any_cell_is_a_dry_run_or_a_usage_error_and_sends_nothing(
+    magics: KlingMagics, server: Simulator, capsys: Any, words: list[str], body: str
+) -> None:
+    try:
+        magics.kling("--dry-run " + " ".join(words), body)
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert "Dry run: nothing was sent." in capsys.readouterr().out
+    assert nothing_sent(server)
+    assert magics.session.existing_clients() == []
