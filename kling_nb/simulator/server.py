@@ -138,7 +138,7 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT``, the value for ``OXEN_BASE_URL``-style settings."""
+        """``http://HOST:PORT``: give it to ``Client(base_url=...)`` or ``KLING_NB_BASE_URL``."""
         return self.config.base_url
 
     # ---- lifecycle ----------------------------------------------------------------------
