@@ -101,8 +101,8 @@ function card(model, index, offset) {
         facts.textContent = bits.filter(Boolean).join(" · ");
         facts.title = `sha256 ${g.sha256}`;
         if (!requested) {
-          requested = true;
-          model.send({ kind: "video", index });
+          requested = `${index}-${Math.random().toString(36).slice(2)}`;
+          model.send({ kind: "video", index, id: requested });
         }
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
       this.tick();
@@ -114,6 +114,7 @@ function card(model, index, offset) {
       elapsed.textContent = clockText(end - start);
     },
     video(msg, buffers) {
+      if (msg.id !== requested) return; // another view's reply
       if (msg.error) {
         error.textContent = msg.error;
         error.hidden = false;

@@ -15,7 +15,7 @@ import pytest
 from kling_nb.requests import VideoRequest, format_cost
 from kling_nb.widgets import JobView, RequestForm
 from kling_nb.widgets._static import static_dir
-from kling_nb.widgets.job_view import display_bundle
+from kling_nb.widgets.job_view import display_bundle, show
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -177,9 +177,9 @@ def test_video_reply_carries_the_file_bytes(mp4: Path) -> None:
     job.generations[0].result = FakeResult(mp4, "gen-0")
     view = JobView(job)
     messages = sent(view)
-    view._on_msg(view, {"kind": "video", "index": 0}, [])
+    view._on_msg(view, {"kind": "video", "index": 0, "id": "r1"}, [])
     [(content, buffers)] = messages
-    assert content == {"kind": "video-response", "index": 0, "mime": "video/mp4"}
+    assert content == {"kind": "video-response", "id": "r1", "index": 0, "mime": "video/mp4"}
     assert bytes(buffers[0]) == mp4.read_bytes()
     assert "buffers" not in view.get_state()  # the video never sits in a synced trait
 
@@ -260,9 +260,45 @@ def test_static_fallback_has_provenance_and_poster(mp4: Path) -> None:
     assert "SIMULATED" not in html and "[simulated]" in html
 
 
+def test_display_refreshes_the_fallback_when_the_job_ends(
+    mp4: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    updates: list[dict[str, Any]] = []
+
+    class Handle:
+        def update(self, data: dict[str, Any], **kwargs: Any) -> None:
+            updates.append(data)
+
+    shown: list[dict[str, Any]] = []
+
+    def fake_display(data: dict[str, Any], **kwargs: Any) -> Handle:
+        assert kwargs["raw"] and kwargs["display_id"] is True
+        shown.append(data)
+        return Handle()
+
+    monkeypatch.setattr("IPython.display.display", fake_display)
+    job = FakeJob(request())
+    view = show(job)
+    assert "processing" not in shown[0]["text/html"] and "submitting" in shown[0]["text/html"]
+    job.status = job.generations[0].status = "processing"
+    job.changed()
+    assert updates == []  # only the final state is worth a display update
+    job.status = job.generations[0].status = "succeeded"
+    job.generations[0].result = FakeResult(mp4, "gen-0")
+    job.changed()
+    [final] = updates
+    model_id = shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert (
+        final["application/vnd.jupyter.widget-view+json"]["model_id"] == model_id == view.model_id
+    )
+    assert "<b>succeeded</b>" in final["text/html"] and "take.mp4" in final["text/html"]
+    job.changed()
+    assert len(updates) == 1
+
+
 def test_static_files_are_found() -> None:
     assert {"job.js", "form.js", "kling.css"} <= {p.name for p in static_dir().iterdir()}
-    assert JobView(FakeJob(request()))._esm.startswith("//")
+    assert JobView(FakeJob(request()))._esm.startswith("const DONE")
 
 
 # -- RequestForm -------------------------------------------------------------------------------
@@ -367,3 +403,55 @@ def test_form_keeps_xss_as_data() -> None:
     form = RequestForm()
     assert edit(form, prompt=XSS) == {}
     assert form.request.prompt == XSS
+
+
+# -- saved notebooks ---------------------------------------------------------------------------
+
+SETUP = """import time, kling_nb
+from kling_nb.simulator import run
+sim = run(generation_seconds=0.5)
+client = kling_nb.Client(api_key="sk-test", base_url=sim.base_url, outputs_dir="out",
+                         simulated=True)"""
+
+
+def run_notebook(tmp_path: Path, cells: list[str]) -> tuple[Any, int]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in [SETUP, *cells]]
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": tmp_path}},
+    )
+    client.execute()
+    return nb, len(nbformat.writes(nb).encode())
+
+
+def test_saved_notebook_grows_little_and_keeps_a_current_fallback(tmp_path: Path) -> None:
+    submit = "job{0} = client.submit(kling_nb.VideoRequest(prompt='take {0}', duration=3))"
+    views, with_views = run_notebook(
+        tmp_path,
+        [
+            f"{submit.format(1)}\nkling_nb.JobView(job1)",  # shown while running
+            "job1.wait(); time.sleep(0.5)",  # the final display update lands meanwhile
+            f"{submit.format(2)}\njob2.wait()\nkling_nb.JobView(job2)",  # shown when finished
+        ],
+    )
+    _, without = run_notebook(
+        tmp_path,
+        [f"{submit.format(1)}\nNone", "job1.wait(); time.sleep(0.5)", f"{submit.format(2)}\nNone"],
+    )
+    per_view = (with_views - without) / 2
+    print(f"notebook growth per finished JobView: {per_view / 1000:.1f} KB")
+    assert per_view < 20_000
+    first = views.cells[1].outputs[0]["data"]
+    assert (
+        "<b>succeeded</b>" in first["text/html"]
+        and '<img src="data:image/jpeg' in first["text/html"]
+    )
+    state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    view_state = state[first["application/vnd.jupyter.widget-view+json"]["model_id"]]["state"]
+    assert view_state["status"] == "succeeded"

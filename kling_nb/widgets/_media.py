@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-POSTER_WIDTH = 128
+POSTER_BOX = 112  # pixels: a 16:9 frame becomes 112x63, about 2 KB of JPEG
 _MIME_BY_SUFFIX = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
 
 
@@ -46,10 +46,10 @@ def _probe(path: str, mtime_ns: int) -> MediaInfo:
             image = frame.to_image()  # type: ignore[no-untyped-call]
     except (OSError, StopIteration, IndexError, av.FFmpegError):
         return MediaInfo(None, "")
-    height = max(1, round(image.height * POSTER_WIDTH / max(image.width, 1)))
-    thumb = image.convert("RGB").resize((POSTER_WIDTH, height), Image.Resampling.BILINEAR)
+    thumb = image.convert("RGB")
+    thumb.thumbnail((POSTER_BOX, POSTER_BOX), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
-    thumb.save(buf, format="JPEG", quality=60, optimize=True)
+    thumb.save(buf, format="JPEG", quality=50, optimize=True)
     return MediaInfo(
         duration, "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
     )

@@ -29,3 +29,13 @@ def static_dir() -> Path:
 def static_file(name: str) -> Path:
     """Path of one front-end file, e.g. ``static_file("job.js")``."""
     return static_dir() / name
+
+
+def compact_text(name: str) -> str:
+    """A front-end file without indentation, blank lines or whole-line ``//`` comments.
+
+    Every saved widget carries its ``_esm`` and ``_css`` in the notebook's widget state, so they
+    are kept small. (No line of our files continues a string or template literal.)
+    """
+    lines = (line.strip() for line in static_file(name).read_text().splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//"))

@@ -8,6 +8,7 @@ synced trait and a saved notebook stays small.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -20,9 +21,11 @@ import traitlets as t
 
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import probe, video_mime
-from kling_nb.widgets._static import static_file
+from kling_nb.widgets._static import compact_text
 
-__all__ = ["JobView", "display_bundle"]
+__all__ = ["JobView", "display_bundle", "show"]
+
+_FINAL = frozenset({"succeeded", "partial", "failed", "cancelled", "timed_out", "error"})
 
 
 class _Result(Protocol):
@@ -126,8 +129,8 @@ class JobView(anywidget.AnyWidget):
     >>> JobView(client.submit(request))  # doctest: +SKIP
     """
 
-    _esm = static_file("job.js")
-    _css = static_file("kling.css")
+    _esm = compact_text("job.js")
+    _css = compact_text("kling.css")
 
     model = t.Unicode("").tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
@@ -150,6 +153,7 @@ class JobView(anywidget.AnyWidget):
         self._job = job
         self._client = client or getattr(job, "client", None) or getattr(job, "_client", None)
         self._lock = threading.Lock()
+        self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         request = job.request
         from kling_nb.requests import format_cost
 
@@ -167,12 +171,18 @@ class JobView(anywidget.AnyWidget):
             self.can_cancel_one = self._client is not None
             self._sync(job)
         self.on_msg(self._on_msg)
-        self._unsubscribe: Callable[[], None] | None = job.observe(self._sync)
+        self._unsubscribe: Callable[[], None] | None = job.observe(self._on_change)
 
     @property
     def job(self) -> _Job:
         """The job this view shows."""
         return self._job
+
+    def _on_change(self, job: _Job) -> None:
+        # Runs on the client's runtime thread, in the context of the task that submitted the job.
+        # An empty context makes the kernel stamp these messages with the cell running now, as a
+        # plain thread's would be: nbclient keeps only those, and JupyterLab routes either way.
+        contextvars.Context().run(self._sync, job)
 
     def _sync(self, job: _Job) -> None:
         # Runs on the client's runtime thread: set traits only, never print or display.
@@ -185,21 +195,40 @@ class JobView(anywidget.AnyWidget):
             self.finished_at = job.finished_at
             self.generations = [generation_state(g) for g in job.generations]
             self.clock = time.time()
+            handles = self._handles if job.status in _FINAL else []
+            self._handles = [] if handles else self._handles
+        self._refresh_displays(handles)
+
+    def _refresh_displays(self, handles: list[Any]) -> None:
+        # update_display targets the output by its display_id (it never lands in the running cell),
+        # so the saved notebook's text/html fallback shows the final status, poster and path.
+        # Measured: JupyterLab applies it even after the cell finished; nbclient while it runs.
+        if not handles:
+            return
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        for handle in handles:
+            try:
+                handle.update(bundle[0], metadata=bundle[1], raw=True)
+            except Exception as exc:  # a closed kernel channel must not break the observer
+                self.notice = f"Could not refresh the saved output: {exc}"
 
     def _on_msg(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
         kind = content.get("kind")
         try:
             if kind == "video":
-                self._send_video(int(content["index"]))
+                self._send_video(int(content["index"]), str(content.get("id", "")))
             elif kind == "cancel":
                 self._cancel(content.get("index"))
         except Exception as exc:  # shown in the view: a failed intent must not vanish
             self.notice = f"{type(exc).__name__}: {exc}"
 
-    def _send_video(self, index: int) -> None:
+    def _send_video(self, index: int, request_id: str) -> None:
         gen = self._job.generations[index]
+        reply: dict[str, Any] = {"kind": "video-response", "id": request_id, "index": index}
         if gen.result is None:
-            self.send({"kind": "video-response", "index": index, "error": "No video yet."})
+            self.send({**reply, "error": "No video yet."})
             return
         path = Path(gen.result.path)
         try:
@@ -208,10 +237,9 @@ class JobView(anywidget.AnyWidget):
             msg = (
                 f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
             )
-            self.send({"kind": "video-response", "index": index, "error": msg})
+            self.send({**reply, "error": msg})
             return
-        reply = {"kind": "video-response", "index": index, "mime": video_mime(path)}
-        self.send(reply, buffers=[data])
+        self.send({**reply, "mime": video_mime(path)}, buffers=[data])
 
     def _cancel(self, index: object) -> None:
         if index is None:
@@ -240,6 +268,20 @@ class JobView(anywidget.AnyWidget):
         data.update(created_at=self.created_at, finished_at=self.finished_at)
         return data
 
+    def _ipython_display_(self) -> None:
+        """Display with a display_id, so the static fallback is refreshed when the job ends."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        handle = display(  # type: ignore[no-untyped-call]
+            bundle[0], metadata=bundle[1], raw=True, display_id=True
+        )
+        with self._lock:
+            if handle is not None and self.status not in _FINAL:
+                self._handles.append(handle)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
@@ -249,6 +291,13 @@ class JobView(anywidget.AnyWidget):
         data["text/plain"] = render_text(state)
         data["text/html"] = render_html(state)
         return data, metadata
+
+
+def show(job: _Job, client: _Canceller | None = None) -> JobView:
+    """Display a live JobView of ``job`` whose saved fallback is refreshed when it ends."""
+    view = JobView(job, client=client)
+    view._ipython_display_()
+    return view
 
 
 def display_bundle(job: _Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
