@@ -117,6 +117,28 @@ def test_load_ext_registers_the_magics_and_does_nothing_else(
     assert "KlingMagics" not in shell.magics_manager.registry
 
 
+def test_load_ext_in_a_fresh_interpreter_imports_no_client_and_starts_nothing() -> None:
+    import subprocess
+
+    code = """
+import io, sys, threading, contextlib
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+before = threading.active_count()
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    shell.run_line_magic("load_ext", "kling_nb")
+heavy = ["httpx", "kling_nb.client", "kling_nb.runtime", "kling_nb.simulator.server", "pydantic"]
+loaded = [m for m in heavy if m in sys.modules]
+print(threading.active_count() - before, repr(out.getvalue()), loaded)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OXEN_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert (done.stdout, done.stderr) == ("0 '' []\n", "")
+
+
 # -- the grammar, through --dry-run ----------------------------------------------------------
 
 
