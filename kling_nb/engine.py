@@ -351,7 +351,11 @@ class Engine:
             if await wait_event(wake, timeout):
                 interval = self.policy.fallback_poll_min
                 continue
-            changes = await self.reconcile()
+            try:
+                changes = await self.reconcile()
+            except Exception as exc:  # keep the safety net alive whatever one pass met
+                log.error("kling_nb: a reconcile pass failed: %s", redact(repr(exc)))
+                changes = 0
             if self.listener.polling:
                 grow = interval if changes else interval * 1.5
                 interval = min(self.policy.fallback_poll_max, grow)

@@ -123,7 +123,10 @@ class EventListener:
                     except ValueError:
                         continue
                     if isinstance(data, dict) and isinstance(data.get("generation_id"), str):
-                        self.on_event(data)
+                        try:
+                            self.on_event(data)
+                        except Exception as exc:  # one bad event must not end the stream
+                            log.error("kling_nb: handling an event failed: %s", redact(repr(exc)))
             finally:
                 self.state = "retrying"
 

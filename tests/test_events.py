@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from kling_nb.api import Api
 from kling_nb.events import EventListener
@@ -137,3 +139,29 @@ def test_wait_ready_returns_once_connected_or_polling() -> None:
     waited, ready = asyncio.run(main())
     assert waited >= 0.04
     assert ready < 10
+
+
+def test_a_failing_handler_does_not_end_the_stream(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+
+    def on_event(data: dict[str, Any]) -> None:
+        seen.append(data["generation_id"])
+        if data["generation_id"] == "g1":
+            raise KeyError("handler bug")
+
+    async def main() -> int:
+        api = Api(BASE, "k", POLICY, httpx.MockTransport(lambda r: sse()))
+        listener = EventListener(api, POLICY, on_event=on_event, on_connect=lambda: None)
+        task = asyncio.create_task(listener.run())
+        while len(seen) < 2:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.aclose()
+        return listener.connections
+
+    with caplog.at_level(logging.ERROR, logger="kling_nb"):
+        connections = asyncio.run(main())
+    assert seen[:2] == ["g1", "g4"]
+    assert connections == 1
+    assert "handler bug" in caplog.text
