@@ -86,6 +86,12 @@ def nothing_sent(server: Simulator) -> bool:
     return server.stats()["requests_by_path"] == {}
 
 
+def dry_run(shell: InteractiveShell, capsys: Any, line: str, body: str) -> dict[str, Any]:
+    """The request a cell would send, from its --dry-run output."""
+    cell(shell, f"{line} --dry-run", body)
+    return dry_run_payload(capsys.readouterr().out)
+
+
 def dry_run_payload(out: str) -> dict[str, Any]:
     start = out.index("Request (validated):\n") + len("Request (validated):\n")
     end = out.index("\n\nEstimated cost")
@@ -181,8 +187,7 @@ def test_options_and_shots_become_one_request(
 def test_a_single_prompt_takes_its_duration_from_d(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
-    cell(shell, "-d 10 --dry-run", f"{PROMPT}\non a sunny day\n")
-    payload = dry_run_payload(capsys.readouterr().out)
+    payload = dry_run(shell, capsys, "-d 10", f"{PROMPT}\non a sunny day\n")
     assert payload == {
         "model": "kling-video-o3-pro-reference-to-video",
         "prompt": f"{PROMPT}\non a sunny day",
@@ -195,12 +200,10 @@ def test_settings_give_the_defaults_and_options_override_them(
 ) -> None:
     shell.run_line_magic("config", "KlingMagics.default_model = 'o3-4k'")
     shell.run_line_magic("config", "KlingMagics.aspect_ratio = '1:1'")
-    cell(shell, "--dry-run", PROMPT)
-    payload = dry_run_payload(capsys.readouterr().out)
+    payload = dry_run(shell, capsys, "", PROMPT)
     assert payload["model"] == "kling-video-o3-4k-reference-to-video"
     assert payload["aspect_ratio"] == "1:1"
-    cell(shell, "-m o3-pro -a 16:9 --dry-run", PROMPT)
-    payload = dry_run_payload(capsys.readouterr().out)
+    payload = dry_run(shell, capsys, "-m o3-pro -a 16:9", PROMPT)
     assert payload["model"] == "kling-video-o3-pro-reference-to-video"
     assert payload["aspect_ratio"] == "16:9"
 
@@ -208,8 +211,8 @@ def test_settings_give_the_defaults_and_options_override_them(
 def test_quoted_option_values_keep_their_spaces(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
-    cell(shell, '--negative "people, text" --dry-run', PROMPT)
-    assert dry_run_payload(capsys.readouterr().out)["negative_prompt"] == "people, text"
+    payload = dry_run(shell, capsys, '--negative "people, text"', PROMPT)
+    assert payload["negative_prompt"] == "people, text"
 
 
 def test_dry_run_shows_request_cost_and_exports_and_starts_nothing(
@@ -767,8 +770,7 @@ def test_the_magics_help_shows_the_grammar(magics: KlingMagics, shell: Interacti
 def test_an_image_to_video_model_takes_one_image_as_a_url(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
-    cell(shell, "-m o3-pro-i2v -i https://example.com/a.png -d 5 --dry-run", PROMPT)
-    payload = dry_run_payload(capsys.readouterr().out)
+    payload = dry_run(shell, capsys, "-m o3-pro-i2v -i https://example.com/a.png -d 5", PROMPT)
     assert payload["model"] == "kling-video-o3-pro-image-to-video"
     assert payload["input_image"] == "https://example.com/a.png"
 
