@@ -65,7 +65,12 @@ def run_command(magics: KlingMagics, line: str) -> object:
         raise UsageError(
             f"Unknown %kling command {name!r}{hint}. Commands: {', '.join(_COMMANDS)}."
         )
-    return command(magics, args)
+    from kling_nb.errors import KlingError, redact
+
+    try:
+        return command(magics, args)
+    except KlingError as exc:  # the server or the network: one line, like every mistake
+        raise UsageError(redact(f"{type(exc).__name__}: {exc}")) from None
 
 
 def _expect(name: str, args: list[str], allowed: Iterable[str] = (), count: int = 0) -> None:
@@ -185,8 +190,9 @@ def _history(magics: KlingMagics, args: list[str]) -> None:
     if "--remote" in args:
         _remote_history(magics)
         return
+    records = _records(magics)
     rows = []
-    for folder, record in _records(magics):
+    for folder, record in records[-_HISTORY_ROWS:]:
         results = ", ".join(
             str(folder / str(g.result.get("path")))
             for g in sorted(record.generations.values(), key=lambda g: g.index)
@@ -201,6 +207,8 @@ def _history(magics: KlingMagics, args: list[str]) -> None:
         print(f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
         return
     print(_table(["CREATED", "JOB", "STATUS", "EST. COST", "PROMPT", "RESULTS"], rows))
+    if len(records) > len(rows):
+        print(f"The latest {len(rows)} of {len(records)} jobs; the ledger holds them all.")
 
 
 def _remote_history(magics: KlingMagics) -> None:
@@ -365,6 +373,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+_HISTORY_ROWS = 50
 _USAGE = {
     "models": "%kling models [--remote]",
     "jobs": "%kling jobs",

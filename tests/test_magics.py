@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -48,7 +49,8 @@ def magics(
     monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
     monkeypatch.setenv("KLING_NB_BASE_URL", server.base_url)
     monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path))
-    yield from _loaded(shell)
+    with loaded(shell) as magics:
+        yield magics
 
 
 @pytest.fixture
@@ -59,10 +61,13 @@ def keyless(
     monkeypatch.delenv("OXEN_API_KEY", raising=False)
     monkeypatch.delenv("KLING_NB_BASE_URL", raising=False)
     monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path))
-    yield from _loaded(shell)
+    with loaded(shell) as magics:
+        yield magics
 
 
-def _loaded(shell: InteractiveShell) -> Iterator[KlingMagics]:
+@contextlib.contextmanager
+def loaded(shell: InteractiveShell) -> Iterator[KlingMagics]:
+    """%load_ext kling_nb, then %unload_ext and a clean namespace and config."""
     shell.extension_manager.load_extension("kling_nb")
     magics = shell.magics_manager.registry["KlingMagics"]
     assert isinstance(magics, KlingMagics)
@@ -868,3 +873,16 @@ def test_any_cell_is_a_dry_run_or_a_usage_error_and_sends_nothing(
         assert "Dry run: nothing was sent." in capsys.readouterr().out
     assert nothing_sent(server)
     assert magics.session.existing_clients() == []
+
+
+def test_a_server_refusal_in_a_command_is_one_line_without_the_key(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with run(api_key="the-only-accepted-key") as strict:
+        monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
+        monkeypatch.setenv("KLING_NB_BASE_URL", strict.base_url)
+        monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path))
+        with loaded(shell):
+            with pytest.raises(UsageError, match=r"^AuthenticationError: ") as info:
+                line(shell, "history --remote")
+            assert "\n" not in str(info.value) and FAKE_KEY not in str(info.value)
