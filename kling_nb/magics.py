@@ -117,6 +117,14 @@ class KlingMagics(Magics, KlingSettings):
     def _submit(self, request: VideoRequest, num: int, options: argparse.Namespace) -> Job | None:
         from kling_nb.errors import BudgetExceededError, KlingError, redact
 
+        running = None if options.force or options.sync else self._running(request, num)
+        if running is not None:
+            self._keep(running, options.output)
+            print(
+                f"This unchanged request is still running as job {running.id}: here it is again, "
+                "and nothing was sent. Run with --force for a new take."
+            )
+            return running
         client = self.session.client()
         known = len(client.jobs)
         try:
@@ -153,6 +161,16 @@ class KlingMagics(Magics, KlingSettings):
         if options.wait and not job.done:
             wait_for(job)
         return job
+
+    def _running(self, request: VideoRequest, num: int) -> Job | None:
+        """This session's unfinished job for the same request (re-running a cell must not pay
+        twice while the first take is still being made)."""
+        simulated = self.session.simulated
+        for job in reversed(self.session.jobs):
+            same = job.request.request_hash == request.request_hash
+            if same and job.num_generations == num and job.simulated == simulated and not job.done:
+                return job
+        return None
 
     def _keep(self, job: Job, name: str | None) -> None:
         """Remember ``job`` in the session, in ``_kling``, and in ``name`` if given."""

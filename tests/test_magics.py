@@ -886,3 +886,23 @@ def test_a_server_refusal_in_a_command_is_one_line_without_the_key(
             with pytest.raises(UsageError, match=r"^AuthenticationError: ") as info:
                 line(shell, "history --remote")
             assert "\n" not in str(info.value) and FAKE_KEY not in str(info.value)
+
+
+def test_rerunning_a_cell_whose_job_is_still_running_shows_that_job_and_sends_nothing(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    server.set_faults(stuck=True)
+    first = cell(shell, "", PROMPT)
+    capsys.readouterr()
+    again = cell(shell, "-o again", PROMPT)
+    assert again is first and shell.user_ns["again"] is first
+    out = capsys.readouterr().out
+    assert f"still running as job {first.id}" in out and "nothing was sent" in out
+    other = cell(shell, "-n 2", PROMPT)  # another request: a job of its own
+    forced = cell(shell, "--force", PROMPT)
+    assert len({id(first), id(other), id(forced)}) == 3
+    for _ in range(250):
+        if all(job.generation_ids for job in (first, other, forced)):
+            break
+        time.sleep(0.02)
+    assert server.stats()["enqueue_calls"] == 3
