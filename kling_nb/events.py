@@ -80,9 +80,10 @@ class EventListener:
                 self.mode_changed.set()
                 log.info("kling_nb: /api/events is not available; polling instead")
                 return
-            except (httpx.TransportError, SSEError, KlingError) as exc:
+            except Exception as exc:  # network, HTTP status, bad stream, or anything else
                 self.failures += 1
-                log.info("kling_nb: event stream failed (%s)", redact(type(exc).__name__))
+                level = logging.INFO if isinstance(exc, _EXPECTED) else logging.ERROR
+                log.log(level, "kling_nb: event stream failed: %s", redact(repr(exc))[:300])
                 delay = backoff(
                     self.failures,
                     self.policy.events_backoff_initial,
@@ -129,6 +130,9 @@ class EventListener:
                             log.error("kling_nb: handling an event failed: %s", redact(repr(exc)))
             finally:
                 self.state = "retrying"
+
+
+_EXPECTED = (httpx.TransportError, SSEError, KlingError)
 
 
 class _Unavailable(Exception):
