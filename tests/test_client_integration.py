@@ -437,3 +437,30 @@ def test_jobs_waiting_for_a_slot_cancel_without_sending(sim: Simulator, client: 
     assert [j.wait(10).status for j in (first, second, third)] == ["cancelled"] * 3
     assert sim.stats()["enqueue_calls"] == 1
     assert "before it was sent" in (second.generations[0].error or "")
+
+
+def test_the_ledger_has_the_submission_before_submit_returns(
+    sim: Simulator, client: Client
+) -> None:
+    sim.set_faults(stuck=True)
+    job = client.submit(request(), 2)
+    (record,) = [json.loads(line) for line in client.ledger.path.read_text().splitlines()]
+    assert record["type"] == "submission" and record["job_id"] == job.id
+    assert record["request_hash"] == request().request_hash
+    assert record["request"] == request().canonical()
+    assert record["estimated_cost"] == job.estimated_cost
+    while len(job.generation_ids) < 2:
+        threading.Event().wait(0.02)
+    pending = client.ledger.pending(base_url=client.base_url)
+    assert [g.generation_id for g in pending[0].pending] == job.generation_ids
+
+
+def test_new_submissions_do_not_postpone_the_safety_poll(sim: Simulator, client: Client) -> None:
+    sim.set_faults(events_lose=1)
+    first = client.submit(request("The first fox"))
+    others = []
+    while not first.done and len(others) < 40:  # 40 x 0.3 s, far beyond the 1 s safety poll
+        others.append(client.submit(request(f"Another fox number {len(others)}")))
+        threading.Event().wait(0.3)
+    assert first.done and first.status == "succeeded"
+    assert all(job.wait(30).status == "succeeded" for job in others)
