@@ -34,18 +34,17 @@ def shell() -> InteractiveShell:
     return InteractiveShell.instance()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Simulator]:
-    with run(generation_seconds=0.2, keepalive_seconds=0.5) as sim:
-        yield sim
+@pytest.fixture
+def server(sim: Simulator) -> Simulator:
+    """The shared simulator (conftest), reset for this test: what the session talks to."""
+    return sim
 
 
 @pytest.fixture
 def magics(
     shell: InteractiveShell, server: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[KlingMagics]:
-    """The extension loaded with a (fake) key, pointed at the module's simulator."""
-    server.reset()
+    """The extension loaded with a (fake) key, pointed at the shared simulator."""
     monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
     monkeypatch.setenv("KLING_NB_BASE_URL", server.base_url)
     monkeypatch.setenv("KLING_NB_OUTPUTS", str(tmp_path))
@@ -688,7 +687,6 @@ def test_setting_a_key_later_moves_the_session_to_it_and_says_so(
     keyless: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    server.reset()
     assert cell(shell, "", PROMPT).simulated
     monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
     monkeypatch.setenv("KLING_NB_BASE_URL", server.base_url)
