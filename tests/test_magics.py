@@ -904,3 +904,14 @@ def test_rerunning_a_cell_whose_job_is_still_running_shows_that_job_and_sends_no
             break
         time.sleep(0.02)
     assert server.stats()["enqueue_calls"] == 3
+
+
+def test_after_a_restart_the_unchanged_cell_still_replays(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator
+) -> None:
+    first = cell(shell, "-n 2", PROMPT).wait(timeout=30)
+    shell.extension_manager.unload_extension("kling_nb")  # as a kernel restart would
+    shell.extension_manager.load_extension("kling_nb")
+    again = cell(shell, "-n 2", PROMPT)
+    assert again.replayed and [r.path for r in again.results] == [r.path for r in first.results]
+    assert server.stats()["enqueue_calls"] == 1
