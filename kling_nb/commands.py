@@ -32,10 +32,10 @@ kling_nb: Kling videos from this notebook (Oxen.ai).
 
   The cell returns at once with a live job (also in _kling); -o NAME stores it too.
   [Ns] starts a shot of N seconds; without markers the body is one prompt (-d sets its seconds).
-  {name} is your variable, {{ and }} are braces. Re-running an unchanged cell replays its result
-  at no cost (or shows its job, if still running); --force makes a new take. --dry-run shows
-  the request, cost and exports; --wait blocks; --sync uses the synchronous endpoint.
-  %%kling? lists every option.
+  {name} is your variable (in options too, as is $name), {{ and }} are braces.
+  Re-running an unchanged cell replays its result at no cost (or shows its job, if still
+  running); --force makes a new take. --dry-run shows the request, cost and exports; --wait
+  blocks; --sync uses the synchronous endpoint. %%kling? lists every option.
 
   %kling models [--remote]   the models, their prices and limits
   %kling jobs                this session's jobs and the ledger's unfinished ones

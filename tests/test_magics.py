@@ -915,3 +915,12 @@ def test_after_a_restart_the_unchanged_cell_still_replays(
     again = cell(shell, "-n 2", PROMPT)
     assert again.replayed and [r.path for r in again.results] == [r.path for r in first.results]
     assert server.stats()["enqueue_calls"] == 1
+
+
+def test_options_take_variables_the_way_ipython_expands_them(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    shell.user_ns.update(face="https://example.com/face.png", ratio="9:16")
+    payload = dry_run(shell, capsys, "-i {face} -a $ratio", "@Image1 smiles")
+    assert payload["input_image"] == ["https://example.com/face.png"]
+    assert payload["aspect_ratio"] == "9:16"
