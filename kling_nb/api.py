@@ -89,7 +89,6 @@ class Api:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._origin = httpx.URL(self.base_url)
         self._api_key = api_key
         self.policy = policy
         # One connection more than the request slots: the event stream holds one for good.
@@ -110,14 +109,14 @@ class Api:
         return self.base_url + path
 
     def auth_headers(self, url: str) -> dict[str, str]:
-        """``Authorization`` for the base origin only; nothing for any other host."""
-        target = httpx.URL(url)
-        same = (target.scheme, target.host, target.port) == (
-            self._origin.scheme,
-            self._origin.host,
-            self._origin.port,
-        )
-        return {"Authorization": f"Bearer {self._api_key}"} if same and self._api_key else {}
+        """``Authorization`` for URLs under the base URL only; nothing for any other host.
+
+        A plain prefix test (cheaper than parsing, and stricter): ``https://hub.oxen.ai.evil``
+        or ``https://hub.oxen.ai@evil`` do not match, since the next character must start a path.
+        """
+        base = self.base_url
+        under = url.startswith(base) and url[len(base) : len(base) + 1] in ("", "/", "?")
+        return {"Authorization": f"Bearer {self._api_key}"} if under and self._api_key else {}
 
     async def aclose(self) -> None:
         """Close the connection pool."""

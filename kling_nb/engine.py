@@ -364,8 +364,7 @@ class Engine:
     def _start_download(self, job: Job, gen: Generation, url: str) -> None:
         gid = gen.id or ""
         self._downloading.add(gid)
-        gen.status = "downloading"
-        self._record(job, gen)
+        gen.status = "downloading"  # not recorded: to the ledger (and resume) it is still running
         self._settle(job)
 
         def failed(exc: BaseException) -> None:

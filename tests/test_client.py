@@ -356,3 +356,23 @@ def test_a_completion_event_before_the_enqueue_answer_is_not_lost(hub: Hub, tmp_
     assert job.status == "succeeded"
     assert hub.sent("GET", "/api/ai/queue/gen-1") == []
     assert hub.sent("GET", "/api/ai/queue") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "gets_key"),
+    [
+        (f"{BASE}/api/ai/queue", True),
+        (f"{BASE}?x=1", True),
+        (BASE, True),
+        (f"{BASE}.evil.test/api", False),
+        (f"{BASE}@evil.test/api", False),
+        (f"{BASE}:8443/api", False),
+        ("https://cdn.test/hub.test/x.mp4", False),
+        ("http://hub.test/api", False),
+    ],
+)
+def test_the_key_goes_only_under_the_base_url(url: str, gets_key: bool) -> None:
+    from kling_nb.api import Api
+
+    api = Api(BASE, KEY, FAST)
+    assert ("Authorization" in api.auth_headers(url)) is gets_key
