@@ -125,7 +125,8 @@ class KlingMagics(Magics, KlingSettings):
                 "and nothing was sent. Run with --force for a new take."
             )
             return running
-        client = self.session.client()
+        had_simulator = self.session.simulator is not None
+        client = self.session.client()  # may start the simulator, which says so
         known = len(client.jobs)
         try:
             if options.sync:
@@ -154,7 +155,7 @@ class KlingMagics(Magics, KlingSettings):
                 "Replayed the recorded result of this unchanged request: nothing was sent, no "
                 "cost. Run with --force for a new take."
             )
-        if job.simulated:
+        if job.simulated and had_simulator:
             notes.append(SIMULATED_NOTE)
         if notes:
             print("\n".join(notes))

@@ -815,7 +815,8 @@ def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
     def text(outputs: list[Any]) -> str:
         return "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
 
-    assert "started the bundled simulator" in text(first) and "Simulated" in text(first)
+    assert "started the bundled simulator" in text(first) and "simulated" in text(first)
+    assert "Simulated: no OXEN_API_KEY" in text(again)  # every later cell says so too
     [result] = [o for o in first if o.output_type == "execute_result"]
     assert "application/vnd.jupyter.widget-view+json" in result.data
     assert "SIMULATED" in result.data["text/plain"] or "simulated" in result.data["text/plain"]
