@@ -65,7 +65,13 @@ def main(total: int, per_job: int) -> None:
     by_path = counts["requests_by_path"]
     enqueues = by_path.get("/api/ai/queue", 0)  # POSTs and list GETs share the path
     downloads = sum(v for p, v in by_path.items() if p.startswith("/_simulator/results/"))
-    extra = sum(by_path.values()) - downloads - counts["enqueue_calls"]
+    control = sum(v for p, v in by_path.items() if p.startswith("/_simulator/")) - downloads
+    extra = sum(by_path.values()) - downloads - control - counts["enqueue_calls"]
+    others = {
+        p: n
+        for p, n in by_path.items()
+        if not p.startswith("/_simulator/") and p != "/api/ai/queue"
+    }
     print(f"many_jobs: {generations} generations in {len(jobs)} jobs, wall {wall:.1f} s")
     print(f"  final statuses: { {s: statuses.count(s) for s in set(statuses)} }")
     print(f"  submit() of all jobs: {submit_ms:.0f} ms ({submit_ms / len(jobs):.2f} ms per job)")
@@ -73,7 +79,7 @@ def main(total: int, per_job: int) -> None:
     print(
         f"  requests beyond enqueue and download: {extra} = {extra / generations:.3f} per "
         f"generation (target < 0.2); polls {counts['polls']}, list calls {counts['list_calls']},"
-        f" queue path total {enqueues}"
+        f" queue path total {enqueues}; other paths {others}"
     )
     per_gen = cpu * 1000 / generations
     print(f"  CPU: {cpu * 1000:.0f} ms = {per_gen:.2f} ms per generation (target < 2)")
