@@ -217,6 +217,7 @@ class Client:
     ) -> Job:
         self._require_key()
         self._check_budget(cost)
+        _ = self.engine  # raises on a closed client, before anything is recorded
         job = Job(
             req,
             n,

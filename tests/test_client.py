@@ -278,8 +278,10 @@ def test_no_thread_until_needed_and_close_stops_it(hub: Hub, tmp_path: Path) -> 
     c.close()
     c.close()
     assert len(runtime_threads()) == before
+    lines = c.ledger.path.read_text().count("\n")
     with pytest.raises(KlingError, match="closed"):
         c.submit(request(), force=True)
+    assert c.ledger.path.read_text().count("\n") == lines
 
 
 def test_close_settles_running_jobs_with_how_to_resume(hub: Hub, tmp_path: Path) -> None:
