@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -464,3 +465,11 @@ def test_new_submissions_do_not_postpone_the_safety_poll(sim: Simulator, client:
         threading.Event().wait(0.3)
     assert first.done and first.status == "succeeded"
     assert all(job.wait(30).status == "succeeded" for job in others)
+
+
+def test_confirming_events_by_get_is_a_policy_switch(sim: Simulator, tmp_path: Path) -> None:
+    confirm = replace(FAST, confirm_events=True)
+    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=confirm) as c:
+        job = c.submit(request(), 2).wait(30)
+    assert job.status == "succeeded"
+    assert sim.stats()["polls"] == 2  # one GET per completion event, then the download
