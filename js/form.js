@@ -415,7 +415,7 @@ function render({ model, el }) {
     refreshSubmit();
   }
   function refreshSubmit() {
-    const ready = model.get("valid") && model.get("validated_seq") === seq && model.get("can_submit");
+    const ready = model.get("valid") && model.get("validated_seq") === seq;
     submit.disabled = !ready;
     cost.textContent = model.get("cost") ? `Estimated cost: ${model.get("cost")}` : "";
     notice.textContent = model.get("notice") || "";
@@ -440,14 +440,14 @@ function render({ model, el }) {
   model.on("change:valid", onState);
   model.on("change:cost", onState);
   model.on("change:notice", onState);
-  model.on("change:can_submit", onState);
+  model.on("change:submitted", onState);
   model.on("change:exports", showExports);
   build();
   showExports();
   return () => {
     clearTimeout(timer);
     model.off("change:errors", onErrors);
-    for (const n of ["validated_seq", "valid", "cost", "notice", "can_submit"]) model.off(`change:${n}`, onState);
+    for (const n of ["validated_seq", "valid", "cost", "notice", "submitted"]) model.off(`change:${n}`, onState);
     model.off("change:exports", showExports);
   };
 }

@@ -390,6 +390,7 @@ def test_submit_shows_a_job_view_under_the_form() -> None:
     assert (req.prompt, n) == ("A cat", 2)
     assert len(form.children) == 2 and isinstance(form.children[1], JobView)
     assert form.children[1].job is form.jobs[0]
+    assert form.editor.submitted == 1
 
 
 def test_submit_without_client_says_what_to_do() -> None:

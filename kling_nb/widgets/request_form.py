@@ -36,8 +36,8 @@ class FormEditor(anywidget.AnyWidget):
     errors = t.Dict().tag(sync=True)
     cost = t.Unicode("").tag(sync=True)
     exports = t.Dict().tag(sync=True)
-    can_submit = t.Bool(True).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
+    submitted = t.Int(0).tag(sync=True)
 
 
 class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
@@ -141,6 +141,8 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
             self.submit()
         except Exception as exc:  # shown beside the button; a failed submit must not vanish
             self.editor.notice = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.editor.submitted += 1  # the button, disabled on click, comes back
 
     def submit(self) -> Any:
         """Send the current request (as Submit does); returns the Job and shows its JobView."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from conftest import screenshot
 from harness import NotebookPage
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
 
 
 def test_form_validates_as_you_type(notebook: Callable[..., NotebookPage]) -> None:

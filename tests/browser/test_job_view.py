@@ -32,6 +32,7 @@ slow_client = kling_nb.Client(api_key="sk-test", base_url=slow.base_url,
 long_job = slow_client.submit(kling_nb.VideoRequest(prompt="A long take", duration=3), 2)
 kling_nb.JobView(long_job, client=slow_client)""",
 ]
+pytestmark = pytest.mark.browser
 PLAYING = "v => v.readyState >= 2 && Number.isFinite(v.duration)"
 
 
@@ -83,6 +84,7 @@ def test_submit_from_the_form_shows_a_playing_job_view(nb: NotebookPage) -> None
     view = nb.output(1).locator(".kling-job")
     expect(view).to_have_attribute("data-status", "succeeded", timeout=60_000)
     assert_plays(nb, view, 4.0)
+    expect(submit).to_be_enabled()  # ready for another take
     expect(view.locator(".kling-facts")).to_contain_text("outputs_live")
     nb.page.wait_for_function("v => v.readyState >= 4", arg=view.locator("video").element_handle())
     screenshot(view, "jobview.png")
@@ -102,3 +104,15 @@ def test_cancel_one_take_then_all(nb: NotebookPage) -> None:
     expect(view).to_have_attribute("data-status", "cancelled", timeout=30_000)
     expect(view.get_by_role("button", name="Cancel all")).to_be_hidden()
     screenshot(view, "jobview-cancelled.png")
+
+
+def test_dark_theme_screenshot(nb: NotebookPage) -> None:
+    nb.page.evaluate(
+        "() => jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+    )
+    nb.page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+    nb.page.wait_for_timeout(500)  # let the theme's stylesheet apply
+    form = nb.output(1)
+    color = form.locator(".kling-root").first.evaluate("e => getComputedStyle(e).color")
+    assert color != "rgb(31, 31, 31)"  # the theme's light text, not the fallback's dark text
+    screenshot(form, "form-and-jobview-dark.png")
