@@ -9,18 +9,18 @@ nothing is sent.
 from __future__ import annotations
 
 import argparse
-import json
 import keyword
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from IPython.core import magic_arguments as _ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 from IPython.core.magic import line_cell_magic as _line_cell_magic
 
-from kling_nb.body import Body, parse_body
+from kling_nb.body import parse_body
+from kling_nb.cell import build_request, dry_run_report, num_generations
 from kling_nb.commands import run_command
 from kling_nb.session import KEY_HELP, SIMULATED_NOTE, KlingSettings, Session
 
@@ -98,7 +98,7 @@ class KlingMagics(Magics, KlingSettings):
     # -- %%kling ----------------------------------------------------------------------------
     def _cell(self, line: str, cell: str) -> Job | None:
         options = _parse_options(self.kling, line)
-        num = _num_generations(options.num_generations)
+        num = num_generations(options.num_generations)
         if options.sync and num != 1:
             raise UsageError(
                 "--sync makes one generation: drop -n, or drop --sync to use the queue."
@@ -207,16 +207,6 @@ def _parse_options(magic: Any, line: str) -> argparse.Namespace:
     return parser.parse_args(argv)  # MagicArgumentParser raises UsageError, never SystemExit
 
 
-def _num_generations(text: str) -> int:
-    from kling_nb.requests import validate_num_generations
-
-    value: object = int(text) if text.strip().lstrip("+-").isdigit() else text
-    try:
-        return validate_num_generations(value)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 NO_KEY_DRY_RUN = (
     "No OXEN_API_KEY is set: running this cell would use the bundled simulator "
     f"(simulated results); {KEY_HELP}."
@@ -225,105 +215,6 @@ NO_KEY_DRY_RUN = (
 
 def _is_name(text: str) -> bool:
     return text.isidentifier() and not keyword.iskeyword(text)
-
-
-def _images(urls: list[str], *, single: bool) -> list[str] | str | None:
-    """``-i`` URLs as the model takes them: one URL for image-to-video models, else a list."""
-    if not urls:
-        return None
-    return urls[0] if single and len(urls) == 1 else urls
-
-
-def _elements(specs: list[str]) -> list[dict[str, Any]]:
-    elements = []
-    for spec in specs:
-        urls = [url.strip() for url in spec.split(",")]
-        if not all(urls):
-            raise UsageError(
-                f"--element takes FRONT[,REF...], comma-separated URLs with none empty: {spec!r}."
-            )
-        element: dict[str, Any] = {"frontal_image_url": urls[0]}
-        if urls[1:]:
-            element["reference_image_urls"] = urls[1:]
-        elements.append(element)
-    return elements
-
-
-def build_request(options: argparse.Namespace, body: Body, settings: KlingSettings) -> VideoRequest:
-    """The one :class:`VideoRequest` a cell stands for, or a ``UsageError`` in the seeds' words."""
-    from pydantic import ValidationError
-
-    from kling_nb.catalog import get_model
-    from kling_nb.requests import VideoRequest, error_summary
-
-    model = options.model or settings.default_model
-    try:
-        spec = get_model(model)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    payload: dict[str, Any] = {"model": model}
-    if body.shots:
-        if options.duration is not None:
-            raise UsageError(
-                "-d sets the duration of a single prompt; with [Ns] shots each shot sets its "
-                "own: drop -d, or remove the markers."
-            )
-        payload["multi_prompt"] = [{"prompt": s.prompt, "duration": s.duration} for s in body.shots]
-    elif body.prompt is not None:
-        payload["prompt"] = body.prompt
-    if options.duration is not None:
-        payload["duration"] = options.duration
-    aspect = options.aspect_ratio
-    if aspect is None and "aspect_ratio" in spec.params:
-        aspect = settings.aspect_ratio
-    optional = {
-        "aspect_ratio": aspect,
-        "generate_audio": True if options.audio else None,
-        "input_image": _images(options.image, single=spec.single_input_image),
-        "elements": _elements(options.element) or None,
-        "start_image_url": options.start,
-        "tail_image_url": options.end,
-        "negative_prompt": options.negative,
-    }
-    payload.update({k: v for k, v in optional.items() if v is not None})
-    try:
-        return VideoRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise UsageError(error_summary(exc)) from None
-
-
-def dry_run_report(request: VideoRequest, num: int, *, sync: bool = False) -> str:
-    """What ``--dry-run`` prints: the validated request, its cost and its three exports."""
-    from kling_nb.requests import estimate_cost, format_cost
-
-    endpoint: Literal["queue", "sync"] = "sync" if sync else "queue"
-    takes = f" for {num} generations" if num > 1 else ""
-    return "\n".join(
-        [
-            "Dry run: nothing was sent.",
-            "",
-            "Request (validated):",
-            json.dumps(request.payload(), indent=2),
-            "",
-            f"Estimated cost: {format_cost(estimate_cost(request, num))}{takes}",
-            "",
-            "As %%kling:",
-            _magic_export(request, num),
-            "",
-            "As Python:",
-            request.to_python(endpoint=endpoint, num_generations=num),
-            "",
-            "As cURL:",
-            request.to_curl(endpoint=endpoint, num_generations=num),
-        ]
-    )
-
-
-def _magic_export(request: VideoRequest, num: int) -> str:
-    try:
-        return request.to_magic(num_generations=num)
-    except ValueError as exc:  # e.g. an interpolated value put a shot header inside a prompt
-        return f"(not expressible as a cell: {exc})"
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
