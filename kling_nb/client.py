@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import uuid
@@ -207,7 +208,7 @@ class Client:
         engine = self.engine
         self.runtime.call_soon(
             lambda: self.runtime.spawn(
-                engine.run_job(job, payload, slot), on_error=lambda exc: _crashed(job, exc)
+                engine.run_job(job, payload, slot), on_error=functools.partial(_crashed, job)
             )
         )
         return job
@@ -318,7 +319,11 @@ class Client:
 
     # -- resume and cancel -------------------------------------------------------------------
     def resume(self) -> list[Job]:
-        """Re-attach to every generation the ledger shows as still running (never re-enqueues)."""
+        """Re-attach to every generation the ledger shows as still running (never re-enqueues).
+
+        A job recorded but never answered (the process stopped while sending it) is looked for
+        in the server's queue and adopted; if it is not there it ends ``error``, saying so.
+        """
         known = {job.id for job in self.jobs}
         records = [r for r in self.ledger.pending(base_url=self.base_url) if r.job_id not in known]
         if not records:
@@ -348,10 +353,17 @@ class Client:
                 gen.status = "queued" if rec.status in ("pending", "downloading") else rec.status  # type: ignore[assignment]
             jobs.append(job)
         self.jobs.extend(jobs)
+        unsent = {r.job_id for r in records if r.unsent}
 
         async def attach() -> None:
             for job in jobs:
-                engine.track_existing(job)
+                if job.id in unsent:
+                    payload = {**job.request.payload(), "num_generations": job.num_generations}
+                    self.runtime.spawn(
+                        engine.adopt_unsent(job, payload), on_error=functools.partial(_crashed, job)
+                    )
+                else:
+                    engine.track_existing(job)
 
         self.runtime.run(attach(), timeout=_CALL_TIMEOUT)
         return jobs

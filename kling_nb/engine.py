@@ -206,6 +206,13 @@ class Engine:
                 return True
         return False
 
+    async def adopt_unsent(self, job: Job, payload: dict[str, Any]) -> None:
+        """Resume a job whose process stopped while enqueueing: adopt what it made, or say so."""
+        self.start()
+        if not await self._adopt(job, payload, job.created_at):
+            job.fail(uncertain_message(job, "the process stopped while it was being sent"))
+            self._record_job(job)
+
     async def run_sync(self, job: Job, payload: dict[str, Any]) -> None:
         """The synchronous endpoint: one blocking call, never resent after it may have run."""
         gen = job.generations[0]

@@ -88,6 +88,12 @@ class JobRecord:
         """Generations with a server id that were still running when last recorded."""
         return [g for g in self.generations.values() if g.generation_id and g.status in _ACTIVE]
 
+    @property
+    def unsent(self) -> bool:
+        """Recorded, but no answer to its enqueue was: the process stopped while sending it."""
+        no_ids = not any(g.generation_id for g in self.generations.values())
+        return self.endpoint == "queue" and self.status == "submitting" and no_ids
+
 
 class Ledger:
     """The ledger file of one outputs folder (``<folder>/ledger.jsonl``)."""
@@ -276,5 +282,6 @@ class Ledger:
         return None
 
     def pending(self, *, base_url: str) -> list[JobRecord]:
-        """Jobs sent to ``base_url`` with generations still running when last recorded."""
-        return [j for j in self.jobs().values() if j.base_url == base_url and j.pending]
+        """Jobs for ``base_url`` still running when last recorded, or never answered (unsent)."""
+        jobs = self.jobs().values()
+        return [j for j in jobs if j.base_url == base_url and (j.pending or j.unsent)]

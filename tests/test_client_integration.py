@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kling_nb.client import Client
@@ -473,3 +474,57 @@ def test_confirming_events_by_get_is_a_policy_switch(sim: Simulator, tmp_path: P
         job = c.submit(request(), 2).wait(30)
     assert job.status == "succeeded"
     assert sim.stats()["polls"] == 2  # one GET per completion event, then the download
+
+
+def record_unsent(folder: Path, base_url: str, req: VideoRequest, n: int) -> str:
+    """The ledger of a kernel that died after recording a submission, before any answer."""
+    from kling_nb.store import Ledger
+
+    Ledger(folder).record_submission(
+        job_id="died-sending",
+        request=req.canonical(),
+        request_hash=req.request_hash,
+        model=req.model,
+        num_generations=n,
+        estimated_cost=None,
+        endpoint="queue",
+        forced=False,
+        simulated=False,
+        base_url=base_url,
+    )
+    return "died-sending"
+
+
+def test_resume_adopts_what_a_dead_kernel_queued_but_never_heard_back(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    req = request("A fox the dead kernel sent")
+    job_id = record_unsent(tmp_path, sim.base_url, req, 2)
+    sent = httpx.post(
+        f"{sim.base_url}/api/ai/queue",
+        json={**req.payload(), "num_generations": 2},
+        headers={"Authorization": f"Bearer {FAKE_KEY}"},
+    )
+    assert sent.status_code == 200
+    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
+        (job,) = c.resume()
+        assert job.id == job_id
+        assert job.wait(30).status == "succeeded"
+        assert sorted(job.generation_ids) == sorted(
+            g["generation_id"] for g in sent.json()["generations"]
+        )
+        assert_saved(job)
+    assert sim.stats()["enqueue_calls"] == 1
+
+
+def test_resume_reports_a_dead_kernels_submission_that_never_arrived(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    record_unsent(tmp_path, sim.base_url, request(), 1)
+    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
+        (job,) = c.resume()
+        assert job.wait(30).status == "error"
+        assert job.error is not None and "process stopped while it was being sent" in job.error
+    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
+        assert c.resume() == []
+    assert sim.stats()["enqueue_calls"] == 0

@@ -178,8 +178,13 @@ def test_pending_lists_running_generations_for_this_base_url_only(tmp_path: Path
     ledger.record_generation("elsewhere", GenerationRecord(0, "g2", "queued"))
     submit(ledger, "done")
     succeed(ledger, "done", "g3", b"z")
-    submit(ledger, "never-enqueued")
-    assert [j.job_id for j in ledger.pending(base_url=BASE)] == ["here"]
+    submit(ledger, "refused")
+    ledger.record_job("refused", "error", "HTTP 402")
+    submit(ledger, "never-answered")
+    submit(ledger, "sync", endpoint="sync")
+    pending = ledger.pending(base_url=BASE)
+    assert [j.job_id for j in pending] == ["here", "never-answered"]
+    assert [j.unsent for j in pending] == [False, True]
 
 
 def test_no_key_material_is_written(tmp_path: Path) -> None:
