@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 
+from kling_nb import listings
+
 if TYPE_CHECKING:
-    from kling_nb.jobs import Job
     from kling_nb.magics import KlingMagics
-    from kling_nb.store import JobRecord
 
 __all__ = ["GUIDE", "run_command"]
 
@@ -89,56 +89,24 @@ def _help(magics: KlingMagics, args: list[str]) -> None:
 def _models(magics: KlingMagics, args: list[str]) -> None:
     _expect("models", args, allowed=["--remote"])
     if "--remote" in args:
-        client = magics.session.client()
-        rows = [[str(m.get("id")), str(m.get("name", ""))] for m in client.models()]
-        print(_table(["MODEL ID", "NAME"], rows))
+        print(listings.remote_models_table(magics.session.client().models()))
         return
     from kling_nb.catalog import list_models
 
-    rows = []
-    for spec in list_models():
-        price = _per_second(spec.price_per_second)
-        if spec.supports_audio and spec.price_per_second_with_audio != spec.price_per_second:
-            price += f" ({_per_second(spec.price_per_second_with_audio)} with audio)"
-        shot = _seconds(spec.allowed_durations)
-        low, high = spec.min_total_duration, spec.max_total_duration
-        total = _seconds(range(low, high + 1)) if low is not None and high is not None else "-"
-        refs = str(spec.max_references) if spec.max_references is not None else "-"
-        rows.append([spec.alias, spec.id, price, shot, total, refs])
-    print(_table(["ALIAS", "MODEL ID", "PRICE", "SHOT", "TOTAL", "REFS"], rows))
+    print(listings.models_table(list_models()))
     print("Use an alias or an id with -m; %%kling --dry-run shows a request's cost.")
-
-
-def _per_second(usd: float | None) -> str:
-    return "price unknown" if usd is None else f"${usd:.3f}/s"
-
-
-def _seconds(values: Sequence[int]) -> str:
-    """``"1-15 s"`` for a run of whole seconds, ``"5, 10 s"`` otherwise, ``"-"`` for none."""
-    known = sorted(set(values))
-    if not known:
-        return "-"
-    low, high = known[0], known[-1]
-    if known == list(range(low, high + 1)):
-        return f"{low} s" if low == high else f"{low}-{high} s"
-    return ", ".join(map(str, known)) + " s"
 
 
 def _jobs(magics: KlingMagics, args: list[str]) -> None:
     _expect("jobs", args)
-    now = time.time()
     jobs = magics.session.jobs
-    rows = [_job_row(job, now) for job in jobs]
-    for record in _unattached(magics, jobs):
-        age = _age(now - record.created_at)
-        cost = _cost(record.estimated_cost)
-        status = f"{record.status} (ledger){_sim(record.simulated)}"
-        rows.append([record.job_id, status, age, cost, _record_prompt(record)])
-    if not rows:
+    earlier = listings.unattached(listings.ledger_records(magics.outputs_dir), jobs)
+    table = listings.jobs_table(jobs, earlier, time.time())
+    if table is None:
         print("No jobs yet in this session, and none unfinished in the ledger.")
         return
-    print(_table(["JOB", "STATUS", "AGE", "EST. COST", "PROMPT"], rows))
-    if len(rows) > len(jobs):
+    print(table)
+    if earlier:
         print(
             "Jobs marked (ledger) ran before this kernel started: %kling resume re-attaches them."
         )
@@ -152,10 +120,11 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
         running = [job for job in jobs if not job.done]
         for job in running:
             job.cancel()
-        print(f"Cancelled {_count(len(running), 'running job')}.")
-        left = len(_unattached(magics, jobs))
+        print(f"Cancelled {listings.count(len(running), 'running job')}.")
+        left = listings.unattached(listings.ledger_records(magics.outputs_dir), jobs)
         if left:
-            print(f"{_count(left, 'job')} from before this kernel: %kling resume, then cancel.")
+            earlier = listings.count(len(left), "job")
+            print(f"{earlier} from before this kernel: %kling resume, then cancel.")
         return
     for job in jobs:
         if target == job.id or target in job.generation_ids:
@@ -182,63 +151,23 @@ def _resume(magics: KlingMagics, args: list[str]) -> None:
     if not jobs:
         print("Nothing to resume: the ledger has no generation that was still running.")
         return
-    print(f"Re-attached {_count(len(jobs), 'job')}.")
+    print(f"Re-attached {listings.count(len(jobs), 'job')}.")
     display(*jobs)
 
 
 def _history(magics: KlingMagics, args: list[str]) -> None:
     _expect("history", args, allowed=["--remote"])
     if "--remote" in args:
-        _remote_history(magics)
+        table = listings.remote_history_table(magics.session.client().history())
+        print(table or "The server has no generations for this account yet.")
         return
-    records = _records(magics)
-    rows = []
-    for folder, record in records[-_HISTORY_ROWS:]:
-        results = ", ".join(
-            str(folder / str(g.result.get("path")))
-            for g in sorted(record.generations.values(), key=lambda g: g.index)
-            if g.result
-        )
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at))
-        cost = _cost(record.estimated_cost)
-        prompt = _record_prompt(record)
-        status = record.status + _sim(record.simulated)
-        rows.append([when, record.job_id, status, cost, prompt, results or "-"])
-    if not rows:
-        print(f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
-        return
-    print(_table(["CREATED", "JOB", "STATUS", "EST. COST", "PROMPT", "RESULTS"], rows))
-    if len(records) > len(rows):
-        print(f"The latest {len(rows)} of {len(records)} jobs; the ledger holds them all.")
-
-
-def _remote_history(magics: KlingMagics) -> None:
-    """The server's own record: every generation of the account, with what it cost."""
-    answer = magics.session.client().history()
-    rows = []
-    for row in answer.get("generations") or answer.get("data") or []:
-        when = row.get("enqueued_at") or row.get("created_at")
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when)) if _is_number(when) else "-"
-        model = str(row.get("model_name") or row.get("model") or "-")
-        prompt = _clip(str(row.get("prompt") or ""))
-        cost = f"${row['cost']}" if row.get("cost") is not None else "-"
-        rows.append(
-            [stamp, str(row.get("generation_id")), str(row.get("status")), cost, model, prompt]
-        )
-    if not rows:
-        print("The server has no generations for this account yet.")
-        return
-    print(_table(["ENQUEUED", "GENERATION", "STATUS", "COST", "MODEL", "PROMPT"], rows))
-    if answer.get("total_cost") is not None:
-        print(f"Total cost: ${answer['total_cost']} (first page; the server's figures).")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    table = listings.history_table(listings.ledger_records(magics.outputs_dir))
+    print(table or f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
 
 
 def _config(magics: KlingMagics, args: list[str]) -> None:
     _expect("config", args)
+    from kling_nb.requests import format_cost
     from kling_nb.session import BASE_URL_ENV
 
     session = magics.session
@@ -253,13 +182,13 @@ def _config(magics: KlingMagics, args: list[str]) -> None:
         ["default_model", magics.default_model],
         ["aspect_ratio", str(magics.aspect_ratio or "the model's default")],
         ["outputs_dir", str(Path(magics.outputs_dir).expanduser().resolve())],
-        ["budget_usd", "none" if magics.budget_usd is None else _cost(magics.budget_usd)],
+        ["budget_usd", "none" if magics.budget_usd is None else format_cost(magics.budget_usd)],
         ["deadline_seconds", f"{magics.deadline_seconds:g}"],
         ["OXEN_API_KEY", key],
-        [BASE_URL_ENV, _env(BASE_URL_ENV) or "not set (Oxen.ai)"],
+        [BASE_URL_ENV, os.environ.get(BASE_URL_ENV) or "not set (Oxen.ai)"],
         ["simulator", simulator.base_url if simulator else "not running"],
     ]
-    print(_table(["SETTING", "VALUE"], rows))
+    print("\n".join(f"{name:<18}{value}" for name, value in rows))
     print("Change a setting with %config KlingMagics.<name> = value.")
 
 
@@ -302,79 +231,6 @@ def _form(magics: KlingMagics, args: list[str]) -> Any:
     return RequestForm()
 
 
-def _unattached(magics: KlingMagics, jobs: list[Job]) -> list[JobRecord]:
-    """Ledger jobs still running when last recorded that this session does not hold."""
-    known = {job.id for job in jobs}
-    return [r for _, r in _records(magics) if r.pending and r.job_id not in known]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _sim(simulated: bool) -> str:
-    return " (simulated)" if simulated else ""
-
-
-def _records(magics: KlingMagics) -> list[tuple[Path, JobRecord]]:
-    """Every job in the ledgers of the outputs folder and its simulated subfolder, oldest first."""
-    from kling_nb.store import LEDGER_NAME, Ledger
-
-    outputs = Path(magics.outputs_dir).expanduser()
-    found: list[tuple[Path, JobRecord]] = []
-    for folder in (outputs, outputs / "simulated"):
-        if (folder / LEDGER_NAME).is_file():
-            found.extend((folder, record) for record in Ledger(folder).jobs().values())
-    return sorted(found, key=lambda item: item[1].created_at)
-
-
-def _job_row(job: Job, now: float) -> list[str]:
-    cost = "none (replayed)" if job.replayed else _cost(job.estimated_cost)
-    status = job.status + _sim(job.simulated)
-    return [job.id, status, _age(now - job.created_at), cost, _prompt(job)]
-
-
-def _prompt(job: Job) -> str:
-    return _clip(job.request.shots[0].prompt if job.request.shots else "")
-
-
-def _record_prompt(record: JobRecord) -> str:
-    request = record.request
-    shots = request.get("multi_prompt") or [{"prompt": request.get("prompt") or ""}]
-    return _clip(str(shots[0].get("prompt", "")))
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _cost(usd: float | None) -> str:
-    from kling_nb.requests import format_cost
-
-    return format_cost(usd)
-
-
-def _age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
-
-
-_HISTORY_ROWS = 50
 _USAGE = {
     "models": "%kling models [--remote]",
     "jobs": "%kling jobs",
