@@ -188,7 +188,7 @@ def _config(magics: KlingMagics, args: list[str]) -> None:
         [BASE_URL_ENV, os.environ.get(BASE_URL_ENV) or "not set (Oxen.ai)"],
         ["simulator", simulator.base_url if simulator else "not running"],
     ]
-    print("\n".join(f"{name:<18}{value}" for name, value in rows))
+    print("\n".join(f"{name:<19}{value}" for name, value in rows))
     print("Change a setting with %config KlingMagics.<name> = value.")
 
 
