@@ -106,7 +106,7 @@ def ledger_records(outputs_dir: str | Path) -> list[Record]:
     """Every job in the ledgers of the outputs folder and its simulated subfolder, oldest first."""
     from kling_nb.store import LEDGER_NAME, Ledger
 
-    outputs = Path(outputs_dir).expanduser().resolve()
+    outputs = Path(outputs_dir).expanduser().absolute()  # as the client writes them
     found: list[Record] = []
     for folder in (outputs, outputs / "simulated"):
         if (folder / LEDGER_NAME).is_file():
