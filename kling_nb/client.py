@@ -117,6 +117,7 @@ class Client:
         self._closed = True
         runtime, engine = self._runtime, self._engine
         if runtime is None or engine is None:
+            self.ledger.close()
             return
 
         async def finish() -> None:
@@ -134,6 +135,7 @@ class Client:
             log.warning("kling_nb: closing the client took too long; stopping it anyway")
         finally:
             runtime.close()
+            self.ledger.close()
 
     @property
     def engine(self) -> Engine:

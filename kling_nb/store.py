@@ -23,6 +23,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._offset = 0
         self._jobs: dict[str, JobRecord] = {}
-        self._folder_made = False
+        self._write_fd: int | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:
@@ -113,10 +115,7 @@ class Ledger:
         line = redact(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) + "\n"
         data = line.encode("utf-8")
         with self._lock:
-            if not self._folder_made:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                self._folder_made = True
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = self._fd()
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -129,7 +128,28 @@ class Ledger:
             finally:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+
+    def _fd(self) -> int:
+        """The append descriptor, kept open; reopened if the file was deleted or replaced."""
+        if self._write_fd is not None:
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(self._write_fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return self._write_fd
+            self.close()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._write_fd = fd
+        self._finalizer = weakref.finalize(self, os.close, fd)
+        return fd
+
+    def close(self) -> None:
+        """Close the append descriptor (the next append opens it again)."""
+        if self._write_fd is not None and self._finalizer is not None:
+            self._finalizer()
+            self._write_fd = None
 
     def record_submission(
         self,

@@ -200,3 +200,21 @@ def test_file_sha256(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc" * 1_000_000)
     assert file_sha256(path) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
+
+
+def test_a_deleted_or_replaced_ledger_is_reopened(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1")
+    ledger.path.unlink()
+    submit(ledger, "j2")
+    assert [r["job_id"] for r in lines(ledger)] == ["j2"]
+    moved = tmp_path / "old.jsonl"
+    ledger.path.rename(moved)
+    ledger.path.write_text("")
+    submit(ledger, "j3")
+    assert [r["job_id"] for r in lines(ledger)] == ["j3"]
+    ledger.close()
+    ledger.close()
+    submit(ledger, "j4")
+    assert [r["job_id"] for r in lines(ledger)] == ["j3", "j4"]
+    ledger.close()
