@@ -1,24 +1,8 @@
-// RequestForm front end: edits a draft (sent whole as the `draft` trait); Python validates it and
+// RequestForm front end (after common.js): edits a draft (sent whole as the `draft` trait); Python validates it and
 // answers with `errors`, `cost` and `exports`. Text goes in via textContent; image previews only
 // for http(s) URLs.
 const MAX_PROMPT = 512;
 let uid = 0;
-
-function h(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
-
-function button(text, label, onClick, cls = "kling-btn") {
-  const b = h("button", cls, text);
-  b.type = "button";
-  b.setAttribute("aria-label", label);
-  b.title = label;
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function httpUrl(text) {
   try {
@@ -27,22 +11,6 @@ function httpUrl(text) {
   } catch {
     return null;
   }
-}
-
-async function copyText(text, b) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    const area = h("textarea");
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  const was = b.textContent;
-  b.textContent = "Copied";
-  setTimeout(() => (b.textContent = was), 1200);
 }
 
 function render({ model, el }) {
@@ -61,10 +29,10 @@ function render({ model, el }) {
   }, "kling-btn kling-primary");
   const notice = h("div", "kling-notice");
   notice.setAttribute("role", "status");
-  const exportsBox = h("details", "kling-exports");
+  const exportsBox = exportsPanel("Export: %%kling, Python, cURL");
   const row = h("div", "kling-submit-row");
   row.append(submit, cost);
-  root.append(body, general, row, notice, exportsBox);
+  root.append(body, general, row, notice, exportsBox.box);
   el.append(root);
 
   const spec = () => (model.get("models") || []).find((m) => m.id === draft.model || m.alias === draft.model)
@@ -84,8 +52,8 @@ function render({ model, el }) {
     send();
   }
 
-  function field(path, labelText, input, hint) {
-    const wrap = h("div", "kling-field");
+  function field(path, labelText, input, hint, inline = false) {
+    const wrap = h("div", inline ? "kling-field kling-check" : "kling-field");
     const id = `kling-${++uid}`;
     input.id = id;
     input.dataset.key = path;
@@ -94,7 +62,8 @@ function render({ model, el }) {
     const msg = h("div", "kling-msg");
     msg.id = `${id}-msg`;
     input.setAttribute("aria-describedby", msg.id);
-    wrap.append(label, input);
+    if (inline) wrap.append(input, label);
+    else wrap.append(label, input);
     if (hint) wrap.append(h("div", "kling-hint", hint));
     wrap.append(msg);
     slots.set(path, { msg, input });
@@ -135,6 +104,10 @@ function render({ model, el }) {
       input.append(o);
     }
     input.value = String(get() ?? "");
+    if (input.value !== String(get() ?? "") && options.length) {
+      set(input.value); // e.g. a duration the newly picked model does not offer
+      queueMicrotask(changed);
+    }
     input.addEventListener("change", () => {
       set(input.value);
       changed();
@@ -143,23 +116,14 @@ function render({ model, el }) {
     return field(path, labelText, input);
   }
   function check(path, labelText, get, set) {
-    const wrap = h("div", "kling-field kling-check");
     const input = h("input");
     input.type = "checkbox";
     input.checked = Boolean(get());
-    const id = `kling-${++uid}`;
-    input.id = id;
-    input.dataset.key = path;
-    const label = h("label", "", labelText);
-    label.htmlFor = id;
-    const msg = h("div", "kling-msg");
     input.addEventListener("change", () => {
       set(input.checked);
       changed();
     });
-    wrap.append(input, label, msg);
-    slots.set(path, { msg, input });
-    return wrap;
+    return field(path, labelText, input, undefined, true);
   }
   function thumb(url) {
     const img = h("img", "kling-thumb");
@@ -420,18 +384,7 @@ function render({ model, el }) {
     cost.textContent = model.get("cost") ? `Estimated cost: ${model.get("cost")}` : "";
     notice.textContent = model.get("notice") || "";
   }
-  function showExports() {
-    const ex = model.get("exports") || {};
-    exportsBox.replaceChildren(h("summary", "", "Export: %%kling, Python, cURL"));
-    for (const [key, name] of [["magic", "%%kling"], ["python", "Python"], ["curl", "cURL"]]) {
-      const pre = h("pre", "kling-code", ex[key] || "");
-      const line = h("div", "kling-export");
-      line.dataset.kind = key;
-      line.append(button(`Copy ${name}`, `Copy the request as ${name}`, (ev) =>
-        copyText(pre.textContent, ev.currentTarget)), pre);
-      exportsBox.append(line);
-    }
-  }
+  const showExports = () => exportsBox.update(model.get("exports"));
 
   const onErrors = () => showErrors();
   const onState = () => refreshSubmit();

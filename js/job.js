@@ -1,22 +1,7 @@
-// JobView front end: renders the job's traits, ticks elapsed time locally, sends intents
-// (cancel, fetch video) as custom messages. Text goes in via textContent only.
+// JobView front end (after common.js): renders the job's traits, ticks elapsed time locally,
+// sends intents (cancel, fetch video) as custom messages. Text goes in via textContent only.
 const DONE = ["succeeded", "partial", "failed", "cancelled", "timed_out", "error"];
 const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
-
-function h(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
-
-function button(text, title, onClick) {
-  const b = h("button", "kling-btn", text);
-  b.type = "button";
-  b.title = title;
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function clockText(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -30,36 +15,6 @@ function sizeText(n) {
 }
 
 const POSTER = /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/;
-
-async function copyText(text, b) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    const area = h("textarea");
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  const was = b.textContent;
-  b.textContent = "Copied";
-  setTimeout(() => (b.textContent = was), 1200);
-}
-
-function exportsPanel(model) {
-  const box = h("details", "kling-exports");
-  box.append(h("summary", "", "Copy request"));
-  for (const [key, name] of [["magic", "%%kling"], ["python", "Python"], ["curl", "cURL"]]) {
-    const row = h("div", "kling-export");
-    const pre = h("pre", "kling-code", (model.get("exports") || {})[key] || "");
-    row.dataset.kind = key;
-    row.append(button(`Copy ${name}`, `Copy the request as ${name}`, (ev) =>
-      copyText(pre.textContent, ev.currentTarget)), pre);
-    box.append(row);
-  }
-  return box;
-}
 
 function card(model, index, offset) {
   const root = h("div", "kling-gen");
@@ -143,14 +98,16 @@ function render({ model, el }) {
   const status = h("span", "kling-status kling-job-status");
   status.setAttribute("aria-live", "polite");
   const elapsed = h("span", "kling-elapsed");
-  const cancelAll = button("Cancel all", "Cancel every take of this job", () =>
+  const cancelAll = button("Cancel all", "Cancel all takes of this job", () =>
     model.send({ kind: "cancel" }));
   line.append(status, elapsed, cancelAll);
   const error = h("div", "kling-error");
   error.setAttribute("role", "alert");
   const notice = h("div", "kling-notice");
   const grid = h("div", "kling-grid");
-  root.append(head, summary, line, error, notice, grid, exportsPanel(model));
+  const exportsBox = exportsPanel("Copy request");
+  exportsBox.update(model.get("exports"));
+  root.append(head, summary, line, error, notice, grid, exportsBox.box);
   el.append(root);
   const cards = new Map();
 

@@ -298,7 +298,8 @@ def test_display_refreshes_the_fallback_when_the_job_ends(
 
 def test_static_files_are_found() -> None:
     assert {"job.js", "form.js", "kling.css"} <= {p.name for p in static_dir().iterdir()}
-    assert JobView(FakeJob(request()))._esm.startswith("const DONE")
+    esm = JobView(FakeJob(request()))._esm
+    assert esm.startswith("function h(") and "export default { render }" in esm
 
 
 # -- RequestForm -------------------------------------------------------------------------------

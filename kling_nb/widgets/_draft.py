@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Parameters with their own inputs in the form; any other accepted parameter goes in ``extra``.
-KNOWN = frozenset(
-    {
-        "prompt",
-        "multi_prompt",
-        "duration",
-        "input_image",
-        "elements",
-        "start_image_url",
-        "tail_image_url",
-        "negative_prompt",
-        "aspect_ratio",
-        "generate_audio",
-    }
-)
+from kling_nb.exports import MAGIC_FIELDS
+
+#: Parameters with their own inputs in the form: those ``%%kling`` has options for (the model
+#: has its picker). Any other accepted parameter goes in ``extra``.
+KNOWN = MAGIC_FIELDS - {"model"}
 _HIDDEN = frozenset({"response_format", "target_namespace"})
 
 

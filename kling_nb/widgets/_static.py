@@ -6,10 +6,13 @@ wheel carries the same files as ``kling_nb/_static/`` (pyproject force-includes 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 _CHECKOUT = _PACKAGE.parent
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_CSS_SPACE = re.compile(r"\s*([{};,>])\s*")  # not ":", which may start a pseudo-class
 
 
 def static_dir() -> Path:
@@ -37,5 +40,13 @@ def compact_text(name: str) -> str:
     Every saved widget carries its ``_esm`` and ``_css`` in the notebook's widget state, so they
     are kept small. (No line of our files continues a string or template literal.)
     """
-    lines = (line.strip() for line in static_file(name).read_text().splitlines())
+    text = static_file(name).read_text()
+    if name.endswith(".css"):
+        text = _CSS_SPACE.sub(r"\1", _CSS_COMMENT.sub("", text))
+    lines = (line.strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line and not line.startswith("//"))
+
+
+def widget_module(name: str) -> str:
+    """A widget's ESM: the shared helpers of ``common.js`` followed by ``name``, compacted."""
+    return compact_text("common.js") + "\n" + compact_text(name)

@@ -21,7 +21,7 @@ import traitlets as t
 
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import probe, video_mime
-from kling_nb.widgets._static import compact_text
+from kling_nb.widgets._static import compact_text, widget_module
 
 __all__ = ["JobView", "display_bundle", "show"]
 
@@ -129,7 +129,7 @@ class JobView(anywidget.AnyWidget):
     >>> JobView(client.submit(request))  # doctest: +SKIP
     """
 
-    _esm = compact_text("job.js")
+    _esm = widget_module("job.js")
     _css = compact_text("kling.css")
 
     model = t.Unicode("").tag(sync=True)

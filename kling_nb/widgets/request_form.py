@@ -17,7 +17,7 @@ import traitlets as t
 from pydantic import ValidationError
 
 from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
-from kling_nb.widgets._static import compact_text
+from kling_nb.widgets._static import compact_text, widget_module
 from kling_nb.widgets.job_view import JobView
 
 __all__ = ["FormEditor", "RequestForm"]
@@ -26,7 +26,7 @@ __all__ = ["FormEditor", "RequestForm"]
 class FormEditor(anywidget.AnyWidget):
     """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
 
-    _esm = compact_text("form.js")
+    _esm = widget_module("form.js")
     _css = compact_text("kling.css") + "\n" + compact_text("form.css")
 
     models = t.List(t.Dict()).tag(sync=True)
