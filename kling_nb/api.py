@@ -233,7 +233,7 @@ class Api:
             length = response.headers.get("content-length")
             expected = int(length) if length and length.isdigit() and not encoded else None
             final = folder / (stem + _extension(response.headers.get("content-type", ""), url))
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+            fd, tmp = _temp_file(folder, stem)
             digest = hashlib.sha256()
             size = 0
             try:
@@ -248,6 +248,15 @@ class Api:
         return Saved(path=final, sha256=digest.hexdigest(), size=size)
 
 
+def _temp_file(folder: Path, stem: str) -> tuple[int, str]:
+    """A hidden ``.part`` file beside the final one (same file system, so the rename is atomic),
+    readable like any other file (``mkstemp`` alone makes it private to its owner)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o644)
+    return fd, tmp
+
+
 def save_b64(data: str, folder: Path, stem: str) -> Saved:
     """Decode a ``b64_json`` result and save it as ``folder/<stem>.mp4`` (temp file, rename)."""
     try:
@@ -256,7 +265,7 @@ def save_b64(data: str, folder: Path, stem: str) -> Saved:
         raise DownloadError("The server sent an unreadable b64_json video.") from None
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{stem}.mp4"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
+    fd, tmp = _temp_file(folder, stem)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)

@@ -62,6 +62,7 @@ def assert_saved(job: Job) -> None:
             assert gen.result.path.is_file()
             assert gen.result.path.stat().st_size == gen.result.size > 0
             assert file_sha256(gen.result.path) == gen.result.sha256
+            assert gen.result.path.stat().st_mode & 0o777 == 0o644
 
 
 def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(
