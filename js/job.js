@@ -34,7 +34,9 @@ function card(model, index, offset) {
   video.hidden = true;
   video.setAttribute("aria-label", `Take ${index + 1} video`);
   const facts = h("div", "kling-facts");
-  root.append(head, error, video, facts);
+  const loading = h("div", "kling-hint", "Loading the video from the kernel…");
+  loading.hidden = true;
+  root.append(head, error, video, loading, facts);
   let requested = false;
   let url = null;
   let g = {};
@@ -58,6 +60,7 @@ function card(model, index, offset) {
         if (!requested) {
           requested = `${index}-${Math.random().toString(36).slice(2)}`;
           model.send({ kind: "video", index, id: requested });
+          loading.hidden = false;
         }
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
       this.tick();
@@ -70,6 +73,7 @@ function card(model, index, offset) {
     },
     video(msg, buffers) {
       if (msg.id !== requested) return; // another view's reply
+      loading.hidden = true;
       if (msg.error) {
         error.textContent = msg.error;
         error.hidden = false;
