@@ -45,6 +45,7 @@ kling_nb: Kling videos from this notebook (Oxen.ai).
   %kling config              the effective settings (%config KlingMagics.<name> = ... changes them)
   %kling simulator start|stop|status   the bundled local simulator
   %kling form                a request builder with validation, cost and exports
+  %kling client              this session's Client, for the Python API (client = %kling client)
 
 Without OXEN_API_KEY every request goes to the bundled simulator, and says so."""
 
@@ -192,16 +193,17 @@ def _config(magics: KlingMagics, args: list[str]) -> None:
     print("Change a setting with %config KlingMagics.<name> = value.")
 
 
-def _simulator(magics: KlingMagics, args: list[str]) -> None:
+def _simulator(magics: KlingMagics, args: list[str]) -> Any:
     _expect("simulator", args, count=1)
     action = args[0]
     session = magics.session
     if action == "start":
         running = session.simulator
-        session.start_simulator(explicit=True)  # says so when it starts one
+        simulator = session.start_simulator(explicit=True)  # says so when it starts one
         if running is not None:
             until = " until %kling simulator stop" if session.api_key() else ""
             print(f"Requests go to the simulator at {running.base_url}{until}.")
+        return simulator  # `sim = %kling simulator start` gives sim.sample_url(name) and stats
     elif action == "stop":
         if session.stop_simulator():
             again = "" if session.api_key() else " The next submission starts it again (no key)."
@@ -219,8 +221,17 @@ def _simulator(magics: KlingMagics, args: list[str]) -> None:
                 f"{stats.get('enqueue_calls', 0)} enqueue calls, "
                 f"{stats.get('generations_created', 0)} generations."
             )
+            return simulator
     else:
         raise UsageError(f"Usage: {_USAGE['simulator']}")
+    return None
+
+
+def _client(magics: KlingMagics, args: list[str]) -> Any:
+    _expect("client", args)
+    # The session's client for the current key (or the simulator), for the Python API:
+    # client = %kling client; client.submit_many(requests, max_in_flight=2)
+    return magics.session.client()
 
 
 def _form(magics: KlingMagics, args: list[str]) -> Any:
@@ -240,6 +251,7 @@ _USAGE = {
     "config": "%kling config",
     "simulator": "%kling simulator start|stop|status",
     "form": "%kling form",
+    "client": "%kling client",
     "help": "%kling help",
 }
 _COMMANDS: dict[str, Callable[[KlingMagics, list[str]], object]] = {
@@ -251,5 +263,6 @@ _COMMANDS: dict[str, Callable[[KlingMagics, list[str]], object]] = {
     "config": _config,
     "simulator": _simulator,
     "form": _form,
+    "client": _client,
     "help": _help,
 }

@@ -519,18 +519,19 @@ def test_config_rejects_an_unknown_default_model(
 def test_simulator_start_status_stop(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
 ) -> None:
-    line(shell, "simulator status")
+    assert line(shell, "simulator status") is None
     assert "not running" in capsys.readouterr().out
-    line(shell, "simulator start")
+    started = line(shell, "simulator start")
     simulator = magics.session.simulator
     assert simulator is not None
+    assert started is simulator  # sim = %kling simulator start gives sim.sample_url(...)
     out = capsys.readouterr().out
     assert simulator.base_url in out and "until %kling simulator stop" in out
     job = cell(shell, "", PROMPT)
     assert job.simulated
     job.wait(timeout=30)
     assert nothing_sent(server)  # the key is set, but the session's simulator got the request
-    line(shell, "simulator status")
+    assert line(shell, "simulator status") is simulator
     assert "1 enqueue calls" in capsys.readouterr().out
     line(shell, "simulator start")
     expected = f"Requests go to the simulator at {simulator.base_url} until %kling simulator stop."
@@ -539,6 +540,19 @@ def test_simulator_start_status_stop(
     assert "Stopped the simulator." in capsys.readouterr().out
     assert magics.session.simulator is None
     assert not cell(shell, "", PROMPT).simulated
+
+
+def test_client_gives_the_sessions_client_for_the_python_api(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator
+) -> None:
+    client = line(shell, "client")
+    assert client is magics.session.client()
+    assert client.base_url == server.base_url and not client.simulated
+    job = client.submit(VideoRequest(prompt=PROMPT, duration=3))
+    assert job.wait(timeout=30).status == "succeeded"
+    assert server.stats()["enqueue_calls"] == 1
+    with pytest.raises(UsageError, match="Usage: %kling client"):
+        line(shell, "client extra")
 
 
 def test_form_starts_nothing_and_submits_through_the_session(
