@@ -211,17 +211,17 @@ def _simulator(magics: KlingMagics, args: list[str]) -> Any:
         else:
             print("The simulator is not running.")
     elif action == "status":
-        simulator = session.simulator
-        if simulator is None:
+        current = session.simulator
+        if current is None:
             print("The simulator is not running.")
         else:
-            stats = simulator.stats()
+            stats = current.stats()
             print(
-                f"The simulator is running at {simulator.base_url}: "
+                f"The simulator is running at {current.base_url}: "
                 f"{stats.get('enqueue_calls', 0)} enqueue calls, "
                 f"{stats.get('generations_created', 0)} generations."
             )
-            return simulator
+            return current
     else:
         raise UsageError(f"Usage: {_USAGE['simulator']}")
     return None
