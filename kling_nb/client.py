@@ -183,11 +183,48 @@ class Client:
         max_in_flight: int = 4,
         force: bool = False,
     ) -> list[Job]:
-        """Submit a batch; at most ``max_in_flight`` of its jobs run at once (the rest wait)."""
+        """Submit a batch; at most ``max_in_flight`` of its jobs run at once (the rest wait).
+
+        The batch is all or nothing before any network call: every request is validated, and
+        the estimated cost of those that will not replay is checked against the remaining
+        ``budget_usd`` as a whole, so a batch is never cut off half way by the budget.
+        """
+        from kling_nb.requests import estimate_cost, format_cost, validate_num_generations
+
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        batch = [_coerce(r, num_generations) for r in requests]
+        for _, n in batch:
+            validate_num_generations(n)
+        if self.budget_usd is not None:
+            fresh = [
+                (req, n)
+                for req, n in batch
+                if force
+                or self.ledger.find_replay(req.request_hash, n, simulated=self.simulated) is None
+            ]
+            costs = [estimate_cost(req, n) for req, n in fresh]
+            known = [c for c in costs if c is not None]
+            if len(known) < len(costs):
+                self._check_budget(None)
+            try:
+                self._check_budget(sum(known))
+            except BudgetExceededError:
+                remaining = self.budget_usd - self.spent_usd
+                fits, total = 0, 0.0
+                for cost in known:
+                    if total + cost > remaining + 1e-9:
+                        break
+                    fits, total = fits + 1, total + cost
+                raise BudgetExceededError(
+                    f"Refused the whole batch before sending anything: its {len(fresh)} new "
+                    f"submissions are estimated at {format_cost(sum(known))}, more than the "
+                    f"{format_cost(remaining)} left of this client's "
+                    f"{format_cost(self.budget_usd)} budget. The first {fits} fit "
+                    f"({format_cost(total)}); submit fewer, or raise budget_usd."
+                ) from None
         slot = asyncio.Semaphore(max_in_flight)
-        return [self._submit(r, num_generations, force, slot) for r in requests]
+        return [self._submit(req, n, force, slot) for req, n in batch]
 
     def _submit(
         self,
