@@ -7,13 +7,10 @@ elsewhere, with what to do; they are never skipped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from harness import HarnessError, Lab, NotebookPage, chromium, jupyterlab, open_notebook
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +47,3 @@ def notebook(lab: Lab, browser: Any) -> Iterator[Callable[..., NotebookPage]]:
     for page in opened:
         page.page.context.close()
     lab.shutdown_kernels()
-
-
-def screenshot(locator: Any, name: str) -> Path:
-    """Save a screenshot of ``locator`` into the git-ignored ``screenshots/`` folder."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    target = SCREENSHOTS / name
-    locator.screenshot(path=str(target))
-    return target

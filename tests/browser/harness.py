@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"  # git-ignored
 MISSING_CHROMIUM = (
     f"Chromium not found at {CHROMIUM}: run `make system-deps` (apt-get install chromium) or set "
     "KLING_NB_CHROMIUM to its path. Never run `playwright install` here."
@@ -198,3 +199,11 @@ def open_notebook(
     if run:
         opened.run_all()
     return opened
+
+
+def screenshot(locator: Any, name: str) -> Path:
+    """Save a screenshot of ``locator`` into the repository's ``screenshots/`` folder."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    target = SCREENSHOTS / name
+    locator.screenshot(path=str(target))
+    return target

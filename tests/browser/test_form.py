@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import screenshot
-from harness import NotebookPage
+from harness import NotebookPage, screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import screenshot
-from harness import Lab, NotebookPage, open_notebook
+from harness import Lab, NotebookPage, open_notebook, screenshot
 from playwright.sync_api import expect
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -95,6 +94,7 @@ def test_cancel_one_take_then_all(nb: NotebookPage) -> None:
     take = view.locator(".kling-gen[data-index='0']")
     cancel = take.get_by_role("button", name="Cancel")
     expect(cancel).to_be_visible(timeout=60_000)  # once the take has a server id
+    screenshot(view, "jobview-running.png")
     cancel.click()
     expect(take).to_have_attribute("data-status", "cancelled", timeout=30_000)
     expect(view.locator(".kling-gen[data-index='1']")).not_to_have_attribute(
