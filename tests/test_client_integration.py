@@ -66,11 +66,14 @@ def assert_saved(job: Job) -> None:
 
 
 def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(
-    sim: Simulator, client: Client
+    sim: Simulator, tmp_path: Path
 ) -> None:
-    job = client.submit(request(), num_generations=2)
-    assert not job.done
-    assert job.wait(30) is job
+    events_only = replace(FAST, safety_poll_interval=600.0)
+    client = Client(FAKE_KEY, sim.base_url, tmp_path, policy=events_only)
+    with client:
+        job = client.submit(request(), num_generations=2)
+        assert not job.done
+        assert job.wait(30) is job
     assert job.status == "succeeded"
     assert len(job.results) == 2
     assert_saved(job)
@@ -470,7 +473,7 @@ def test_new_submissions_do_not_postpone_the_safety_poll(sim: Simulator, client:
 
 
 def test_confirming_events_by_get_is_a_policy_switch(sim: Simulator, tmp_path: Path) -> None:
-    confirm = replace(FAST, confirm_events=True)
+    confirm = replace(FAST, confirm_events=True, safety_poll_interval=600.0)
     with Client(FAKE_KEY, sim.base_url, tmp_path, policy=confirm) as c:
         job = c.submit(request(), 2).wait(30)
     assert job.status == "succeeded"
