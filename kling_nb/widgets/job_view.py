@@ -293,11 +293,12 @@ class JobView(anywidget.AnyWidget):
         return data, metadata
 
 
-def show(job: _Job, client: _Canceller | None = None) -> JobView:
-    """Display a live JobView of ``job`` whose saved fallback is refreshed when it ends."""
-    view = JobView(job, client=client)
-    view._ipython_display_()
-    return view
+def show(job: _Job, client: _Canceller | None = None) -> None:
+    """Display a live JobView of ``job`` whose saved fallback is refreshed when it ends.
+
+    Returns nothing (like ``display``), so a cell ending in ``show(job)`` shows one view.
+    """
+    JobView(job, client=client)._ipython_display_()
 
 
 def display_bundle(job: _Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
