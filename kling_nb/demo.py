@@ -111,11 +111,12 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def report(jobs: Sequence[JobRecord], folder: Path, out: Any = sys.stdout) -> bool:
+def report(jobs: Sequence[JobRecord], folder: Path, out: Any = None) -> bool:
     """Print one line per generation and a total; True when every generation succeeded.
 
     Result paths in the ledger are relative to its ``folder``.
     """
+    out = out or sys.stdout
     ok = bool(jobs)
     total_cost = 0.0
     unknown = False
