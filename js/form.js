@@ -157,7 +157,7 @@ function render({ model, el }) {
       box.append(select("mode", "Prompt mode", modes, () => draft.mode, (v) => {
         draft.mode = v;
         if (v === "shots" && !draft.multi_prompt.length) {
-          draft.multi_prompt = [{ prompt: draft.prompt || "", duration: Number(draft.duration) || 5 }];
+          draft.multi_prompt = [{ prompt: draft.prompt || "", duration: Number(draft.duration) || spec().default_duration || 5 }];
         }
       }, true));
     }
@@ -166,8 +166,9 @@ function render({ model, el }) {
       box.append(text("prompt", () => draft.prompt, (v) => (draft.prompt = v), "Prompt",
         { multiline: true, counter: true, hint: "Refer to reference images as @Image1, elements as @Element1." }));
       if (takes("duration") && s.durations.length) {
-        box.append(select("duration", "Duration (seconds)", s.durations.map((d) => [d, `${d} s`]),
-          () => draft.duration, (v) => (draft.duration = Number(v))));
+        const choices = [["", `model default (${s.default_duration} s)`], ...s.durations.map((d) => [d, `${d} s`])];
+        box.append(select("duration", "Duration (seconds)", choices,
+          () => draft.duration, (v) => (draft.duration = v === "" ? "" : Number(v))));
       }
     }
     return box;

@@ -380,6 +380,30 @@ def test_from_request_round_trips() -> None:
     assert form.num_generations == 2
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": "o3-pro-i2v", "prompt": "@Image1 moves", "input_image": "https://e.com/a.jpg"},
+        {"model": "v2.6-t2v", "prompt": "a cat", "cfg_scale": 0.7, "duration": 10},
+        {"model": "o3-pro", "prompt": "x", "target_namespace": "my-org", "aspect_ratio": "1:1"},
+    ],
+)
+def test_from_request_round_trips_other_models(fields: dict[str, Any]) -> None:
+    req = VideoRequest(**fields)
+    form = RequestForm.from_request(req)
+    assert form.editor.errors == {}
+    assert form.request.canonical_json() == req.canonical_json()
+    assert form.editor.exports["python"] == req.to_python()
+
+
+def test_magic_export_that_cannot_be_written_says_why() -> None:
+    form = RequestForm.from_request(VideoRequest(model="v2.6-t2v", prompt="a", cfg_scale=0.7))
+    assert (
+        form.editor.exports["magic"].startswith("# ")
+        and "cfg_scale" in form.editor.exports["magic"]
+    )
+
+
 def test_submit_shows_a_job_view_under_the_form() -> None:
     client = FakeClient()
     form = RequestForm(client)

@@ -121,7 +121,7 @@ def draft_from_request(request: Any, num_generations: int = 1) -> dict[str, Any]
         "model": DEFAULT_MODEL,
         "mode": "single",
         "prompt": "",
-        "duration": 5,
+        "duration": "",  # the model's default
         "multi_prompt": [],
         "input_image": [],
         "elements": [],

@@ -46,9 +46,10 @@ class _Generation(Protocol):
 
 
 class _Request(Protocol):
-    model: str
-    total_duration: int
-
+    @property
+    def model(self) -> str: ...
+    @property
+    def total_duration(self) -> int: ...
     @property
     def request_hash(self) -> str: ...
     @property
@@ -93,6 +94,19 @@ def _display_path(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path)
+
+
+def exports_for(request: _Request, num_generations: int) -> dict[str, str]:
+    """The request as a ``%%kling`` cell, Python and cURL (a note where the magic cannot say it)."""
+    try:
+        magic = request.to_magic(num_generations=num_generations)
+    except ValueError as exc:  # a parameter %%kling has no option for
+        magic = f"# {exc}"
+    return {
+        "magic": magic,
+        "python": request.to_python(num_generations=num_generations),
+        "curl": request.to_curl(num_generations=num_generations),
+    }
 
 
 def generation_state(gen: _Generation) -> dict[str, Any]:
@@ -163,11 +177,7 @@ class JobView(anywidget.AnyWidget):
             self.summary = summarize(request)
             self.cost = format_cost(job.estimated_cost)
             self.request_hash = request.request_hash
-            self.exports = {
-                "magic": request.to_magic(num_generations=n),
-                "python": request.to_python(num_generations=n),
-                "curl": request.to_curl(num_generations=n),
-            }
+            self.exports = exports_for(request, n)
             self.can_cancel_one = self._client is not None
             self._sync(job)
         self.on_msg(self._on_msg)

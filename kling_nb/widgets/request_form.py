@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
 from kling_nb.widgets._static import compact_text, widget_module
-from kling_nb.widgets.job_view import JobView
+from kling_nb.widgets.job_view import JobView, exports_for
 
 __all__ = ["FormEditor", "RequestForm"]
 
@@ -123,11 +123,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
                 self.editor.cost = format_cost(estimate_cost(request, n)) + (
                     f" for {n} takes" if n > 1 else ""
                 )
-                self.editor.exports = {
-                    "magic": request.to_magic(num_generations=n),
-                    "python": request.to_python(num_generations=n),
-                    "curl": request.to_curl(num_generations=n),
-                }
+                self.editor.exports = exports_for(request, n)
             else:
                 self.editor.cost = ""
                 self.editor.exports = {}
