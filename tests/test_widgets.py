@@ -158,8 +158,9 @@ def test_job_view_shows_final_states_and_errors(final: str) -> None:
     job.generations[0].status = "failed" if final != "cancelled" else "cancelled"
     job.generations[0].error = "Content moderation refused the prompt."
     job.error = "Network unreachable: check the connection." if final == "error" else None
+    job.replayed = final == "partial"
     job.changed()
-    assert view.status == final
+    assert view.status == final and view.replayed is (final == "partial")
     assert view.generations[0]["error"] == "Content moderation refused the prompt."
     assert view.error == (job.error or "")
 

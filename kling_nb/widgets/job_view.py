@@ -166,7 +166,7 @@ class JobView(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._job = job
         self._client = client or getattr(job, "client", None) or getattr(job, "_client", None)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         request = job.request
         from kling_nb.requests import format_cost
