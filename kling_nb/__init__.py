@@ -81,7 +81,7 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
-    """``%load_ext kling_nb``: register the magics, and nothing else (no output, network or thread)."""
+    """``%load_ext kling_nb``: register the magics and nothing else (no output, network, thread)."""
     from kling_nb.magics import load_ipython_extension as load
 
     load(ipython)

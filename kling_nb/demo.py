@@ -56,7 +56,13 @@ def execute_notebook(
     read: Any = nbformat.read  # nbformat and nbconvert are untyped
     write: Any = nbformat.write
     exporter_class: Any = HTMLExporter
-    exporter = exporter_class()
+    # The page must show each result without a kernel or a network: prefer an output's static
+    # HTML (status, poster, path, provenance) to a widget view, whose scripts come from a CDN.
+    priority = ["text/html", "application/vnd.jupyter.widget-view+json", "application/javascript"]
+    priority += [
+        m for m in exporter_class().config.NbConvertBase.display_data_priority if m not in priority
+    ]
+    exporter = exporter_class(config={"NbConvertBase": {"display_data_priority": priority}})
 
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = read(source, as_version=4)

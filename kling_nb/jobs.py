@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from kling_nb.errors import WaitTimeoutError, redact
 
 if TYPE_CHECKING:
+    from kling_nb.client import Client
     from kling_nb.requests import VideoRequest
 
 __all__ = ["FINAL", "Generation", "GenerationStatus", "Job", "JobStatus", "Result"]
@@ -102,8 +103,11 @@ class Job:
         replayed: bool = False,
         created_at: float | None = None,
         canceller: Callable[[Job], None] | None = None,
+        client: Client | None = None,
     ) -> None:
         self.id = job_id
+        #: The client that runs the job: views use it to cancel a single take.
+        self.client = client
         self.request = request
         self.num_generations = num_generations
         self.generations = [Generation(index=i) for i in range(num_generations)]
@@ -166,15 +170,21 @@ class Job:
         self.changed()
 
     def changed(self) -> None:
-        """Tell observers about a change, and settle the future when final (runtime thread)."""
-        if self.done and not self._future.done():
+        """Tell observers about a change, then settle the future when final (runtime thread).
+
+        Observers run first so that when ``wait()`` returns every view already shows the end
+        (a notebook's saved output is refreshed before the next cell runs).
+        """
+        settle = self.done and not self._future.done()
+        if settle and self.finished_at is None:
             self.finished_at = time.time()
-            self._future.set_result(self)
         for callback in list(self._observers):
             try:
                 callback(self)
             except Exception as exc:
                 log.error("kling_nb: a job observer failed: %s", redact(repr(exc)))
+        if settle and not self._future.done():
+            self._future.set_result(self)
 
     # -- observing and waiting ---------------------------------------------------------------
     def observe(self, callback: Callable[[Job], None]) -> Callable[[], None]:
@@ -236,6 +246,13 @@ class Job:
 
     def __repr__(self) -> str:
         return f"<{self.summary().splitlines()[0]}>"
+
+    def _ipython_display_(self) -> None:
+        # Displayed with a display_id, so the static fallback (status, poster, path) saved in the
+        # notebook is refreshed when the job ends.
+        from kling_nb.widgets.job_view import show
+
+        show(cast(Any, self))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         from kling_nb.widgets import JobView

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,29 @@ def test_an_invalid_request_in_a_batch_stops_it_before_anything_is_sent(
             client.submit_many([*batch()[:2], bad])
         assert client.jobs == []
     assert sim.stats()["enqueue_calls"] == 0
+
+
+def test_a_submitted_jobs_view_cancels_a_single_take_on_the_server(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from kling_nb.widgets import JobView
+
+    sim.set_faults(stuck=True)
+    with Client("sk-test", sim.base_url, tmp_path) as client:
+        job = client.submit(VideoRequest(prompt="a lynx", duration=3), num_generations=2)
+        assert job.client is client
+        view = JobView(job)  # as %%kling shows it: no client passed
+        assert view.can_cancel_one
+        deadline = time.monotonic() + 30
+        while job.generations[0].status not in ("queued", "processing"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        view._on_msg(view, {"kind": "cancel", "index": 0}, [])  # the take's Cancel button
+        deadline = time.monotonic() + 30
+        while job.generations[0].status != "cancelled":
+            assert time.monotonic() < deadline, job.generations[0]
+            time.sleep(0.02)
+        assert sim.stats()["cancels"] == 1
+        assert job.generations[1].status in ("queued", "processing")  # the other take runs on
+        job.cancel()
+        assert job.wait(timeout=30).status == "cancelled"

@@ -70,6 +70,19 @@ def test_each_notebook_runs_top_to_bottom_without_a_key(name: str, tmp_path: Pat
     saved = run_.notebook.read_text()
     assert MP4_HEAD not in saved  # no video bytes in the saved notebook
     assert "simulated" in text_of(run_.notebook).lower()  # it says so plainly
+    if name == "quickstart":
+        # Exported to HTML, with no kernel, each result shows: its path, poster and provenance.
+        assert run_.html is not None
+        page = run_.html.read_text()
+        for job in jobs.values():
+            for gen in job.generations.values():
+                assert gen.result is not None and gen.generation_id is not None
+                assert gen.result["path"] in page
+                assert gen.result["sha256"] in page
+                assert gen.generation_id in page
+            assert job.request_hash in page
+        posters = page.count('src="data:image/jpeg;base64,')
+        assert posters >= sum(len(j.generations) for j in jobs.values())
 
 
 def test_reproducible_research_reruns_with_zero_enqueues_and_the_same_files(
