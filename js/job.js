@@ -14,8 +14,6 @@ function sizeText(n) {
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
 }
 
-const POSTER = /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/;
-
 function card(model, index, offset) {
   const root = h("div", "kling-gen");
   root.dataset.index = String(index);
@@ -51,7 +49,6 @@ function card(model, index, offset) {
       error.hidden = !g.error;
       const done = DONE.includes(g.status) || g.status === "downloading";
       cancel.hidden = done || !model.get("can_cancel_one") || !g.id;
-      if (g.poster && POSTER.test(g.poster) && !url) video.poster = g.poster;
       if (g.path) {
         video.hidden = false;
         const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];

@@ -14,7 +14,7 @@ import pytest
 
 from kling_nb.requests import VideoRequest, format_cost
 from kling_nb.widgets import JobView, RequestForm
-from kling_nb.widgets._static import static_dir
+from kling_nb.widgets._static import compact_text, static_dir, unpack_module
 from kling_nb.widgets.job_view import display_bundle, show
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -146,8 +146,24 @@ def test_job_view_mirrors_every_transition(mp4: Path) -> None:
     assert done["size"] == mp4.stat().st_size and done["sha256"] == "ab" * 32
     assert Path(done["path"]).resolve() == mp4.resolve()
     assert done["duration"] == pytest.approx(1.0, abs=0.1)
-    assert done["poster"].startswith("data:image/jpeg;base64,") and len(done["poster"]) < 6000
+    assert "poster" not in done  # the live view plays the video; posters are for the fallback
+    [poster] = {g["poster"] for g in view.state()["generations"]}
+    assert poster.startswith("data:image/jpeg;base64,") and len(poster) <= 112 * 13
     assert view.finished_at == job.created_at + 31
+
+
+def test_grid_posters_are_smaller_and_within_budget(mp4: Path) -> None:
+    job = FakeJob(request(), 4)
+    for i, g in enumerate(job.generations):
+        g.status = "succeeded"
+        g.result = FakeResult(mp4, f"gen-{i}")
+    job.status = "succeeded"
+    view = JobView(job)
+    single = JobView(FakeJob(request())).state()  # no result: no poster
+    assert single["generations"][0]["poster"] == ""
+    posters = [g["poster"] for g in view.state()["generations"]]
+    assert all(p.startswith("data:image/jpeg;base64,") and len(p) <= 80 * 13 for p in posters)
+    assert all("poster" not in g for g in view.generations)
 
 
 @pytest.mark.parametrize("final", ["failed", "cancelled", "timed_out", "partial", "error"])
@@ -295,10 +311,17 @@ def test_display_refreshes_the_fallback_when_the_job_ends(
     assert len(updates) == 1
 
 
-def test_static_files_are_found() -> None:
+def test_static_files_are_found_and_packed() -> None:
     assert {"job.js", "form.js", "kling.css"} <= {p.name for p in static_dir().iterdir()}
     esm = JobView(FakeJob(request()))._esm
-    assert esm.startswith("function h(") and "export default { render }" in esm
+    css, module = unpack_module(esm)
+    assert module.startswith("function h(") and "export default { render }" in module
+    assert css == compact_text("kling.css") and ".kling-grid{" in css
+    assert esm.endswith("export default mod.default;") and len(esm) < 6000
+    form_css, form_module = unpack_module(RequestForm().editor._esm)
+    assert form_css == compact_text("kling.css") + "\n" + compact_text("form.css")
+    assert "export default { render }" in form_module
+    assert not hasattr(JobView, "_css")  # the loader adds the CSS itself
 
 
 # -- RequestForm -------------------------------------------------------------------------------
@@ -455,8 +478,12 @@ def run_notebook(tmp_path: Path, cells: list[str]) -> tuple[Any, int]:
     return nb, len(nbformat.writes(nb).encode())
 
 
-def test_saved_notebook_grows_little_and_keeps_a_current_fallback(tmp_path: Path) -> None:
-    submit = "job{0} = client.submit(kling_nb.VideoRequest(prompt='take {0}', duration=3))"
+@pytest.mark.parametrize("takes", [1, 4])
+def test_saved_notebook_grows_little_and_keeps_a_current_fallback(
+    tmp_path: Path, takes: int
+) -> None:
+    submit = "job{0} = client.submit(kling_nb.VideoRequest(prompt='take {0}', duration=3), TAKES)"
+    submit = submit.replace("TAKES", str(takes))
     views, with_views = run_notebook(
         tmp_path,
         [
@@ -470,13 +497,15 @@ def test_saved_notebook_grows_little_and_keeps_a_current_fallback(tmp_path: Path
         [f"{submit.format(1)}\nNone", "job1.wait(); time.sleep(0.5)", f"{submit.format(2)}\nNone"],
     )
     per_view = (with_views - without) / 2
-    print(f"notebook growth per finished JobView: {per_view / 1000:.1f} KB")
+    print(f"notebook growth per finished {takes}-take JobView: {per_view / 1000:.1f} KB")
     assert per_view < 20_000
-    first = views.cells[1].outputs[0]["data"]
-    assert (
-        "<b>succeeded</b>" in first["text/html"]
-        and '<img src="data:image/jpeg' in first["text/html"]
-    )
-    state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    view_state = state[first["application/vnd.jupyter.widget-view+json"]["model_id"]]["state"]
-    assert view_state["status"] == "succeeded"
+    for cell in (1, 3):
+        first = views.cells[cell].outputs[0]["data"]
+        html = first["text/html"]
+        assert "<b>succeeded</b>" in html and html.count('<img src="data:image/jpeg') == takes
+        assert html.count("sha256 <code>") == takes and html.count(".mp4") >= takes
+        state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        view_state = state[first["application/vnd.jupyter.widget-view+json"]["model_id"]]["state"]
+        assert view_state["status"] == "succeeded"
+        assert [g["status"] for g in view_state["generations"]] == ["succeeded"] * takes
+        assert not any("poster" in g for g in view_state["generations"])

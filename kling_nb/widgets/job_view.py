@@ -3,7 +3,9 @@
 State lives in traitlets mirrored from the job by an observer that runs on the client's runtime
 thread (it only sets traits). The browser ticks elapsed time itself, sends intents (cancel, fetch
 the video) as custom messages, and gets the video as bytes on demand, so no video ever sits in a
-synced trait and a saved notebook stays small.
+synced trait and a saved notebook stays small. For the same reason the poster frames live only in
+the static ``text/html`` fallback (the live view shows the video itself), and the front end's code
+is saved compressed (``_static.packed_module``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import anywidget
 import traitlets as t
 
 from kling_nb.widgets._fallback import render_html, render_text
-from kling_nb.widgets._media import probe, video_mime
-from kling_nb.widgets._static import compact_text, widget_module
+from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
+from kling_nb.widgets._static import packed_module
 
 __all__ = ["JobView", "display_bundle", "show"]
 
@@ -109,8 +111,12 @@ def exports_for(request: _Request, num_generations: int) -> dict[str, str]:
     }
 
 
-def generation_state(gen: _Generation) -> dict[str, Any]:
-    """The per-generation dict the front end renders."""
+def generation_state(gen: _Generation, box: int = POSTER_BOX) -> dict[str, Any]:
+    """The per-generation dict: what the front end renders, plus ``poster`` for the fallback.
+
+    The poster (a ``data:`` URL within ``box`` pixels, or "") is not synced: JobView keeps it for
+    the static fallback only.
+    """
     state: dict[str, Any] = {
         "index": gen.index,
         "id": gen.id or "",
@@ -126,7 +132,7 @@ def generation_state(gen: _Generation) -> dict[str, Any]:
         "poster": "",
     }
     if gen.result is not None:
-        media = probe(Path(gen.result.path))
+        media = probe(Path(gen.result.path), box)
         state.update(
             duration=media.duration,
             size=gen.result.size,
@@ -143,8 +149,7 @@ class JobView(anywidget.AnyWidget):
     >>> JobView(client.submit(request))  # doctest: +SKIP
     """
 
-    _esm = widget_module("job.js")
-    _css = compact_text("kling.css")
+    _esm = packed_module("job.js", ["kling.css"])
 
     model = t.Unicode("").tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
@@ -168,6 +173,7 @@ class JobView(anywidget.AnyWidget):
         self._client = client or getattr(job, "client", None) or getattr(job, "_client", None)
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
+        self._posters: dict[int, str] = {}  # per take, for the fallback only (never synced)
         request = job.request
         from kling_nb.requests import format_cost
 
@@ -203,7 +209,10 @@ class JobView(anywidget.AnyWidget):
             self.simulated = bool(job.simulated)
             self.created_at = float(job.created_at)
             self.finished_at = job.finished_at
-            self.generations = [generation_state(g) for g in job.generations]
+            box = poster_box(len(job.generations))
+            generations = [generation_state(g, box) for g in job.generations]
+            self._posters = {g["index"]: g.pop("poster") for g in generations}
+            self.generations = generations
             self.clock = time.time()
             handles = self._handles if job.status in _FINAL else []
             self._handles = [] if handles else self._handles
@@ -274,7 +283,8 @@ class JobView(anywidget.AnyWidget):
         """The view's current state as plain data (what the static fallback shows)."""
         names = ("model", "summary", "cost", "request_hash", "replayed", "simulated", "status")
         data: dict[str, Any] = {name: getattr(self, name) for name in names}
-        data.update(error=self.error, generations=list(self.generations))
+        generations = [{**g, "poster": self._posters.get(g["index"], "")} for g in self.generations]
+        data.update(error=self.error, generations=generations)
         data.update(created_at=self.created_at, finished_at=self.finished_at)
         return data
 

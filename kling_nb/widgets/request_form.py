@@ -17,7 +17,7 @@ import traitlets as t
 from pydantic import ValidationError
 
 from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
-from kling_nb.widgets._static import compact_text, widget_module
+from kling_nb.widgets._static import packed_module
 from kling_nb.widgets.job_view import JobView, exports_for
 
 __all__ = ["FormEditor", "RequestForm"]
@@ -26,8 +26,7 @@ __all__ = ["FormEditor", "RequestForm"]
 class FormEditor(anywidget.AnyWidget):
     """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
 
-    _esm = widget_module("form.js")
-    _css = compact_text("kling.css") + "\n" + compact_text("form.css")
+    _esm = packed_module("form.js", ["kling.css", "form.css"])
 
     models = t.List(t.Dict()).tag(sync=True)
     draft = t.Dict().tag(sync=True)
