@@ -9,6 +9,12 @@ import pytest
 from kling_nb.simulator import Simulator, run
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, and asyncio.run() refuses to start under it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def _shared_simulator() -> Iterator[list[Simulator]]:
     holder: list[Simulator] = []

@@ -831,7 +831,8 @@ def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
 
     assert "started the bundled simulator" in text(first) and "simulated" in text(first)
     assert "Simulated: no OXEN_API_KEY" in text(again)  # every later cell says so too
-    [result] = [o for o in first if o.output_type == "execute_result"]
+    # displayed with a display_id (refreshed when the job ends), not as the cell's result
+    [result] = [o for o in first if o.output_type == "display_data"]
     assert "application/vnd.jupyter.widget-view+json" in result.data
     assert "SIMULATED" in result.data["text/plain"] or "simulated" in result.data["text/plain"]
     assert "Replayed" in text(again) and "no cost" in text(again)
