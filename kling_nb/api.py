@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,6 +31,7 @@ from kling_nb.errors import (
     error_for_status,
     redact,
 )
+from kling_nb.netbackend import async_transport
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
 
 __all__ = ["USER_AGENT", "Api", "ExpiredURLError", "Saved", "safe_stem", "save_b64"]
@@ -91,13 +92,24 @@ class Api:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.policy = policy
-        # One connection more than the request slots: the event stream holds one for good.
+        # One connection per request slot. The event stream has a client (and pool) of its own:
+        # httpcore scans every pooled connection on each request, so a long-lived stream in
+        # the same pool would only add to that cost.
         slots = policy.max_concurrent_requests
+        timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+        headers = {"User-Agent": USER_AGENT}
+        limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
         self.client = httpx.AsyncClient(
+            transport=transport or async_transport(limits),
+            timeout=timeout,
+            headers=headers,
+            limits=limits,
+        )
+        self.stream_client = httpx.AsyncClient(
             transport=transport,
-            timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=slots + 1, max_keepalive_connections=slots + 1),
+            timeout=timeout,
+            headers=headers,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
         self._slots = asyncio.Semaphore(slots)
 
@@ -119,7 +131,8 @@ class Api:
         return {"Authorization": f"Bearer {self._api_key}"} if under and self._api_key else {}
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        await self.stream_client.aclose()
         await self.client.aclose()
 
     async def request(
@@ -184,7 +197,9 @@ class Api:
 
     async def download(self, url: str, folder: Path, stem: str) -> Saved:
         """Stream ``url`` into ``folder/<stem><ext>``; redo a truncated transfer (bounded)."""
-        scheme = httpx.URL(url).scheme if url else ""
+        # Not httpx.URL(url): it checks every character of a long presigned URL, and the
+        # request parses it again anyway.
+        scheme = url.partition(":")[0].lower() if ":" in url else ""
         if scheme not in ("http", "https"):
             raise DownloadError(
                 f"Refusing to download a result from a non-HTTP(S) URL ({url[:80]!r}); "
@@ -251,10 +266,19 @@ class Api:
 def _temp_file(folder: Path, stem: str) -> tuple[int, str]:
     """A hidden ``.part`` file beside the final one (same file system, so the rename is atomic),
     readable like any other file (``mkstemp`` alone makes it private to its owner)."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o644)
-    return fd, tmp
+    # What mkstemp does (a random name, O_EXCL, retry on a clash) without its per-call set-up.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(folder / f".{stem}.{secrets.token_hex(6)}.part")
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileExistsError:
+            continue
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o644)
+        return fd, tmp
+    raise FileExistsError(f"Could not create a temporary file in {folder}.")
 
 
 def save_b64(data: str, folder: Path, stem: str) -> Saved:

@@ -100,7 +100,7 @@ class EventListener:
         url = self.api.url("/api/events")
         timeout = httpx.Timeout(self.policy.connect_timeout, read=self.policy.events_read_timeout)
         async with aconnect_sse(
-            self.api.client, "GET", url, headers=self.api.auth_headers(url), timeout=timeout
+            self.api.stream_client, "GET", url, headers=self.api.auth_headers(url), timeout=timeout
         ) as source:
             response = source.response
             if response.status_code == 404:

@@ -105,6 +105,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._offset = 0
         self._jobs: dict[str, JobRecord] = {}
+        self._by_hash: dict[str, list[str]] = {}  # request hash -> job ids, oldest first
         self._write_fd: int | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
@@ -215,11 +216,11 @@ class Ledger:
         try:
             with self.path.open("rb") as f:
                 if os.fstat(f.fileno()).st_size < self._offset:
-                    self._offset, self._jobs = 0, {}
+                    self._offset, self._jobs, self._by_hash = 0, {}, {}
                 f.seek(self._offset)
                 data = f.read()
         except FileNotFoundError:
-            self._offset, self._jobs = 0, {}
+            self._offset, self._jobs, self._by_hash = 0, {}, {}
             return
         end = data.rfind(b"\n") + 1  # a torn last line waits until it is closed off
         for raw in data[:end].splitlines():
@@ -250,6 +251,7 @@ class Ledger:
                 created_at=float(r.get("time") or 0.0),
                 generations={i: GenerationRecord(index=i) for i in range(n)},
             )
+            self._by_hash.setdefault(self._jobs[job_id].request_hash, []).append(job_id)
             return
         job = self._jobs.get(job_id)
         if job is None:
@@ -293,7 +295,11 @@ class Ledger:
 
         Results of the simulator never replay for a real client, nor the other way round.
         """
-        for job in reversed(list(self.jobs().values())):
+        with self._lock:  # only the jobs with this hash, not the whole ledger
+            self._refresh()
+            ids = self._by_hash.get(request_hash, [])
+            candidates = [self._jobs[i] for i in dict.fromkeys(reversed(ids)) if i in self._jobs]
+        for job in candidates:
             if job.request_hash != request_hash or job.simulated != simulated:
                 continue
             results = self.verified_results(job)
