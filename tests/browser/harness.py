@@ -1,4 +1,5 @@
-"""JupyterLab in Debian's Chromium, driven by Playwright: the recipe from the team's testing notes.
+"""JupyterLab and Notebook 7 in Debian's Chromium, driven by Playwright: the recipe from the team's
+testing notes.
 
 Shared by the browser tests (``conftest.py``) and ``benchmarks/widget_latency.py``. Never run
 ``playwright install``: the browser is Debian's ``/usr/bin/chromium``.
@@ -51,11 +52,18 @@ class HarnessError(RuntimeError):
 
 @dataclass
 class Lab:
-    """A running JupyterLab: its URL, token and the folder it serves."""
+    """A running Jupyter server (JupyterLab or Notebook 7): its URL, token and served folder."""
 
     url: str
     token: str
     root: Path
+    app: str = "lab"
+
+    def notebook_url(self, name: str) -> str:
+        """Where the app opens the notebook ``name``."""
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
+        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
     def shutdown_kernels(self) -> None:
         auth = {"token": self.token}
@@ -72,6 +80,19 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def jupyterlab(base: Path) -> Iterator[Lab]:
     """JupyterLab on a free loopback port, with config, data and runtime folders under ``base``."""
+    with jupyter_server(base, "lab") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def jupyter_server(
+    base: Path, app: str = "lab", env_overrides: dict[str, str | None] | None = None
+) -> Iterator[Lab]:
+    """``jupyter lab`` or ``jupyter notebook`` (Notebook 7) on a free loopback port.
+
+    Config, data and runtime folders live under ``base``; ``env_overrides`` sets (or, with
+    ``None``, removes) variables of the server's environment, which its kernels inherit.
+    """
     root = base / "notebooks"
     root.mkdir(parents=True)
     env = dict(os.environ)
@@ -83,6 +104,11 @@ def jupyterlab(base: Path) -> Iterator[Lab]:
     ):
         (base / sub).mkdir()
         env[name] = str(base / sub)
+    for key, value in (env_overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     labconfig = base / "config" / "labconfig"
     labconfig.mkdir()
     disabled = {"@jupyterlab/apputils-extension:announcements": True}
@@ -94,9 +120,18 @@ def jupyterlab(base: Path) -> Iterator[Lab]:
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
     port, token = _free_port(), secrets.token_hex(16)
+    app_flags = {
+        "lab": [
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        # Notebook 7 exposes window.jupyterapp with its own app's flag.
+        "notebook": ["--JupyterNotebookApp.expose_app_in_browser=True"],
+    }[app]
     cmd = [
         str(Path(sys.executable).with_name("jupyter")),
-        "lab",
+        app,
         "--no-browser",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
@@ -104,12 +139,11 @@ def jupyterlab(base: Path) -> Iterator[Lab]:
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.expose_app_in_browser=True",
+        *app_flags,
     ]
     url = f"http://127.0.0.1:{port}"
-    with (base / "lab.log").open("wb") as log:
+    log_path = base / f"{app}.log"
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
@@ -118,9 +152,12 @@ def jupyterlab(base: Path) -> Iterator[Lab]:
                     if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
                         break
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise HarnessError(f"JupyterLab did not start; see {base / 'lab.log'}")
+                    raise HarnessError(
+                        f"`jupyter {app}` did not start; see {log_path} (is the test extra "
+                        "installed? pip install -e '.[simulator,test,dev]')"
+                    )
                 time.sleep(0.2)
-            yield Lab(url, token, root)
+            yield Lab(url, token, root, app)
         finally:
             proc.terminate()
             try:
@@ -192,7 +229,7 @@ def open_notebook(
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
+    page.goto(lab.notebook_url(name))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_function(KERNEL_READY, timeout=60_000)
     opened = NotebookPage(page, dialogs, path)
