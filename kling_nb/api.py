@@ -99,17 +99,16 @@ class Api:
         timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
         headers = {"User-Agent": USER_AGENT}
         limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        stream_transport = transport
+        if transport is None:  # one TLS context for both (loading the CA bundle is slow)
+            tls = httpx.create_ssl_context()
+            transport, stream_transport = async_transport(limits, tls), async_transport(one, tls)
         self.client = httpx.AsyncClient(
-            transport=transport or async_transport(limits),
-            timeout=timeout,
-            headers=headers,
-            limits=limits,
+            transport=transport, timeout=timeout, headers=headers, limits=limits
         )
         self.stream_client = httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout,
-            headers=headers,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            transport=stream_transport, timeout=timeout, headers=headers, limits=one
         )
         self._slots = asyncio.Semaphore(slots)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 from typing import Any
 
 import httpcore
@@ -20,10 +21,13 @@ import httpx
 __all__ = ["async_transport"]
 
 
-def async_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """``httpx.AsyncHTTPTransport(limits=limits)`` with the cheaper check (when it can be fitted:
-    httpcore keeps its backend in a private attribute, so an httpx that moved it gets none)."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+def async_transport(
+    limits: httpx.Limits, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncHTTPTransport:
+    """``httpx.AsyncHTTPTransport(verify, limits=limits)`` with the cheaper check (when it can be
+    fitted: httpcore keeps its backend in a private attribute; an httpx that moved it gets none).
+    """
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if isinstance(backend, httpcore.AsyncNetworkBackend):
