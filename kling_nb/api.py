@@ -16,9 +16,14 @@ import logging
 import os
 import re
 import secrets
+import ssl
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import httpx
 
@@ -32,6 +37,7 @@ from kling_nb.errors import (
     redact,
 )
 from kling_nb.netbackend import async_transport
+from kling_nb.plainget import open_get
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
 
 __all__ = ["USER_AGENT", "Api", "ExpiredURLError", "Saved", "safe_stem", "save_b64"]
@@ -101,9 +107,14 @@ class Api:
         limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         stream_transport = transport
-        if transport is None:  # one TLS context for both (loading the CA bundle is slow)
-            tls = httpx.create_ssl_context()
+        self._tls: ssl.SSLContext | None = None
+        # Downloads run on worker threads with a sync client (see _download_sync), which needs
+        # a transport that speaks sync too: the default, or e.g. an injected MockTransport.
+        sync_transport = transport if isinstance(transport, httpx.BaseTransport) else None
+        if transport is None:  # one TLS context for all (loading the CA bundle is slow)
+            tls = self._tls = httpx.create_ssl_context()
             transport, stream_transport = async_transport(limits, tls), async_transport(one, tls)
+            sync_transport = httpx.HTTPTransport(verify=tls, limits=limits)
         self.client = httpx.AsyncClient(
             transport=transport, timeout=timeout, headers=headers, limits=limits
         )
@@ -111,6 +122,13 @@ class Api:
             transport=stream_transport, timeout=timeout, headers=headers, limits=one
         )
         self._slots = asyncio.Semaphore(slots)
+        self._sync: httpx.Client | None = None
+        if sync_transport is not None:
+            self._sync = httpx.Client(
+                transport=sync_transport, timeout=timeout, headers=headers, limits=limits
+            )
+        self._threads = ThreadPoolExecutor(slots, thread_name_prefix="kling-nb-download")
+        self._closing = threading.Event()
 
     def __repr__(self) -> str:
         return f"Api(base_url={self.base_url!r})"
@@ -130,7 +148,11 @@ class Api:
         return {"Authorization": f"Bearer {self._api_key}"} if under and self._api_key else {}
 
     async def aclose(self) -> None:
-        """Close the connection pools."""
+        """Stop the download threads and close the connection pools."""
+        self._closing.set()  # a thread stops at its next chunk and removes its temporary file
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._sync is not None:
+            self._sync.close()
         await self.stream_client.aclose()
         await self.client.aclose()
 
@@ -232,34 +254,183 @@ class Api:
         )
 
     async def _download_once(self, url: str, folder: Path, stem: str) -> Saved:
+        if self._sync is None:  # an injected transport that only speaks async
+            return await self._download_async(url, folder, stem)
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._threads, self._download_sync, url, folder, stem, stop)
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            stop.set()  # the thread stops at its next chunk and removes its temporary file
+            raise
+
+    def _download_sync(self, url: str, folder: Path, stem: str, stop: threading.Event) -> Saved:
+        """One transfer on a worker thread: a plain socket GET when the URL allows it (see
+        ``plainget``), else httpx's sync client; either reads a large body at least twice as
+        fast as the async stack, and two more threads write and hash it meanwhile."""
+        assert self._sync is not None
+        headers = self.auth_headers(url)
+        batch = self.policy.download_chunk_bytes
+        if self._tls is not None:  # the default transport (an injected one is always used)
+            plain = open_get(
+                url,
+                {"User-Agent": USER_AGENT, **headers},
+                self._tls,
+                self.policy.connect_timeout,
+                self.policy.read_timeout,
+            )
+            if plain is not None:
+                try:
+                    expected, final = _target(plain.status, plain.headers, url, folder, stem)
+                    body = plain.body(batch, expected or 0)
+                    return self._save(body, expected, final, folder, stem, stop)
+                finally:
+                    plain.close()
+        with self._sync.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            status, fields = response.status_code, response.headers
+            expected, final = _target(status, fields, url, folder, stem)
+            return self._save(response.iter_bytes(), expected, final, folder, stem, stop)
+
+    def _save(
+        self,
+        chunks: Iterable[bytes | bytearray],
+        expected: int | None,
+        final: Path,
+        folder: Path,
+        stem: str,
+        stop: threading.Event,
+    ) -> Saved:
+        fd, tmp = _temp_file(folder, stem)
+        try:
+            with _Sink(fd, self.policy.download_chunk_bytes) as sink:
+                for chunk in chunks:
+                    if stop.is_set() or self._closing.is_set():
+                        raise DownloadError("The download was stopped (client closed).")
+                    sink.add(chunk)
+            return _keep(sink, expected, tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def _download_async(self, url: str, folder: Path, stem: str) -> Saved:
         headers = self.auth_headers(url)
         async with self.client.stream(
             "GET", url, headers=headers, follow_redirects=True
         ) as response:
-            status = response.status_code
-            if status in (401, 403, 404, 410):
-                raise ExpiredURLError(f"The result URL answered HTTP {status} (expired?).")
-            if status >= 400:
-                error = DownloadError(f"The result URL answered HTTP {status}.")
-                error.retryable = status >= 500 or status in (408, 429)
-                raise error
-            encoded = response.headers.get("content-encoding", "identity") not in ("", "identity")
-            length = response.headers.get("content-length")
-            expected = int(length) if length and length.isdigit() and not encoded else None
-            final = folder / (stem + _extension(response.headers.get("content-type", ""), url))
+            status, fields = response.status_code, response.headers
+            expected, final = _target(status, fields, url, folder, stem)
             fd, tmp = _temp_file(folder, stem)
-            digest = hashlib.sha256()
-            size = 0
             try:
-                with os.fdopen(fd, "wb") as f:
-                    size = await _pipe(response, f, digest, self.policy.download_chunk_bytes)
-                if expected is not None and size != expected:
-                    raise _Truncated(f"truncated: got {size} of {expected} bytes")
-                os.replace(tmp, final)
+                with _Sink(fd, self.policy.download_chunk_bytes) as sink:
+                    async for chunk in response.aiter_bytes():
+                        sink.add(chunk)
+                        if sink.busy():  # wait for the threads off the loop, not on it
+                            await asyncio.to_thread(sink.wait, _Sink._AHEAD - 1)
+                return _keep(sink, expected, tmp, final)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        return Saved(path=final, sha256=digest.hexdigest(), size=size)
+
+
+def _target(
+    status: int, headers: Mapping[str, str], url: str, folder: Path, stem: str
+) -> tuple[int | None, Path]:
+    """Check a result's status; the length to expect (if stated) and the final path.
+    ``headers`` is httpx's (any case) or lower-case names."""
+    if status in (401, 403, 404, 410):
+        raise ExpiredURLError(f"The result URL answered HTTP {status} (expired?).")
+    if status >= 400:
+        error = DownloadError(f"The result URL answered HTTP {status}.")
+        error.retryable = status >= 500 or status in (408, 429)
+        raise error
+    encoded = headers.get("content-encoding", "identity") not in ("", "identity")
+    length = headers.get("content-length")
+    expected = int(length) if length and length.isdigit() and not encoded else None
+    final = folder / (stem + _extension(headers.get("content-type", ""), url))
+    return expected, final
+
+
+def _keep(sink: _Sink, expected: int | None, tmp: str, final: Path) -> Saved:
+    """Check the length of a written body, then rename its temporary file into place."""
+    if expected is not None and sink.size != expected:
+        raise _Truncated(f"truncated: got {sink.size} of {expected} bytes")
+    os.replace(tmp, final)
+    return Saved(path=final, sha256=sink.digest.hexdigest(), size=sink.size)
+
+
+class _Sink:
+    """Writes a body to ``fd`` and hashes it. Chunks are gathered into batches of ``batch``
+    bytes; each batch is written by one thread and hashed by another (``os.write`` and sha256
+    both release the GIL), so reading, writing and hashing overlap. At most ``_AHEAD`` batches
+    are held, which smooths over slow writes while keeping memory small. A body under one batch
+    is written on the caller's thread without starting any. Closing waits for the threads and
+    closes ``fd``.
+    """
+
+    _AHEAD = 3
+
+    def __init__(self, fd: int, batch: int) -> None:
+        self.fd, self.batch = fd, batch
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._parts: list[bytes | bytearray] = []
+        self._held = 0
+        self._threads: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._pending: deque[tuple[Future[None], Future[None]]] = deque()
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if kind is None:
+                self.wait(0)
+                if self._parts:
+                    data = b"".join(self._parts)
+                    self._write(data)
+                    self.digest.update(data)
+                    self._parts = []
+        finally:
+            for pool in self._threads or ():
+                pool.shutdown(wait=True, cancel_futures=True)
+            os.close(self.fd)
+
+    def add(self, chunk: bytes | bytearray) -> None:
+        """Take one chunk; hand a full batch on (blocks while the threads are too far behind)."""
+        self._parts.append(chunk)
+        self._held += len(chunk)
+        self.size += len(chunk)
+        if self._held < self.batch:
+            return
+        data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        self._parts, self._held = [], 0
+        self.wait(self._AHEAD - 1)
+        if self._threads is None:
+            name = "kling-nb-save"
+            self._threads = ThreadPoolExecutor(1, name), ThreadPoolExecutor(1, name)
+        writer, hasher = self._threads
+        self._pending.append(
+            (writer.submit(self._write, data), hasher.submit(self.digest.update, data))
+        )
+
+    def busy(self) -> bool:
+        """Whether the threads are as far behind as allowed (the next batch would block)."""
+        while self._pending and all(f.done() for f in self._pending[0]):
+            for f in self._pending.popleft():
+                f.result()
+        return len(self._pending) >= self._AHEAD
+
+    def wait(self, behind: int) -> None:
+        """Wait until at most ``behind`` batches are in hand (raising a thread's error)."""
+        while len(self._pending) > behind:
+            for f in self._pending.popleft():
+                f.result()
+
+    def _write(self, data: bytes | bytearray) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
 
 
 def _temp_file(folder: Path, stem: str) -> tuple[int, str]:
@@ -297,34 +468,6 @@ def save_b64(data: str, folder: Path, stem: str) -> Saved:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Saved(path=final, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw))
-
-
-async def _pipe(response: httpx.Response, f: BinaryIO, digest: hashlib._Hash, batch: int) -> int:
-    """Copy the body to ``f`` and ``digest``: the loop reads batch n+1 while a worker thread
-    writes and hashes batch n (both release the GIL), so memory stays at two batches."""
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
-    size = 0
-    buffer = bytearray()
-
-    def sink(data: bytearray) -> None:
-        f.write(data)
-        digest.update(data)
-
-    try:
-        async for chunk in response.aiter_bytes():
-            buffer += chunk
-            size += len(chunk)
-            if len(buffer) >= batch:
-                if pending is not None:
-                    await pending
-                pending, buffer = loop.run_in_executor(None, sink, buffer), bytearray()
-    finally:
-        if pending is not None:
-            await asyncio.shield(pending)
-    if buffer:
-        sink(buffer)
-    return size
 
 
 class _Truncated(Exception):
