@@ -2,9 +2,10 @@
 
 The simulator (own process) pads each result to ``result_size_bytes``. kling_nb streams it to a
 temporary file, hashing as it goes, then renames it; curl fetches a fresh result URL of the same
-generation into a file in the same folder. Runs alternate (kling_nb, curl, bare httpx read that
-discards the body) and the best of each is kept, since the machine is shared. Memory growth is
-the client process's max RSS after the first end-to-end job minus before it.
+generation into a file in the same folder. Runs alternate (kling_nb, curl, a bare httpx read and
+a bare socket loop, both discarding the body) and the best of each is kept, since the machine is
+shared. Memory growth is the client process's max RSS after the first end-to-end job minus
+before it.
 
     .venv/bin/python benchmarks/download.py [MEGABYTES]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,29 @@ KEY = "benchmark-key"
 
 def max_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def plain_socket_read(url: str) -> float:
+    """Seconds for a bare socket loop (one GET, ``recv_into`` 1 MiB, body discarded): the floor."""
+    u = httpx.URL(url)
+    start = time.perf_counter()
+    with socket.create_connection((u.host, u.port or 80)) as sock:
+        target = u.raw_path.decode()
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {u.netloc.decode()}\r\n\r\n".encode())
+        buffer = bytearray(1 << 20)
+        head, got, length = b"", 0, None
+        while length is None:
+            head += sock.recv(65536)
+            if b"\r\n\r\n" in head:
+                raw, _, rest = head.partition(b"\r\n\r\n")
+                fields = dict(line.split(b": ", 1) for line in raw.split(b"\r\n")[1:])
+                length, got = int(fields[b"content-length"]), len(rest)
+        while got < length:
+            n = sock.recv_into(buffer)
+            if not n:
+                break
+            got += n
+    return time.perf_counter() - start
 
 
 async def bare_httpx_read(url: str) -> float:
@@ -70,7 +95,7 @@ def main(megabytes: int) -> None:
             headers={"Authorization": f"Bearer {KEY}"},
         ).json()
         url = row["result_url"]
-        times: dict[str, list[float]] = {"kling_nb": [first], "curl": [], "httpx": []}
+        times: dict[str, list[float]] = {"kling_nb": [first], "curl": [], "httpx": [], "socket": []}
         api = client.engine.api
         for _ in range(3):
             start = time.perf_counter()
@@ -80,12 +105,14 @@ def main(megabytes: int) -> None:
             subprocess.run(["curl", "-sS", "-o", str(Path(folder) / "c.mp4"), url], check=True)
             times["curl"].append(time.perf_counter() - start)
             times["httpx"].append(asyncio.run(bare_httpx_read(url)))
+            times["socket"].append(plain_socket_read(url))
     mb = result.size / 1e6
-    ours, curl, bare = (min(times[k]) for k in ("kling_nb", "curl", "httpx"))
+    ours, curl, bare, floor = (min(times[k]) for k in ("kling_nb", "curl", "httpx", "socket"))
     print(f"download: {mb:.0f} MB result over loopback, best of {len(times['curl'])} or more")
     print(f"  kling_nb:  {ours:.2f} s = {mb / ours:4.0f} MB/s (stream, sha256, write, rename)")
     print(f"  curl:      {curl:.2f} s = {mb / curl:4.0f} MB/s (to a file)")
     print(f"  bare httpx {bare:.2f} s = {mb / bare:4.0f} MB/s (async stream, body discarded)")
+    print(f"  bare socket {floor:.2f} s = {mb / floor:4.0f} MB/s (recv_into, body discarded)")
     print(f"  ratio kling_nb/curl throughput: {curl / ours:.2f} (target >= 0.8)")
     print(f"  ratio kling_nb/bare httpx:      {bare / ours:.2f}")
     print(

@@ -10,9 +10,11 @@ from the first submit until every result is saved and hashed), and peak memory (
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +28,22 @@ from kling_nb.requests import VideoRequest
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each live thread, summed by name (worker numbers dropped); Linux."""
+    names = {t.native_id: t.name.split("_")[0] for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals: dict[str, float] = {}
+    task = Path("/proc/self/task")
+    for tid in task.iterdir() if task.is_dir() else ():
+        try:
+            fields = (tid / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid.name), "other")
+        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
 
 
 def bare_httpx_cpu_ms(base_url: str, n: int = 300) -> float:
@@ -52,12 +70,14 @@ def main(total: int, per_job: int) -> None:
         Client("benchmark-key", base_url, Path(folder)) as client,
     ):
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        threads0 = thread_cpu()
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         jobs = [client.submit(r, num_generations=per_job) for r in requests]
         submit_ms = (time.perf_counter() - t0) * 1000
         statuses = [job.wait(600).status for job in jobs]
         cpu = cpu_seconds() - cpu0
         wall = time.perf_counter() - t0
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         counts = stats(base_url)
         floor = bare_httpx_cpu_ms(base_url)
@@ -83,9 +103,11 @@ def main(total: int, per_job: int) -> None:
     )
     per_gen = cpu * 1000 / generations
     print(f"  CPU: {cpu * 1000:.0f} ms = {per_gen:.2f} ms per generation (target < 2)")
+    split = ", ".join(f"{k} {v * 1000 / generations:.2f}" for k, v in sorted(threads.items()))
+    print(f"  by thread, ms per generation: {split} (kling-nb: the loop; main: submit())")
     print(
-        f"  for scale: one bare httpx GET costs {floor:.2f} ms CPU here; a generation needs two "
-        f"requests (enqueue, download), so {per_gen / (2 * floor):.1f}x that floor"
+        f"  for scale: one bare httpx GET costs {floor:.2f} ms CPU here; the enqueue is one such "
+        f"request (the download reads on a worker thread, see kling_nb/plainget.py)"
     )
     print(
         f"  peak RSS: {rss_after / 1024:.0f} MiB (before submitting {rss_before / 1024:.0f} MiB, "
