@@ -391,8 +391,10 @@ class Client:
                 gen.id, gen.error = rec.generation_id, rec.error
                 gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
                 gen.completed_at = rec.completed_at
-                # "downloading" was interrupted: poll again for a fresh URL
-                gen.status = "queued" if rec.status in ("pending", "downloading") else rec.status  # type: ignore[assignment]
+                # "downloading" was interrupted, "save_failed" and "timed_out" may still end
+                # in a saved result: poll again (for a fresh URL)
+                again = ("pending", "downloading", "save_failed", "timed_out")
+                gen.status = "queued" if rec.status in again else rec.status  # type: ignore[assignment]
             jobs.append(job)
         self.jobs.extend(jobs)
         unsent = {r.job_id for r in records if r.unsent}

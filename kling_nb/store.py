@@ -40,7 +40,9 @@ __all__ = ["LEDGER_NAME", "GenerationRecord", "JobRecord", "Ledger", "file_sha25
 
 LEDGER_NAME = "ledger.jsonl"
 FORMAT = 1
-_ACTIVE = frozenset({"pending", "queued", "processing", "downloading"})
+# "save_failed": the server succeeded but the file was not saved; "timed_out": past the
+# client's deadline. Both may still end in a saved result, so resume() re-attaches to them.
+_ACTIVE = frozenset({"pending", "queued", "processing", "downloading", "save_failed", "timed_out"})
 
 
 def file_sha256(path: Path) -> str:
