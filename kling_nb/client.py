@@ -201,7 +201,10 @@ class Client:
                 (req, n)
                 for req, n in batch
                 if force
-                or self.ledger.find_replay(req.request_hash, n, simulated=self.simulated) is None
+                or self.ledger.find_replay(
+                    req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+                )
+                is None
             ]
             costs = [estimate_cost(req, n) for req, n in fresh]
             known = [c for c in costs if c is not None]
@@ -314,7 +317,9 @@ class Client:
     def _replay(self, req: VideoRequest, n: int) -> Job | None:
         from kling_nb.requests import estimate_cost
 
-        found = self.ledger.find_replay(req.request_hash, n, simulated=self.simulated)
+        found = self.ledger.find_replay(
+            req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+        )
         if found is None:
             return None
         record, results = found

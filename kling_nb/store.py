@@ -291,11 +291,14 @@ class Ledger:
         return found
 
     def find_replay(
-        self, request_hash: str, num_generations: int, *, simulated: bool
+        self, request_hash: str, num_generations: int, *, simulated: bool, base_url: str
     ) -> tuple[JobRecord, list[tuple[GenerationRecord, Path]]] | None:
         """The latest job with this request hash and enough verified successes, or None.
 
-        Results of the simulator never replay for a real client, nor the other way round.
+        Only results made by the same server (``base_url``) replay: a simulator's videos never
+        replay for a client of Oxen.ai (or of another server), nor the other way round. A
+        ``simulated`` client (the bundled simulator, on a new port in each kernel) replays the
+        results of any simulated run, and only those.
         """
         with self._lock:  # only the jobs with this hash, not the whole ledger
             self._refresh()
@@ -303,6 +306,8 @@ class Ledger:
             candidates = [self._jobs[i] for i in dict.fromkeys(reversed(ids)) if i in self._jobs]
         for job in candidates:
             if job.request_hash != request_hash or job.simulated != simulated:
+                continue
+            if job.base_url != base_url and not simulated:  # the bundled one's port changes
                 continue
             results = self.verified_results(job)
             if results and len(results) >= num_generations:

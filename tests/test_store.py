@@ -129,18 +129,18 @@ def test_replay_needs_verified_files(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     submit(ledger, "j1")
     path = succeed(ledger, "j1", "g1", b"video bytes")
-    found = ledger.find_replay("h1", 1, simulated=False)
+    found = ledger.find_replay("h1", 1, simulated=False, base_url=BASE)
     assert found is not None
     record, results = found
     assert record.job_id == "j1"
     assert results[0][1] == path.resolve()
-    assert ledger.find_replay("h1", 2, simulated=False) is None
-    assert ledger.find_replay("other", 1, simulated=False) is None
-    assert ledger.find_replay("h1", 1, simulated=True) is None
+    assert ledger.find_replay("h1", 2, simulated=False, base_url=BASE) is None
+    assert ledger.find_replay("other", 1, simulated=False, base_url=BASE) is None
+    assert ledger.find_replay("h1", 1, simulated=True, base_url=BASE) is None
     path.write_bytes(b"video bytez")  # same size, different content
-    assert ledger.find_replay("h1", 1, simulated=False) is None
+    assert ledger.find_replay("h1", 1, simulated=False, base_url=BASE) is None
     path.unlink()
-    assert ledger.find_replay("h1", 1, simulated=False) is None
+    assert ledger.find_replay("h1", 1, simulated=False, base_url=BASE) is None
 
 
 def test_replay_picks_the_latest_verified_job(tmp_path: Path) -> None:
@@ -153,8 +153,27 @@ def test_replay_picks_the_latest_verified_job(tmp_path: Path) -> None:
     ledger.record_generation(
         "broken", GenerationRecord(index=0, generation_id="g-b", status="failed", error="x")
     )
-    found = ledger.find_replay("h1", 1, simulated=False)
+    found = ledger.find_replay("h1", 1, simulated=False, base_url=BASE)
     assert found is not None and found[0].job_id == "new"
+
+
+def test_replay_needs_the_same_server(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1", base_url="http://127.0.0.1:9")
+    succeed(ledger, "j1", "g1", b"video bytes")
+    assert ledger.find_replay("h1", 1, simulated=False, base_url="https://hub.oxen.ai") is None
+    assert ledger.find_replay("h1", 1, simulated=False, base_url="http://127.0.0.1:10") is None
+    found = ledger.find_replay("h1", 1, simulated=False, base_url="http://127.0.0.1:9")
+    assert found is not None and found[0].job_id == "j1"
+
+
+def test_the_bundled_simulators_results_replay_on_its_next_port(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1", simulated=True, base_url="http://127.0.0.1:9")
+    succeed(ledger, "j1", "g1", b"video bytes")
+    found = ledger.find_replay("h1", 1, simulated=True, base_url="http://127.0.0.1:10")
+    assert found is not None and found[0].job_id == "j1"
+    assert ledger.find_replay("h1", 1, simulated=False, base_url="http://127.0.0.1:9") is None
 
 
 def test_a_result_path_outside_the_folder_never_replays(tmp_path: Path) -> None:
@@ -167,7 +186,7 @@ def test_a_result_path_outside_the_folder_never_replays(tmp_path: Path) -> None:
     ledger.record_generation(
         "j1", GenerationRecord(index=0, generation_id="g", status="succeeded", result=result)
     )
-    assert ledger.find_replay("h1", 1, simulated=False) is None
+    assert ledger.find_replay("h1", 1, simulated=False, base_url=BASE) is None
 
 
 def test_pending_lists_running_generations_for_this_base_url_only(tmp_path: Path) -> None:
