@@ -38,6 +38,9 @@ log = logging.getLogger("kling_nb")
 _SERVER_FINAL = frozenset({"succeeded", "failed", "cancelled"})
 _EARLY_EVENTS = 1000
 _NOT_MATCHED = frozenset({"model", "num_generations", "response_format", "target_namespace"})
+# Rounds of saving a succeeded generation's result (each with a fresh URL from a poll) before
+# this client stops trying; the ledger keeps it as "save_failed", so resume() tries again.
+_SAVE_ROUNDS = 3
 
 
 def uncertain_message(job: Job, cause: str) -> str:
@@ -79,6 +82,7 @@ class Engine:
         self._sending: set[str] = set()
         self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._recorded_final: dict[str, str] = {}
+        self._save_failures: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -174,10 +178,17 @@ class Engine:
         for gen in job.generations:
             if gen.id and not gen.done:
                 self.tracked[gen.id] = (job, gen)
-        delay = max(0.0, job.created_at + self.policy.deadline_seconds - time.time())
-        self.runtime.loop.call_later(delay, self._deadline, job)
         self._settle(job)
-        self.runtime.spawn(self.reconcile())
+        self.runtime.spawn(self._reconcile_then_deadline(job))
+
+    async def _reconcile_then_deadline(self, job: Job) -> None:
+        """Learn what a resumed job's generations became, then time out those still running
+        (a late success found by this pass is saved, not reported as timed out)."""
+        try:
+            await self.reconcile()
+        finally:
+            delay = max(0.0, job.created_at + self.policy.deadline_seconds - time.time())
+            self.runtime.loop.call_later(delay, self._deadline, job)
 
     async def _adopt(self, job: Job, payload: dict[str, Any], sent_at: float) -> bool:
         """After an uncertain enqueue, find generations the server made for this request."""
@@ -397,14 +408,41 @@ class Engine:
                 saved = await self.api.download(url, folder, safe_stem(gid))
         except (KlingError, OSError) as exc:
             self._downloading.discard(gid)
-            message = exc.message if isinstance(exc, KlingError) else str(exc)
-            self._finish(
-                job, gen, "failed", f"the generation succeeded but saving it failed: {message}"
-            )
+            self._save_failed(job, gen, exc.message if isinstance(exc, KlingError) else str(exc))
             return
         self._downloading.discard(gid)
+        self._save_failures.pop(gid, None)
         gen.result = Result(gid, saved.path, saved.sha256, saved.size, url)
         self._finish(job, gen, "succeeded", None)
+
+    def _save_failed(self, job: Job, gen: Generation, message: str) -> None:
+        """The server succeeded but the file was not saved: the result is paid for, so it is
+        never a final failure. It stays tracked (each reconcile pass, such as the safety poll,
+        gets a fresh URL and tries again) for ``_SAVE_ROUNDS`` rounds; then this client stops,
+        and the ledger's "save_failed" makes ``Client().resume()`` try again later."""
+        gid = gen.id or ""
+        rounds = self._save_failures.get(gid, 0) + 1
+        self._save_failures[gid] = rounds
+        if rounds < _SAVE_ROUNDS:
+            gen.status = "downloading"  # still being saved: the next reconcile pass retries
+            gen.error = redact(
+                f"the generation succeeded but saving it failed ({message}); retrying with a "
+                f"fresh URL at the next poll (round {rounds} of {_SAVE_ROUNDS})"
+            )
+            self._record(job, gen, "save_failed")
+            self._settle(job)
+            return
+        self._save_failures.pop(gid, None)
+        self.tracked.pop(gid, None)
+        gen.status = "failed"
+        gen.error = redact(
+            f"the generation succeeded but saving it failed {rounds} times (last: {message}). "
+            "The result is paid for and stays on the server: Client().resume() from a new "
+            "client on this outputs folder (e.g. after a restart) tries again."
+        )
+        gen.completed_at = gen.completed_at or time.time()
+        self._record(job, gen, "save_failed")
+        self._settle(job)
 
     # -- cancelling and deadlines ------------------------------------------------------------
     async def cancel_job(self, job: Job) -> None:
@@ -469,7 +507,8 @@ class Engine:
         if job.done:
             self._record_job(job)
 
-    def _record(self, job: Job, gen: Generation) -> None:
+    def _record(self, job: Job, gen: Generation, status: str | None = None) -> None:
+        """Write the generation's state to the ledger (``status`` overrides its status)."""
         result = None
         if gen.result is not None:
             result = {
@@ -480,7 +519,7 @@ class Engine:
         record = GenerationRecord(
             index=gen.index,
             generation_id=gen.id,
-            status=gen.status,
+            status=status or gen.status,
             enqueued_at=gen.enqueued_at,
             started_at=gen.started_at,
             completed_at=gen.completed_at,

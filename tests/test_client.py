@@ -218,10 +218,12 @@ def test_an_expired_url_is_polled_once_for_a_fresh_one(hub: Hub, client: Client)
 
 
 def test_a_url_that_stays_expired_fails_the_generation(hub: Hub, client: Client) -> None:
-    hub.downloads = [lambda r: httpx.Response(403)] * 2
+    # every round (a download, then one with a fresh URL) of the engine's three answers 403
+    hub.downloads = [lambda r: httpx.Response(403)] * 6
     job = client.submit(request()).wait(10)
     assert job.status == "failed"
-    assert "saving it failed" in (job.generations[0].error or "")
+    assert "saving it failed 3 times" in (job.generations[0].error or "")
+    assert client.ledger.jobs()[job.id].generations[0].status == "save_failed"
 
 
 def test_validation_and_budget_come_before_any_network(hub: Hub, tmp_path: Path) -> None:
