@@ -166,8 +166,8 @@ class Engine:
             early = self._early.pop(gid, None) if gid else None
             if early is not None:
                 self.on_event(early)
-        delay = max(0.0, job.created_at + self.policy.deadline_seconds - now)
-        self.runtime.loop.call_later(delay, self._deadline, job)
+        # From the enqueue answer, not the submission: a batch job may wait long for a slot.
+        self.runtime.loop.call_later(self.policy.deadline_seconds, self._deadline, job)
         if job.cancel_requested:
             self.runtime.spawn(self.cancel_job(job))
         self._wake.set()
@@ -187,7 +187,9 @@ class Engine:
         try:
             await self.reconcile()
         finally:
-            delay = max(0.0, job.created_at + self.policy.deadline_seconds - time.time())
+            enqueued = [g.enqueued_at for g in job.generations if g.enqueued_at is not None]
+            start = min(enqueued) if enqueued else job.created_at
+            delay = max(0.0, start + self.policy.deadline_seconds - time.time())
             self.runtime.loop.call_later(delay, self._deadline, job)
 
     async def _adopt(self, job: Job, payload: dict[str, Any], sent_at: float) -> bool:

@@ -3,6 +3,7 @@ only its own generations: each against a real simulator over loopback."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from kling_nb.client import Client
@@ -73,3 +74,18 @@ def test_a_late_success_after_the_deadline_is_saved_by_resume_after_a_restart(
         assert done.results[0].path.is_file()
     assert _ledger_status(tmp_path, job.id) == "succeeded"
     assert sim.stats()["enqueue_calls"] == 1
+
+
+def test_batch_deadlines_count_from_each_enqueue_not_from_submission(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    requests = [{**REQUEST, "prompt": f"fox number {i}"} for i in range(8)]
+    with Client("sk-test", sim.base_url, tmp_path, deadline_seconds=1.2) as client:
+        started = time.monotonic()
+        jobs = client.submit_many(requests, max_in_flight=1)
+        statuses = [job.wait(timeout=60).status for job in jobs]
+        elapsed = time.monotonic() - started
+    # one at a time the batch outlasts the deadline, yet no job waited on a slot is timed out
+    assert elapsed > 1.2
+    assert statuses == ["succeeded"] * 8
+    assert sim.stats()["enqueue_calls"] == 8
