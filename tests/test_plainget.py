@@ -1,4 +1,4 @@
-"""The plain socket GET used for result bodies: which answers it takes, which it leaves to httpx,
+"""The http.client GET used for result bodies: which answers it takes, which it leaves to httpx,
 and the download paths around it (a short body is redone, an async-only transport still works)."""
 
 from __future__ import annotations
