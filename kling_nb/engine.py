@@ -9,6 +9,7 @@ changes nothing twice. ``tracked`` keeps timed-out generations too: a late succe
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -80,6 +81,10 @@ class Engine:
         self._wake = asyncio.Event()
         self._downloading: set[str] = set()
         self._sending: set[str] = set()
+        # Enqueue calls waiting for their answer (job id -> _enqueue_key), and an event set (and
+        # replaced) as each one ends: an adopting job waits for identical ones first.
+        self._enqueuing: dict[str, str] = {}
+        self._enqueued = asyncio.Event()
         self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._recorded_final: dict[str, str] = {}
         self._save_failures: dict[str, int] = {}
@@ -120,7 +125,7 @@ class Engine:
         sent_at = time.time()
         self._sending.add(job.id)
         try:
-            answer = await self.api.request("POST", "/api/ai/queue", safety="unsafe", json=payload)
+            answer = await self._enqueue(job, payload)
         except (ServerError, APIConnectionError) as exc:
             if isinstance(exc, APIConnectionError) and not exc.maybe_sent:
                 job.fail(f"{exc.message} Nothing was queued; submit the request again.")
@@ -144,10 +149,28 @@ class Engine:
             return
         self.attach(job, rows)
 
-    def attach(self, job: Job, rows: Iterable[dict[str, Any]]) -> None:
-        """Track the generations the server created for ``job`` and record their ids."""
+    async def _enqueue(self, job: Job, payload: dict[str, Any]) -> Any:
+        """``POST /api/ai/queue``, noting it as in flight until it answers or fails."""
+        self._enqueuing[job.id] = _enqueue_key(payload)
+        try:
+            return await self.api.request("POST", "/api/ai/queue", safety="unsafe", json=payload)
+        finally:
+            # No await between here and the caller's ``attach``: a waiting adopter wakes up only
+            # once this job's generations are tracked.
+            del self._enqueuing[job.id]
+            self._enqueued.set()
+            self._enqueued = asyncio.Event()
+
+    def attach(self, job: Job, rows: Iterable[dict[str, Any]], *, adopted: bool = False) -> None:
+        """Track the generations the server created for ``job`` and record their ids.
+
+        Adopted rows (found in a listing, not in an enqueue answer) already tracked by another
+        job are left to it.
+        """
         now = time.time()
         rows = list(rows)
+        if adopted:
+            rows = [r for r in rows if self.tracked.get(_row_id(r) or "", (job,))[0] is job]
         for gen, row in zip(job.generations, rows, strict=False):
             gen.id = _row_id(row)
             gen.enqueued_at = _float(row.get("enqueued_at")) or now
@@ -193,13 +216,16 @@ class Engine:
             self.runtime.loop.call_later(delay, self._deadline, job)
 
     async def _adopt(self, job: Job, payload: dict[str, Any], sent_at: float) -> bool:
-        """After an uncertain enqueue, find generations the server made for this request."""
-        known = {
-            g.generation_id for j in self.ledger.jobs().values() for g in j.generations.values()
-        }
-        known |= set(self.tracked)
+        """After an uncertain enqueue, find generations the server made for this request.
+
+        Generations tracked by (or recorded for) any other job are never taken, checked when
+        the listing is read; an identical enqueue still waiting for its answer is waited for
+        first, as its generations would look like ours until it is answered.
+        """
+        key = _enqueue_key(payload)
         for delay in self.policy.enqueue_reconcile_delays:
             await asyncio.sleep(delay)
+            await self._wait_for_identical(job, key)
             found: dict[str, dict[str, Any]] = {}
             for params in (None, {"status": "succeeded"}, {"status": "failed"}):
                 try:
@@ -208,16 +234,39 @@ class Engine:
                     )
                 except KlingError:
                     continue
+                known = self._recorded_ids(job)
                 for row in _rows(listing):
                     gid = _row_id(row)
-                    if gid and gid not in known and _matches(row, payload, sent_at):
+                    if not gid or gid in self.tracked or gid in known:
+                        continue
+                    if _matches(row, payload, sent_at):
                         found[gid] = row
-            if found:
-                rows = sorted(found.values(), key=lambda r: _float(r.get("enqueued_at")) or 0.0)
-                self.attach(job, rows[: job.num_generations])
+            rows = [r for r in found.values() if _row_id(r) not in self.tracked]
+            if rows:
+                rows.sort(key=lambda r: _float(r.get("enqueued_at")) or 0.0)
+                self.attach(job, rows[: job.num_generations], adopted=True)
                 log.info("kling_nb: job %s adopted after an uncertain enqueue", job.id)
                 return True
         return False
+
+    async def _wait_for_identical(self, job: Job, key: str) -> None:
+        """Wait (bounded) until no other job's identical enqueue is waiting for its answer."""
+        limit = time.monotonic() + self.policy.connect_timeout + self.policy.read_timeout
+        while any(k == key and j != job.id for j, k in self._enqueuing.items()):
+            left = limit - time.monotonic()
+            if left <= 0:
+                return
+            await wait_event(self._enqueued, left)
+
+    def _recorded_ids(self, job: Job) -> set[str]:
+        """Generation ids the ledger holds for jobs other than ``job`` (any process)."""
+        return {
+            g.generation_id
+            for j in self.ledger.jobs().values()
+            if j.job_id != job.id
+            for g in j.generations.values()
+            if g.generation_id
+        }
 
     async def adopt_unsent(self, job: Job, payload: dict[str, Any]) -> None:
         """Resume a job whose process stopped while enqueueing: adopt what it made, or say so."""
@@ -556,6 +605,12 @@ def _release_when_done(job: Job, slot: asyncio.Semaphore) -> Callable[[Job], Non
 
     job.observe(release)
     return release
+
+
+def _enqueue_key(payload: dict[str, Any]) -> str:
+    """What ``_matches`` compares of a payload: enqueues with the same key are identical."""
+    same = {k: v for k, v in payload.items() if k == "model" or k not in _NOT_MATCHED}
+    return json.dumps(same, sort_keys=True, default=str)
 
 
 def _matches(row: dict[str, Any], payload: dict[str, Any], sent_at: float) -> bool:

@@ -89,3 +89,20 @@ def test_batch_deadlines_count_from_each_enqueue_not_from_submission(
     assert elapsed > 1.2
     assert statuses == ["succeeded"] * 8
     assert sim.stats()["enqueue_calls"] == 8
+
+
+def test_after_a_5xx_on_enqueue_a_job_never_adopts_a_siblings_generation(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    policy = Policy(enqueue_reconcile_delays=(0.0, 0.3))
+    with Client("sk-test", sim.base_url, tmp_path, policy=policy) as client:
+        for round_ in range(3):
+            sim.set_faults(enqueue_errors=[502])  # the first of three identical enqueues
+            same = {**REQUEST, "prompt": f"the same fox, round {round_}"}
+            jobs = client.submit_many([same, same, same], force=True)
+            for job in jobs:
+                job.wait(timeout=10)
+            ids = [gid for job in jobs for gid in job.generation_ids]
+            assert len(ids) == len(set(ids)) == 2, [j.summary() for j in jobs]
+            assert sorted(job.status for job in jobs) == ["error", "succeeded", "succeeded"]
+    assert sim.stats()["enqueue_calls"] == 9
