@@ -4,6 +4,8 @@ Everything here runs on the client's runtime loop. Generations are tracked by se
 they are final; completion events, reconcile passes (after every (re)connect, on the safety poll,
 and in polling mode) and cancel calls all funnel into ``apply``, so a duplicated or late answer
 changes nothing twice. ``tracked`` keeps timed-out generations too: a late success is still saved.
+A succeeded generation whose file could not be saved stays tracked too (a few rounds, each with a
+fresh URL); the ledger calls it ``save_failed`` until it is saved, so ``resume()`` tries again.
 """
 
 from __future__ import annotations
