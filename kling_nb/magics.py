@@ -117,7 +117,8 @@ class KlingMagics(Magics, KlingSettings):
     def _submit(self, request: VideoRequest, num: int, options: argparse.Namespace) -> Job | None:
         from kling_nb.errors import BudgetExceededError, KlingError, redact
 
-        running = None if options.force or options.sync else self._running(request, num)
+        # --sync too: an interrupted --sync call keeps running, and a re-run must not pay again.
+        running = None if options.force else self._running(request, num)
         if running is not None:
             self._keep(running, options.output)
             print(

@@ -775,6 +775,29 @@ def test_an_interrupt_during_sync_stops_the_waiting_and_keeps_the_job(
     assert magics.session.jobs == [job]
 
 
+def test_rerunning_an_interrupted_sync_cell_shows_its_job_and_pays_once(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    server.set_faults(stuck=True)
+
+    def interrupt_once_sent() -> None:
+        for _ in range(500):
+            if server.stats()["sync_calls"]:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=interrupt_once_sent, daemon=True).start()
+    first = cell(shell, "--sync", PROMPT)
+    assert isinstance(first, Job) and not first.done
+    capsys.readouterr()
+    server.set_faults(stuck=False)  # the first take stays stuck; a second would end at once
+    again = cell(shell, "--sync", PROMPT)  # the unchanged cell, run again
+    assert again is first
+    assert f"still running as job {first.id}" in capsys.readouterr().out
+    assert server.stats()["sync_calls"] == 1
+
+
 def test_the_magics_help_shows_the_grammar(magics: KlingMagics, shell: InteractiveShell) -> None:
     info = shell.object_inspect("%%kling")
     assert info["found"]
