@@ -125,6 +125,8 @@ class KlingMagics(Magics, KlingSettings):
                 f"This unchanged request is still running as job {running.id}: here it is again, "
                 "and nothing was sent. Run with --force for a new take."
             )
+            if options.wait:
+                wait_for(running)
             return running
         had_simulator = self.session.simulator is not None
         client = self.session.client()  # may start the simulator, which says so

@@ -945,6 +945,16 @@ def test_rerunning_a_cell_whose_job_is_still_running_shows_that_job_and_sends_no
     assert server.stats()["enqueue_calls"] == 3
 
 
+def test_wait_on_a_rerun_whose_job_is_still_running_waits_for_that_job(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator
+) -> None:
+    first = cell(shell, "", PROMPT)
+    again = cell(shell, "--wait", PROMPT)
+    assert again is first
+    assert again.done and again.status == "succeeded" and again.results
+    assert server.stats()["enqueue_calls"] == 1
+
+
 def test_after_a_restart_the_unchanged_cell_still_replays(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator
 ) -> None:
