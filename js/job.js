@@ -2,6 +2,8 @@
 // sends intents (cancel, fetch video) as custom messages. Text goes in via textContent only.
 const DONE = ["succeeded", "partial", "failed", "cancelled", "timed_out", "error"];
 const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
+// Final for the client, but a timed-out take may still run on the server: it can be cancelled.
+const SETTLED = ["succeeded", "failed", "cancelled", "downloading"];
 
 function clockText(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -47,8 +49,7 @@ function card(model, index, offset) {
       status.dataset.status = g.status;
       error.textContent = g.error || "";
       error.hidden = !g.error;
-      const done = DONE.includes(g.status) || g.status === "downloading";
-      cancel.hidden = done || !model.get("can_cancel_one") || !g.id;
+      cancel.hidden = SETTLED.includes(g.status) || !model.get("can_cancel_one") || !g.id;
       if (g.path) {
         video.hidden = false;
         const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];
@@ -134,8 +135,10 @@ function render({ model, el }) {
     error.textContent = model.get("error");
     error.hidden = !model.get("error");
     notice.textContent = model.get("notice");
-    cancelAll.hidden = DONE.includes(s);
-    for (const g of model.get("generations") || []) {
+    const gens = model.get("generations") || [];
+    const timedOut = s !== "error" && gens.some((g) => g.status === "timed_out");
+    cancelAll.hidden = DONE.includes(s) && !timedOut;
+    for (const g of gens) {
       let c = cards.get(g.index);
       if (!c) {
         c = card(model, g.index, () => offset);

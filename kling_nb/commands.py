@@ -19,6 +19,7 @@ from IPython.core.error import UsageError
 from kling_nb import listings
 
 if TYPE_CHECKING:
+    from kling_nb.jobs import Job
     from kling_nb.magics import KlingMagics
 
 __all__ = ["GUIDE", "run_command"]
@@ -118,7 +119,7 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
     target = args[0]
     jobs = magics.session.jobs
     if target == "all":
-        running = [job for job in jobs if not job.done]
+        running = [job for job in jobs if _cancellable(job)]
         for job in running:
             job.cancel()
         print(f"Cancelled {listings.count(len(running), 'running job')}.")
@@ -129,7 +130,7 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
         return
     for job in jobs:
         if target == job.id or target in job.generation_ids:
-            if job.done:
+            if not _cancellable(job):
                 print(f"Job {job.id} already ended ({job.status}); nothing to cancel.")
             else:
                 job.cancel()
@@ -139,6 +140,15 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
         f"No job or generation {target!r} in this session: %kling jobs lists them, and "
         "%kling resume re-attaches ones that ran before a restart."
     )
+
+
+def _cancellable(job: Job) -> bool:
+    """Whether ``job`` may still run on the server: unfinished, or a take past the client's
+    deadline (``timed_out`` is the client giving up, not the server; a client-side error has
+    nothing to cancel), as ``Job.cancel`` decides."""
+    if not job.done:
+        return True
+    return job.status != "error" and any(g.status == "timed_out" for g in job.generations)
 
 
 def _resume(magics: KlingMagics, args: list[str]) -> None:

@@ -489,6 +489,77 @@ def test_jobs_cancel_and_history(
     assert done.id in out and str(done.results[0].path) in out and "cancelled" in out
 
 
+def test_a_timed_out_job_can_still_be_cancelled_by_id_and_with_all(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
+) -> None:
+    server.set_faults(stuck=True)  # the server keeps both running past the client's deadline
+    shell.run_line_magic("config", "KlingMagics.deadline_seconds = 0.5")
+    first = cell(shell, "--wait", PROMPT)
+    second = cell(shell, "--wait", "A cat sleeps")
+    assert first.status == second.status == "timed_out"
+    capsys.readouterr()
+    line(shell, f"cancel {first.id}")  # what the timed-out message says to do
+    assert f"Cancelled job {first.id}." in capsys.readouterr().out
+    line(shell, "cancel all")
+    assert "Cancelled 1 running job." in capsys.readouterr().out
+    assert server.stats()["cancels"] == 2
+    for job in (first, second):
+        assert [g.status for g in job.generations] == ["cancelled"]
+    line(shell, f"cancel {first.id}")
+    assert "already ended (cancelled)" in capsys.readouterr().out
+
+
+# A DOM just big enough for js/job.js, and a model whose job and takes have timed out.
+_JOB_VIEW_HARNESS = """
+class Node {
+  constructor(tag) { this.tag = tag; this.children = []; this.dataset = {}; this.attrs = {};
+    this.hidden = false; this.textContent = ""; }
+  append(...nodes) { this.children.push(...nodes); }
+  replaceChildren(...nodes) { this.children = nodes; }
+  setAttribute(name, value) { this.attrs[name] = value; }
+  addEventListener() {}
+  *all() { yield this; for (const c of this.children) yield* c.all(); }
+}
+globalThis.document = { createElement: (tag) => new Node(tag) };
+const state = JSON.parse(process.argv[2]);
+const model = { get: (name) => state[name], on() {}, off() {}, send() {} };
+const el = new Node("div");
+JOB_VIEW.render({ model, el });
+const shown = [...el.all()].filter((n) => n.tag === "button" && !n.hidden);
+const labels = shown.map((b) => b.attrs["aria-label"]);
+console.log(JSON.stringify(labels.filter((l) => /^Cancel/.test(l))));
+process.exit(0);
+"""
+
+
+@pytest.mark.parametrize(
+    ("status", "takes", "shown"),
+    [
+        ("timed_out", ["timed_out"], ["Cancel all takes of this job", "Cancel take 1"]),
+        ("partial", ["succeeded", "timed_out"], ["Cancel all takes of this job", "Cancel take 2"]),
+        ("succeeded", ["succeeded"], []),
+        ("cancelled", ["cancelled"], []),
+    ],
+)
+def test_the_job_view_offers_cancel_while_a_timed_out_take_may_still_run(
+    status: str, takes: list[str], shown: list[str], tmp_path: Path
+) -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent / "js"
+    common = (root / "common.js").read_text()
+    view = (root / "job.js").read_text().replace("export default", "const JOB_VIEW =")
+    script = tmp_path / "job_view.mjs"
+    script.write_text(common + view + _JOB_VIEW_HARNESS)
+    gens = [{"index": i, "id": f"gen-{i}", "status": s} for i, s in enumerate(takes)]
+    state = {"status": status, "generations": gens, "can_cancel_one": True, "created_at": 1.0}
+    answer = subprocess.run(
+        ["node", str(script), json.dumps(state)], capture_output=True, text=True, timeout=30
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert sorted(json.loads(answer.stdout)) == sorted(shown)
+
+
 def test_resume_with_nothing_pending(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
