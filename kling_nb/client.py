@@ -17,6 +17,7 @@ import concurrent.futures
 import functools
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -35,7 +36,7 @@ from kling_nb.errors import (
 )
 from kling_nb.jobs import Job, Result
 from kling_nb.retry import Policy
-from kling_nb.store import Ledger
+from kling_nb.store import JobRecord, Ledger
 
 if TYPE_CHECKING:
     from kling_nb.engine import Engine
@@ -170,7 +171,9 @@ class Client:
         """Queue ``request`` and return its ``Job`` at once.
 
         A request recorded as succeeded in the ledger is replayed from its saved files (no network,
-        no cost, ``job.replayed``) unless ``force=True``. Raises ``ValueError`` for a bad
+        no cost, ``job.replayed``) unless ``force=True``; one still running on this server (the
+        same request and ``num_generations``, e.g. sent before a kernel restart) is re-attached
+        to and returned, and nothing is sent. Raises ``ValueError`` for a bad
         ``num_generations``, ``BudgetExceededError`` past ``budget_usd`` and
         ``MissingAPIKeyError`` without a key, all before any network call.
         """
@@ -201,10 +204,13 @@ class Client:
                 (req, n)
                 for req, n in batch
                 if force
-                or self.ledger.find_replay(
-                    req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+                or (
+                    self.ledger.find_replay(
+                        req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+                    )
+                    is None
+                    and self._still_running(req, n) is None
                 )
-                is None
             ]
             costs = [estimate_cost(req, n) for req, n in fresh]
             known = [c for c in costs if c is not None]
@@ -241,9 +247,11 @@ class Client:
         req, num_generations = _coerce(request, num_generations)
         n = validate_num_generations(num_generations)
         if not force:
-            replayed = self._replay(req, n)
-            if replayed is not None:
-                return replayed
+            found = self._replay(req, n)
+            if found is None:
+                found = self._rejoin(req, n)
+            if found is not None:
+                return found
         cost = estimate_cost(req, n)
         job = self._new_job(req, n, cost, endpoint="queue", force=force)
         payload = {**req.payload(), "num_generations": n}
@@ -345,11 +353,37 @@ class Client:
         self.jobs.append(job)
         return job
 
+    def _still_running(self, req: VideoRequest, n: int) -> Job | JobRecord | None:
+        """This request's job still running on this server: this client's own ``Job``, or the
+        ledger record of one started by an earlier client (a kernel since restarted)."""
+        records = self.ledger.find_pending(
+            req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+        )
+        mine = {job.id: job for job in self.jobs}
+        for record in records:
+            if time.time() >= record.created_at + self.policy.deadline_seconds:
+                continue  # re-attached, it would time out at once: a re-run sends it again
+            job = mine.get(record.job_id)
+            if job is None:
+                return record
+            if not job.done:
+                return job
+        return None
+
+    def _rejoin(self, req: VideoRequest, n: int) -> Job | None:
+        """Re-attach to (or return) this request's job still running, instead of paying again."""
+        found = self._still_running(req, n)
+        if isinstance(found, JobRecord):
+            (found,) = self._reattach([found])
+            log.info("kling_nb: re-attached to job %s, still running; nothing was sent", found.id)
+        return found
+
     # -- synchronous endpoint ----------------------------------------------------------------
     def generate(self, request: VideoRequest | Mapping[str, Any], force: bool = False) -> Job:
         """Generate through the synchronous endpoint (blocks 1 to 15 minutes); result saved.
 
-        Like ``submit`` it replays a recorded success unless ``force=True``. The sync call is never
+        Like ``submit`` it replays a recorded success, or waits for the same request's queued
+        job still running, unless ``force=True``. The sync call is never
         resent after a 5xx or a lost answer (it may have been billed).
         """
         req, _ = _coerce(request, 1)
@@ -357,6 +391,9 @@ class Client:
             replayed = self._replay(req, 1)
             if replayed is not None:
                 return replayed
+            running = self._rejoin(req, 1)  # e.g. queued before a kernel restart
+            if running is not None:
+                return running.wait()
         from kling_nb.requests import estimate_cost
 
         job = self._new_job(req, 1, estimate_cost(req, 1), endpoint="sync", force=force)
@@ -372,35 +409,13 @@ class Client:
         """
         known = {job.id for job in self.jobs}
         records = [r for r in self.ledger.pending(base_url=self.base_url) if r.job_id not in known]
-        if not records:
-            return []
+        return self._reattach(records) if records else []
+
+    def _reattach(self, records: list[JobRecord]) -> list[Job]:
+        """Jobs for ledger records still running on the server, tracked again (never resent)."""
         self._require_key()
         engine = self.engine
-        jobs = []
-        for record in records:
-            req = _request_from(record.request)
-            job = Job(
-                req,
-                record.num_generations,
-                job_id=record.job_id,
-                client=self,
-                estimated_cost=record.estimated_cost,
-                simulated=record.simulated,
-                created_at=record.created_at,
-                canceller=self._cancel_job,
-            )
-            for gen in job.generations:
-                rec = record.generations.get(gen.index)
-                if rec is None:
-                    continue
-                gen.id, gen.error = rec.generation_id, rec.error
-                gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
-                gen.completed_at = rec.completed_at
-                # "downloading" was interrupted, "save_failed" and "timed_out" may still end
-                # in a saved result: poll again (for a fresh URL)
-                again = ("pending", "downloading", "save_failed", "timed_out")
-                gen.status = "queued" if rec.status in again else rec.status  # type: ignore[assignment]
-            jobs.append(job)
+        jobs = [self._job_from_record(record) for record in records]
         self.jobs.extend(jobs)
         unsent = {r.job_id for r in records if r.unsent}
 
@@ -416,6 +431,32 @@ class Client:
 
         self.runtime.run(attach(), timeout=_CALL_TIMEOUT)
         return jobs
+
+    def _job_from_record(self, record: JobRecord) -> Job:
+        """A ``Job`` with the recorded state of each generation, not yet tracked."""
+        req = _request_from(record.request)
+        job = Job(
+            req,
+            record.num_generations,
+            job_id=record.job_id,
+            client=self,
+            estimated_cost=record.estimated_cost,
+            simulated=record.simulated,
+            created_at=record.created_at,
+            canceller=self._cancel_job,
+        )
+        for gen in job.generations:
+            rec = record.generations.get(gen.index)
+            if rec is None:
+                continue
+            gen.id, gen.error = rec.generation_id, rec.error
+            gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
+            gen.completed_at = rec.completed_at
+            # "downloading" was interrupted, "save_failed" and "timed_out" may still end
+            # in a saved result: poll again (for a fresh URL)
+            again = ("pending", "downloading", "save_failed", "timed_out")
+            gen.status = "queued" if rec.status in again else rec.status  # type: ignore[assignment]
+        return job
 
     def cancel(self, generation_id: str) -> None:
         """Cancel one generation by its server id (a finished one is left as it is)."""

@@ -314,6 +314,26 @@ class Ledger:
                 return job, results[:num_generations]
         return None
 
+    def find_pending(
+        self, request_hash: str, num_generations: int, *, simulated: bool, base_url: str
+    ) -> list[JobRecord]:
+        """Jobs for exactly this request still running on ``base_url`` when last recorded
+        (with server ids, not unsent), latest first: re-running it must not pay again."""
+        with self._lock:
+            self._refresh()
+            ids = self._by_hash.get(request_hash, [])
+            candidates = [self._jobs[i] for i in dict.fromkeys(reversed(ids)) if i in self._jobs]
+        return [
+            job
+            for job in candidates
+            if job.request_hash == request_hash
+            and job.num_generations == num_generations
+            and job.simulated == simulated
+            and job.base_url == base_url
+            and job.pending
+            and not job.unsent
+        ]
+
     def pending(self, *, base_url: str) -> list[JobRecord]:
         """Jobs for ``base_url`` still running when last recorded, or never answered (unsent)."""
         jobs = self.jobs().values()

@@ -237,3 +237,30 @@ def test_a_deleted_or_replaced_ledger_is_reopened(tmp_path: Path) -> None:
     submit(ledger, "j4")
     assert [r["job_id"] for r in lines(ledger)] == ["j3", "j4"]
     ledger.close()
+
+
+def test_find_pending_matches_the_request_count_flag_and_server(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "old")
+    ledger.record_generation("old", GenerationRecord(0, "g0", "processing"))
+    submit(ledger, "new")
+    ledger.record_generation("new", GenerationRecord(0, "g1", "queued"))
+    submit(ledger, "two", num_generations=2)
+    ledger.record_generation("two", GenerationRecord(0, "g2", "queued"))
+    submit(ledger, "sim", simulated=True)
+    ledger.record_generation("sim", GenerationRecord(0, "g3", "queued"))
+    submit(ledger, "hub", base_url="https://hub.oxen.ai")
+    ledger.record_generation("hub", GenerationRecord(0, "g4", "queued"))
+    submit(ledger, "unsent")
+    submit(ledger, "done")
+    succeed(ledger, "done", "g5", b"z")
+
+    def ids(n: int = 1, simulated: bool = False, base_url: str = BASE) -> list[str]:
+        found = ledger.find_pending("h1", n, simulated=simulated, base_url=base_url)
+        return [j.job_id for j in found]
+
+    assert ids() == ["new", "old"]
+    assert ids(2) == ["two"]
+    assert ids(simulated=True) == ["sim"]
+    assert ids(base_url="https://hub.oxen.ai") == ["hub"]
+    assert ledger.find_pending("h2", 1, simulated=False, base_url=BASE) == []
