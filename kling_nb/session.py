@@ -91,6 +91,26 @@ class KlingSettings(Configurable):
         return float(proposal["value"])
 
 
+def _usable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed; a file in the way, or no permission, is a one-line
+    ``UsageError`` saying how to choose another (videos and the ledger go there)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(folder, os.W_OK | os.X_OK) else "it is not writable"
+    except FileExistsError:
+        problem = "it is a file"
+    except NotADirectoryError:
+        files = [p for p in folder.parents if p.is_file()]
+        problem = f"{files[-1]} is a file" if files else "a part of its path is a file"
+    except OSError as exc:
+        problem = f"it cannot be created ({exc.strerror or exc})"
+    if problem is not None:
+        raise UsageError(
+            f"Cannot save videos in the outputs folder {folder}: {problem}. Nothing was sent; "
+            "choose a folder you can write to with %config KlingMagics.outputs_dir = '...'."
+        )
+
+
 @dataclass(frozen=True)
 class _Target:
     """Client's arguments; a change in any of them means a new client (the budget is applied to
@@ -139,8 +159,10 @@ class Session:
 
     def client(self) -> Client:
         """The client for the current settings and environment, created (and maybe the simulator
-        started) on first use."""
+        started) on first use; an outputs folder that cannot be used is a ``UsageError`` first."""
+        _usable_folder(Path(self.settings.outputs_dir).expanduser())  # before any simulator
         target = self._target()
+        _usable_folder(target.outputs_dir)
         client = self._clients.get(target)
         if client is None:
             from kling_nb.client import Client

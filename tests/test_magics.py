@@ -1026,6 +1026,35 @@ def test_wait_on_a_rerun_whose_job_is_still_running_waits_for_that_job(
     assert server.stats()["enqueue_calls"] == 1
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_an_unusable_outputs_folder_is_a_one_line_usage_error_and_sends_nothing(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, tmp_path: Path, where: str
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    folder = afile if where == "a file" else afile / "videos"
+    shell.run_line_magic("config", f"KlingMagics.outputs_dir = {str(folder)!r}")
+    with pytest.raises(UsageError) as info:
+        cell(shell, "", PROMPT)
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message
+    assert "%config KlingMagics.outputs_dir" in message
+    assert nothing_sent(server) and magics.session.jobs == []
+    shell.run_line_magic("config", f"KlingMagics.outputs_dir = {str(tmp_path / 'ok')!r}")
+    assert cell(shell, "", PROMPT).wait(timeout=30).status == "succeeded"
+
+
+def test_an_unusable_outputs_folder_without_a_key_starts_no_simulator(
+    keyless: KlingMagics, shell: InteractiveShell, tmp_path: Path
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    shell.run_line_magic("config", f"KlingMagics.outputs_dir = {str(afile)!r}")
+    with pytest.raises(UsageError, match=r"%config KlingMagics\.outputs_dir"):
+        cell(shell, "", PROMPT)
+    assert keyless.session.simulator is None
+
+
 def test_after_a_restart_the_unchanged_cell_still_replays(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator
 ) -> None:
