@@ -4,6 +4,8 @@ One ``submission`` record is written before any waiting, then ``generation`` and
 things change; the latest record of each generation wins. Each line is written with one
 ``O_APPEND`` write under ``fcntl.flock``, so kernels sharing a folder never interleave lines; a
 torn last line (a process killed mid-write) is skipped when read and closed off by the next writer.
+A record of another format version, or with a field of the wrong type, is skipped too (with one
+warning per ``Ledger``), so one bad line never stops submissions, replay or resume.
 No key material is ever written (every line passes through ``redact``).
 
 Record types (all carry ``v`` (format 1), ``type``, ``time`` (Unix seconds) and ``job_id``)::
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kling_nb._version import __version__
 from kling_nb.errors import redact
@@ -38,11 +41,48 @@ except ImportError:  # pragma: no cover - Windows: appends stay whole lines, unl
 
 __all__ = ["LEDGER_NAME", "GenerationRecord", "JobRecord", "Ledger", "file_sha256"]
 
+_T = TypeVar("_T")
 LEDGER_NAME = "ledger.jsonl"
 FORMAT = 1
 # "save_failed": the server succeeded but the file was not saved; "timed_out": past the
 # client's deadline. Both may still end in a saved result, so resume() re-attaches to them.
 _ACTIVE = frozenset({"pending", "queued", "processing", "downloading", "save_failed", "timed_out"})
+
+
+_MAX_GENERATIONS = 4  # the API's limit (requests.validate_num_generations)
+log = logging.getLogger("kling_nb")
+
+
+class _Malformed(Exception):
+    """A ledger record that parses as JSON but not as this format's types."""
+
+
+def _field(r: dict[str, Any], key: str, kind: type[_T], default: _T) -> _T:
+    """``r[key]`` if it is a ``kind`` (a bool is not an int here), ``default`` if absent."""
+    value = r.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _Malformed
+    return value
+
+
+def _optional(r: dict[str, Any], key: str, kind: type[_T]) -> _T | None:
+    """``r[key]`` if it is a ``kind``, or None when absent or null."""
+    value = r.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise _Malformed
+    return value
+
+
+def _number(r: dict[str, Any], key: str) -> float | None:
+    """``r[key]`` as a float if it is a number (not a bool), or None when absent or null."""
+    value = r.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed
+    return float(value)
 
 
 def file_sha256(path: Path) -> str:
@@ -109,6 +149,7 @@ class Ledger:
         self._jobs: dict[str, JobRecord] = {}
         self._by_hash: dict[str, list[str]] = {}  # request hash -> job ids, oldest first
         self._write_fd: int | None = None
+        self._warned = False  # about unreadable records: once per Ledger
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- writing -----------------------------------------------------------------------------
@@ -225,54 +266,87 @@ class Ledger:
             self._offset, self._jobs, self._by_hash = 0, {}, {}
             return
         end = data.rfind(b"\n") + 1  # a torn last line waits until it is closed off
+        skipped: list[bytes] = []
         for raw in data[:end].splitlines():
             try:
                 record = json.loads(raw)
             except ValueError:
-                continue
-            if isinstance(record, dict):
+                continue  # a torn line closed off by a later writer
+            try:
+                if not isinstance(record, dict):
+                    raise _Malformed
                 self._apply(record)
+            except _Malformed:
+                skipped.append(raw)
         self._offset += end
+        if skipped and not self._warned:
+            self._warned = True
+            log.warning(
+                "kling_nb: skipped %d line(s) of %s that this version cannot read (a field of "
+                "the wrong type or an unknown format version), first: %s. The jobs they describe "
+                "are left out of replay, resume and job lists; fix or delete those lines, or "
+                "upgrade kling_nb if a newer version wrote them.",
+                len(skipped),
+                self.path,
+                redact(skipped[0][:200].decode("utf-8", "replace")),
+            )
 
     def _apply(self, r: dict[str, Any]) -> None:
-        kind, job_id = r.get("type"), r.get("job_id")
+        """Fold one record in; raises ``_Malformed`` (changing nothing) for one it cannot read."""
+        kind, job_id, version = r.get("type"), r.get("job_id"), r.get("v")
+        if type(version) is not int or version != FORMAT:
+            raise _Malformed
         if not isinstance(job_id, str):
+            if kind in ("submission", "generation", "job"):
+                raise _Malformed
             return
         if kind == "submission":
-            n = int(r.get("num_generations") or 1)
-            self._jobs[job_id] = JobRecord(
+            n = _field(r, "num_generations", int, 1)
+            if not 1 <= n <= _MAX_GENERATIONS:
+                raise _Malformed
+            record = JobRecord(
                 job_id=job_id,
-                request=dict(r.get("request") or {}),
-                request_hash=str(r.get("request_hash", "")),
-                model=str(r.get("model", "")),
+                request=_field(r, "request", dict, {}),
+                request_hash=_field(r, "request_hash", str, ""),
+                model=_field(r, "model", str, ""),
                 num_generations=n,
-                estimated_cost=r.get("estimated_cost"),
-                endpoint=str(r.get("endpoint", "queue")),
-                simulated=bool(r.get("simulated")),
-                base_url=str(r.get("base_url", "")),
-                created_at=float(r.get("time") or 0.0),
+                estimated_cost=_number(r, "estimated_cost"),
+                endpoint=_field(r, "endpoint", str, "queue"),
+                simulated=_field(r, "simulated", bool, False),
+                base_url=_field(r, "base_url", str, ""),
+                created_at=_number(r, "time") or 0.0,
                 generations={i: GenerationRecord(index=i) for i in range(n)},
             )
-            self._by_hash.setdefault(self._jobs[job_id].request_hash, []).append(job_id)
+            self._jobs[job_id] = record
+            self._by_hash.setdefault(record.request_hash, []).append(job_id)
             return
         job = self._jobs.get(job_id)
         if job is None:
             return
         if kind == "generation":
-            index = int(r.get("index", 0))
+            index = _field(r, "index", int, 0)
+            if not 0 <= index < job.num_generations:
+                raise _Malformed
+            result = _optional(r, "result", dict)
+            if result is not None and not (
+                isinstance(result.get("path"), str)
+                and isinstance(result.get("sha256"), str)
+                and type(result.get("size")) is int
+            ):
+                raise _Malformed
             job.generations[index] = GenerationRecord(
                 index=index,
-                generation_id=r.get("generation_id"),
-                status=str(r.get("status", "pending")),
-                enqueued_at=r.get("enqueued_at"),
-                started_at=r.get("started_at"),
-                completed_at=r.get("completed_at"),
-                error=r.get("error"),
-                result=r.get("result"),
+                generation_id=_optional(r, "generation_id", str),
+                status=_field(r, "status", str, "pending"),
+                enqueued_at=_number(r, "enqueued_at"),
+                started_at=_number(r, "started_at"),
+                completed_at=_number(r, "completed_at"),
+                error=_optional(r, "error", str),
+                result=result,
             )
         elif kind == "job":
-            job.status = str(r.get("status", job.status))
-            job.error = r.get("error")
+            status = _field(r, "status", str, job.status)
+            job.status, job.error = status, _optional(r, "error", str)
 
     def verified_results(self, job: JobRecord) -> list[tuple[GenerationRecord, Path]] | None:
         """The job's successful results if every file is still there with its recorded sha256."""

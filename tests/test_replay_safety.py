@@ -126,3 +126,20 @@ def test_a_rejoined_job_finishes_and_saves_and_generate_waits_for_it(tmp_path: P
         stats = slow.stats()
     assert stats["enqueue_calls"] == 1
     assert stats["sync_calls"] == 0
+
+
+def test_one_unreadable_ledger_line_does_not_stop_the_client(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ledger.jsonl").write_text(
+        '{"v":1,"type":"submission","job_id":"x","request":{},"request_hash":"h",'
+        '"num_generations":"two"}\n{"v":1,"type":"submission","job_id":"torn","req'
+    )
+    with Client(FAKE_KEY, sim.base_url, out, policy=FAST) as c:
+        assert c.resume() == []
+        first = c.submit(request())
+        assert first.wait(30).status == "succeeded"
+        assert c.submit(request()).replayed
+        assert list(c.ledger.jobs()) == [first.id]

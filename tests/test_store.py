@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from kling_nb._version import __version__
 from kling_nb.errors import register_secret
@@ -264,3 +267,71 @@ def test_find_pending_matches_the_request_count_flag_and_server(tmp_path: Path) 
     assert ids(simulated=True) == ["sim"]
     assert ids(base_url="https://hub.oxen.ai") == ["hub"]
     assert ledger.find_pending("h2", 1, simulated=False, base_url=BASE) == []
+
+
+BAD_LINES = [
+    # valid JSON, wrongly typed fields or an unknown format version
+    '{"v":1,"type":"submission","job_id":"two","request":{},"request_hash":"h1",'
+    '"num_generations":"two"}',
+    '{"v":1,"type":"submission","job_id":"sim","request_hash":"h1","simulated":"yes"}',
+    '{"v":2,"type":"submission","job_id":"future","request":{},"request_hash":"h1"}',
+    '{"type":"submission","job_id":"unversioned","request":{},"request_hash":"h1"}',
+    '{"v":1,"type":"generation","job_id":"j1","index":"0","status":"succeeded"}',
+    '{"v":1,"type":"generation","job_id":"j1","index":7,"status":"queued"}',
+    '{"v":1,"type":"generation","job_id":"j1","index":0,"generation_id":"g","result":"x"}',
+    '{"v":1,"type":"generation","job_id":"j1","index":0,"started_at":"soon"}',
+    '{"v":1,"type":"job","job_id":"j1","status":5}',
+    '{"v":1,"type":"submission","job_id":9}',
+    "[1, 2]",
+]
+
+
+def test_unreadable_records_are_skipped_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1")
+    ledger.record_generation("j1", GenerationRecord(0, "g1", "processing"))
+    with ledger.path.open("a") as f:
+        f.write("\n".join(BAD_LINES) + "\n")
+        f.write('{"v":1,"type":"submission","job_id":"torn","num_gen')  # a killed writer
+    submit(ledger, "j2")
+    with caplog.at_level(logging.WARNING, logger="kling_nb"):
+        jobs = ledger.jobs()
+        assert list(jobs) == ["j1", "j2"]
+        assert jobs["j1"].status == "submitting"
+        assert jobs["j1"].generations[0].status == "processing"
+        assert jobs["j1"].generations[0].started_at is None
+        assert [j.job_id for j in ledger.pending(base_url=BASE)] == ["j1", "j2"]
+        assert [j.job_id for j in ledger.find_pending("h1", 1, simulated=False, base_url=BASE)] == [
+            "j1"
+        ]
+        assert ledger.find_replay("h1", 1, simulated=False, base_url=BASE) is None
+        with ledger.path.open("a") as f:
+            f.write(BAD_LINES[0] + "\n")
+        assert list(ledger.jobs()) == ["j1", "j2"]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    message = warning.getMessage()
+    assert f"skipped {len(BAD_LINES)} line(s) of {ledger.path}" in message
+    assert '"num_generations":"two"' in message and "fix or delete those lines" in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kling_nb"):
+        assert list(Ledger(tmp_path).jobs()) == ["j1", "j2"]  # another reader: says so once too
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_a_record_written_by_this_version_is_never_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = Ledger(tmp_path)
+    submit(ledger, "j1", num_generations=2, estimated_cost=None, simulated=True)
+    ledger.record_generation("j1", GenerationRecord(0, "g0", "queued", 1.0, 2.0, 3))
+    succeed(ledger, "j1", "g1", b"video", index=1)
+    ledger.record_job("j1", "partial", "one failed")
+    ledger.append({"type": "note", "job_id": "n1"})
+    with caplog.at_level(logging.WARNING, logger="kling_nb"):
+        job = ledger.jobs()["j1"]
+    assert caplog.records == []
+    assert job.status == "partial" and job.error == "one failed"
+    assert job.generations[0].completed_at == 3.0
+    assert job.generations[1].result is not None
