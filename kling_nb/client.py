@@ -219,7 +219,7 @@ class Client:
             try:
                 self._check_budget(sum(known))
             except BudgetExceededError:
-                remaining = self.budget_usd - self.spent_usd
+                remaining = max(0.0, self.budget_usd - self.spent_usd)
                 fits, total = 0, 0.0
                 for cost in known:
                     if total + cost > remaining + 1e-9:
@@ -307,7 +307,7 @@ class Client:
 
         if self.budget_usd is None:
             return
-        remaining = self.budget_usd - self.spent_usd
+        remaining = max(0.0, self.budget_usd - self.spent_usd)
         if cost is None:
             raise BudgetExceededError(
                 f"This model's price is unknown, so the cost cannot be checked against the "

@@ -89,3 +89,17 @@ def test_a_submitted_jobs_view_cancels_a_single_take_on_the_server(
         assert job.generations[1].status in ("queued", "processing")  # the other take runs on
         job.cancel()
         assert job.wait(timeout=30).status == "cancelled"
+
+
+def test_a_budget_already_passed_says_nothing_is_left_not_a_negative_sum(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    with Client("sk-test", sim.base_url, tmp_path, budget_usd=1.0) as client:
+        client.submit(VideoRequest(prompt="a fox", duration=3)).wait(timeout=60)
+        client.budget_usd = 0.5  # lowered below what was spent
+        with pytest.raises(BudgetExceededError) as refused:
+            client.submit(VideoRequest(prompt="an owl", duration=3))
+        assert "$0.00 left" in str(refused.value) and "-" not in str(refused.value).split("left")[0]
+        with pytest.raises(BudgetExceededError, match=r"more than the \$0\.00 left"):
+            client.submit_many([VideoRequest(prompt="a hare", duration=3)])
+    assert sim.stats()["enqueue_calls"] == 1
