@@ -34,7 +34,7 @@ from kling_nb.errors import (
     redact,
     register_secret,
 )
-from kling_nb.jobs import Job, Result
+from kling_nb.jobs import GenerationStatus, Job, Result
 from kling_nb.retry import Policy
 from kling_nb.store import JobRecord, Ledger
 
@@ -452,10 +452,7 @@ class Client:
             gen.id, gen.error = rec.generation_id, rec.error
             gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
             gen.completed_at = rec.completed_at
-            # "downloading" was interrupted, "save_failed" and "timed_out" may still end
-            # in a saved result: poll again (for a fresh URL)
-            again = ("pending", "downloading", "save_failed", "timed_out")
-            gen.status = "queued" if rec.status in again else rec.status  # type: ignore[assignment]
+            gen.status = _resumed_status(rec.status)
         return job
 
     def cancel(self, generation_id: str) -> None:
@@ -504,6 +501,22 @@ class Client:
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         request = self.engine.api.request("GET", path, safety="safe", params=params)
         return self.runtime.run(request, timeout=_CALL_TIMEOUT)
+
+
+_KEPT: dict[str, GenerationStatus] = {
+    "queued": "queued",
+    "processing": "processing",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def _resumed_status(recorded: str) -> GenerationStatus:
+    """The status a re-attached generation starts from: a final or running one as recorded;
+    anything else ("downloading" interrupted, "save_failed" and "timed_out" that may still end in
+    a saved result, or a status this version does not know) is polled again as "queued"."""
+    return _KEPT.get(recorded, "queued")
 
 
 def _coerce(

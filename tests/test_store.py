@@ -335,3 +335,12 @@ def test_a_record_written_by_this_version_is_never_reported(
     assert job.status == "partial" and job.error == "one failed"
     assert job.generations[0].completed_at == 3.0
     assert job.generations[1].result is not None
+
+
+def test_a_resumed_generation_polls_again_unless_its_recorded_status_is_known_and_settled() -> None:
+    from kling_nb.client import _resumed_status
+
+    for kept in ("queued", "processing", "succeeded", "failed", "cancelled"):
+        assert _resumed_status(kept) == kept
+    for again in ("pending", "downloading", "save_failed", "timed_out", "teleported"):
+        assert _resumed_status(again) == "queued"
