@@ -207,7 +207,19 @@ def _parse_options(magic: Any, line: str) -> argparse.Namespace:
     except ValueError as exc:  # unbalanced quotes
         raise UsageError(f"Could not read the %%kling options: {exc}.") from None
     parser = cast("argparse.ArgumentParser", magic.parser)
-    return parser.parse_args(argv)  # MagicArgumentParser raises UsageError, never SystemExit
+    options = parser.parse_args(argv)  # MagicArgumentParser raises UsageError, never SystemExit
+    # Python < 3.12.7 argparse drops a value of exactly "--" (``--negative=--``), leaving [];
+    # put it back, so that every text the exports write reads back as itself.
+    given = {t[:-3] for t in argv if t.startswith("-") and t.endswith("=--")}
+    for action in parser._actions:
+        if not given.intersection(action.option_strings):
+            continue
+        value = getattr(options, action.dest)
+        if value == []:
+            setattr(options, action.dest, "--")
+        elif isinstance(value, list):
+            setattr(options, action.dest, ["--" if v == [] else v for v in value])
+    return options
 
 
 NO_KEY_DRY_RUN = (

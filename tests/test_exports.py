@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import types
 from typing import Any
@@ -302,12 +301,12 @@ def read_back(cell: str) -> VideoRequest:
     from IPython.utils.text import DollarFormatter
 
     from kling_nb.body import parse_body
-    from kling_nb.magics import KlingMagics, build_request
+    from kling_nb.magics import KlingMagics, _parse_options, build_request
 
     head, _, body = cell.partition("\n")
     assert head.startswith("%%kling ")
     line = DollarFormatter().vformat(head.removeprefix("%%kling "), [], {})
-    options = KlingMagics.kling.parser.parse_args(shlex.split(line))
+    options = _parse_options(KlingMagics.kling, line)  # the magic's own option reading
     defaults = types.SimpleNamespace(default_model="o3-pro", aspect_ratio="16:9")
     return build_request(options, parse_body(body, {}), defaults)  # type: ignore[arg-type]
 

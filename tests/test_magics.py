@@ -1073,3 +1073,18 @@ def test_options_take_variables_the_way_ipython_expands_them(
     payload = dry_run(shell, capsys, "-i {face} -a $ratio", "@Image1 smiles")
     assert payload["input_image"] == ["https://example.com/face.png"]
     assert payload["aspect_ratio"] == "9:16"
+
+
+@pytest.mark.parametrize("negative", ["--", "-x", "--flag-like"])
+def test_an_option_value_that_looks_like_a_flag_reads_back_as_itself(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any, negative: str
+) -> None:
+    # Python 3.11's argparse drops a value of exactly "--" from --negative=--
+    request = VideoRequest(
+        prompt=PROMPT, negative_prompt=negative, input_image=["https://a.b/c.png"]
+    )
+    line_, _, body = request.to_magic().partition("\n")
+    payload = dry_run(shell, capsys, line_.removeprefix("%%kling ") + " --dry-run", body)
+    assert payload["negative_prompt"] == negative
+    assert payload["input_image"] == ["https://a.b/c.png"]
+    assert "elements" not in payload  # options not written keep their defaults
