@@ -12,11 +12,11 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import json as jsonlib
 import logging
 import os
 import re
 import secrets
-import ssl
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -36,8 +37,7 @@ from kling_nb.errors import (
     error_for_status,
     redact,
 )
-from kling_nb.netbackend import async_transport
-from kling_nb.plainget import open_get
+from kling_nb.plainhttp import Pool
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
 
 __all__ = ["USER_AGENT", "Api", "ExpiredURLError", "Saved", "safe_stem", "save_b64"]
@@ -98,22 +98,24 @@ class Api:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.policy = policy
-        # One connection per request slot. The event stream has a client (and pool) of its own:
-        # httpcore scans every pooled connection on each request, so a long-lived stream in
-        # the same pool would only add to that cost.
+        # Requests and downloads go through ``plainhttp`` on worker threads (one per request
+        # slot) when the URL allows; httpx takes the rest, and everything when a transport is
+        # injected (tests). The event stream has a client of its own, with one connection.
         slots = policy.max_concurrent_requests
         timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
         headers = {"User-Agent": USER_AGENT}
         limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        stream_transport = transport
-        self._tls: ssl.SSLContext | None = None
+        self._plain: Pool | None = None
         # Downloads run on worker threads with a sync client (see _download_sync), which needs
         # a transport that speaks sync too: the default, or e.g. an injected MockTransport.
         sync_transport = transport if isinstance(transport, httpx.BaseTransport) else None
+        stream_transport = transport
         if transport is None:  # one TLS context for all (loading the CA bundle is slow)
-            tls = self._tls = httpx.create_ssl_context()
-            transport, stream_transport = async_transport(limits, tls), async_transport(one, tls)
+            tls = httpx.create_ssl_context()
+            self._plain = Pool(tls, max_idle=slots)
+            transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
+            stream_transport = httpx.AsyncHTTPTransport(verify=tls, limits=one)
             sync_transport = httpx.HTTPTransport(verify=tls, limits=limits)
         self.client = httpx.AsyncClient(
             transport=transport, timeout=timeout, headers=headers, limits=limits
@@ -127,7 +129,7 @@ class Api:
             self._sync = httpx.Client(
                 transport=sync_transport, timeout=timeout, headers=headers, limits=limits
             )
-        self._threads = ThreadPoolExecutor(slots, thread_name_prefix="kling-nb-download")
+        self._threads = ThreadPoolExecutor(slots, thread_name_prefix="kling-nb-http")
         self._closing = threading.Event()
 
     def __repr__(self) -> str:
@@ -151,6 +153,8 @@ class Api:
         """Stop the download threads and close the connection pools."""
         self._closing.set()  # a thread stops at its next chunk and removes its temporary file
         self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._plain is not None:
+            self._plain.close()
         if self._sync is not None:
             self._sync.close()
         await self.stream_client.aclose()
@@ -173,48 +177,67 @@ class Api:
         """
         url = self.url(path)
         context = f"{method} {path}"
-        extra: dict[str, Any] = {}
-        if timeout is not None:
-            extra["timeout"] = httpx.Timeout(timeout, connect=self.policy.connect_timeout)
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        body = None if json is None else _json_bytes(json)
+        read_timeout = self.policy.read_timeout if timeout is None else timeout
         attempt = 0
         while True:
             attempt += 1
             try:
                 async with self._slots:
-                    response = await self.client.request(
-                        method,
-                        url,
-                        json=json,
-                        params=params,
-                        headers=self.auth_headers(url),
-                        **extra,
-                    )
+                    status, retry_after, content = await self._send(method, url, body, read_timeout)
             except httpx.TransportError as exc:
                 if attempt <= self.policy.max_retries and should_retry(safety, error=exc):
                     await asyncio.sleep(retry_delay(attempt, self.policy))
                     continue
                 raise _connection_error(context, exc) from None
-            if response.status_code >= 400:
-                if attempt <= self.policy.max_retries and should_retry(
-                    safety, status=response.status_code
-                ):
-                    delay = retry_delay(
-                        attempt, self.policy, retry_after=response.headers.get("retry-after")
-                    )
-                    await asyncio.sleep(delay)
+            if status >= 400:
+                if attempt <= self.policy.max_retries and should_retry(safety, status=status):
+                    await asyncio.sleep(retry_delay(attempt, self.policy, retry_after=retry_after))
                     continue
-                raise error_for_status(response.status_code, response.content, context=context)
-            if not response.content.strip():
+                raise error_for_status(status, content, context=context)
+            if not content.strip():
                 return {}
             try:
-                return response.json()
+                return jsonlib.loads(content)
             except ValueError:
                 raise ServerError(
-                    f"{context}: HTTP {response.status_code} with an unreadable body. "
+                    f"{context}: HTTP {status} with an unreadable body. "
                     "Try again in a few minutes.",
-                    status_code=response.status_code,
-                    body=redact(response.text[:500]),
+                    status_code=status,
+                    body=redact(content[:500].decode("utf-8", "replace")),
                 ) from None
+
+    async def _send(
+        self, method: str, url: str, body: bytes | None, read_timeout: float
+    ) -> tuple[int, str | None, bytes]:
+        """One attempt: the status, ``Retry-After`` and body (``plainhttp`` or httpx)."""
+        headers = {"User-Agent": USER_AGENT, **self.auth_headers(url)}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if self._plain is not None:
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(
+                self._threads,
+                self._plain.request,
+                method,
+                url,
+                headers,
+                body,
+                self.policy.connect_timeout,
+                read_timeout,
+            )
+            if answer is not None:
+                return answer.status, answer.headers.get("retry-after"), answer.content
+        response = await self.client.request(
+            method,
+            url,
+            content=body,
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout, connect=self.policy.connect_timeout),
+        )
+        return response.status_code, response.headers.get("retry-after"), response.content
 
     async def download(self, url: str, folder: Path, stem: str) -> Saved:
         """Stream ``url`` into ``folder/<stem><ext>``; redo a truncated transfer (bounded)."""
@@ -266,17 +289,16 @@ class Api:
             raise
 
     def _download_sync(self, url: str, folder: Path, stem: str, stop: threading.Event) -> Saved:
-        """One transfer on a worker thread: a plain socket GET when the URL allows it (see
-        ``plainget``), else httpx's sync client; either reads a large body at least twice as
-        fast as the async stack, and two more threads write and hash it meanwhile."""
+        """One transfer on a worker thread: ``plainhttp`` when the URL allows it, else
+        httpx's sync client; either reads a large body at least twice as fast as the async
+        stack, and two more threads write and hash it meanwhile."""
         assert self._sync is not None
         headers = self.auth_headers(url)
         batch = self.policy.download_chunk_bytes
-        if self._tls is not None:  # the default transport (an injected one is always used)
-            plain = open_get(
+        if self._plain is not None:  # the default transport (an injected one is always used)
+            plain = self._plain.open_get(
                 url,
                 {"User-Agent": USER_AGENT, **headers},
-                self._tls,
                 self.policy.connect_timeout,
                 self.policy.read_timeout,
             )
@@ -431,6 +453,12 @@ class _Sink:
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
+
+
+def _json_bytes(value: Any) -> bytes:
+    """A JSON body as httpx encodes it (UTF-8, compact, no NaN)."""
+    text = jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
 
 
 def _temp_file(folder: Path, stem: str) -> tuple[int, str]:
