@@ -110,13 +110,14 @@ class Api:
         # Downloads run on worker threads with a sync client (see _download_sync), which needs
         # a transport that speaks sync too: the default, or e.g. an injected MockTransport.
         sync_transport = transport if isinstance(transport, httpx.BaseTransport) else None
-        stream_transport = transport
+        stream_transport, sync_stream_transport = transport, sync_transport
         if transport is None:  # one TLS context for all (loading the CA bundle is slow)
             tls = httpx.create_ssl_context()
             self._plain = Pool(tls, max_idle=slots)
             transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
             stream_transport = httpx.AsyncHTTPTransport(verify=tls, limits=one)
             sync_transport = httpx.HTTPTransport(verify=tls, limits=limits)
+            sync_stream_transport = httpx.HTTPTransport(verify=tls, limits=one)
         self.client = httpx.AsyncClient(
             transport=transport, timeout=timeout, headers=headers, limits=limits
         )
@@ -125,9 +126,15 @@ class Api:
         )
         self._slots = asyncio.Semaphore(slots)
         self._sync: httpx.Client | None = None
+        #: The event stream's client for a reading thread (see ``events``); ``None`` with an
+        #: injected transport that only speaks async (``stream_client`` is used then).
+        self.stream_sync: httpx.Client | None = None
         if sync_transport is not None:
             self._sync = httpx.Client(
                 transport=sync_transport, timeout=timeout, headers=headers, limits=limits
+            )
+            self.stream_sync = httpx.Client(
+                transport=sync_stream_transport, timeout=timeout, headers=headers, limits=one
             )
         self._threads = ThreadPoolExecutor(slots, thread_name_prefix="kling-nb-http")
         self._closing = threading.Event()
@@ -155,8 +162,9 @@ class Api:
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self._plain is not None:
             self._plain.close()
-        if self._sync is not None:
-            self._sync.close()
+        for sync in (self._sync, self.stream_sync):
+            if sync is not None:
+                sync.close()
         await self.stream_client.aclose()
         await self.client.aclose()
 

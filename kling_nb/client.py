@@ -89,6 +89,7 @@ class Client:
             self.policy = replace(self.policy, deadline_seconds=float(deadline_seconds))
         self.ledger = Ledger(self.outputs_dir)
         self.jobs: list[Job] = []
+        self._by_id: dict[str, Job] = {}  # self.jobs by id
         self.spent_usd = 0.0
         self._transport = transport
         self._runtime: Runtime | None = None
@@ -291,8 +292,12 @@ class Client:
             base_url=self.base_url,
         )
         self.spent_usd += cost or 0.0
-        self.jobs.append(job)
+        self._add(job)
         return job
+
+    def _add(self, job: Job) -> None:
+        self.jobs.append(job)
+        self._by_id[job.id] = job
 
     def _require_key(self) -> None:
         if not self._api_key:
@@ -350,7 +355,7 @@ class Client:
                 rec.generation_id or record.job_id, path, rec.result["sha256"], rec.result["size"]
             )
         job.changed()
-        self.jobs.append(job)
+        self._add(job)
         return job
 
     def _still_running(self, req: VideoRequest, n: int) -> Job | JobRecord | None:
@@ -359,11 +364,10 @@ class Client:
         records = self.ledger.find_pending(
             req.request_hash, n, simulated=self.simulated, base_url=self.base_url
         )
-        mine = {job.id: job for job in self.jobs}
         for record in records:
             if time.time() >= record.created_at + self.policy.deadline_seconds:
                 continue  # re-attached, it would time out at once: a re-run sends it again
-            job = mine.get(record.job_id)
+            job = self._by_id.get(record.job_id)
             if job is None:
                 return record
             if not job.done:
@@ -407,8 +411,8 @@ class Client:
         A job recorded but never answered (the process stopped while sending it) is looked for
         in the server's queue and adopted; if it is not there it ends ``error``, saying so.
         """
-        known = {job.id for job in self.jobs}
-        records = [r for r in self.ledger.pending(base_url=self.base_url) if r.job_id not in known]
+        pending = self.ledger.pending(base_url=self.base_url)
+        records = [r for r in pending if r.job_id not in self._by_id]
         return self._reattach(records) if records else []
 
     def _reattach(self, records: list[JobRecord]) -> list[Job]:
@@ -416,7 +420,8 @@ class Client:
         self._require_key()
         engine = self.engine
         jobs = [self._job_from_record(record) for record in records]
-        self.jobs.extend(jobs)
+        for job in jobs:
+            self._add(job)
         unsent = {r.job_id for r in records if r.unsent}
 
         async def attach() -> None:

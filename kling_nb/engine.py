@@ -33,7 +33,7 @@ from kling_nb.events import EventListener
 from kling_nb.jobs import Generation, Job, Result
 from kling_nb.retry import Policy
 from kling_nb.runtime import Runtime, wait_event
-from kling_nb.store import GenerationRecord, Ledger
+from kling_nb.store import GenerationRecord, Ledger, generation_line, job_line
 
 __all__ = ["Engine", "uncertain_message"]
 
@@ -173,17 +173,18 @@ class Engine:
         rows = list(rows)
         if adopted:
             rows = [r for r in rows if self.tracked.get(_row_id(r) or "", (job,))[0] is job]
+        lines = []
         for gen, row in zip(job.generations, rows, strict=False):
             gen.id = _row_id(row)
             gen.enqueued_at = _float(row.get("enqueued_at")) or now
             gen.status = "queued"
             if gen.id:
                 self.tracked[gen.id] = (job, gen)
-            self._record(job, gen)
+            lines.append(_line(job, gen))
         for gen in job.generations[len(rows) :]:
             gen.status, gen.error = "failed", "the server created fewer generations than asked"
-            self._record(job, gen)
-        self._settle(job)
+            lines.append(_line(job, gen))
+        self._settle(job, *lines)
         for row in rows:
             gid = _row_id(row)
             if gid in self.tracked and row.get("status") in _SERVER_FINAL | {"processing"}:
@@ -314,8 +315,7 @@ class Engine:
         else:
             gen.result = Result(stem, saved.path, saved.sha256, saved.size, url)
             gen.status = "succeeded"
-        self._record(job, gen)
-        self._settle(job)
+        self._settle(job, _line(job, gen))
 
     # -- events and reconciling --------------------------------------------------------------
     def on_event(self, data: dict[str, Any]) -> None:
@@ -402,8 +402,7 @@ class Engine:
             self._finish(job, gen, "cancelled", None)
             return 1
         if (gen.status, gen.started_at) != before:
-            self._record(job, gen)
-            self._settle(job)
+            self._settle(job, _line(job, gen))
             return 1
         return 0
 
@@ -482,8 +481,7 @@ class Engine:
                 f"the generation succeeded but saving it failed ({message}); retrying with a "
                 f"fresh URL at the next poll (round {rounds} of {_SAVE_ROUNDS})"
             )
-            self._record(job, gen, "save_failed")
-            self._settle(job)
+            self._settle(job, _line(job, gen, "save_failed"))
             return
         self._save_failures.pop(gid, None)
         self.tracked.pop(gid, None)
@@ -494,8 +492,7 @@ class Engine:
             "client on this outputs folder (e.g. after a restart) tries again."
         )
         gen.completed_at = gen.completed_at or time.time()
-        self._record(job, gen, "save_failed")
-        self._settle(job)
+        self._settle(job, _line(job, gen, "save_failed"))
 
     # -- cancelling and deadlines ------------------------------------------------------------
     async def cancel_job(self, job: Job) -> None:
@@ -512,8 +509,7 @@ class Engine:
             return
         for gen in job.generations:
             gen.status, gen.error = "cancelled", "cancelled before it was sent"
-            self._record(job, gen)
-        self._settle(job)
+        self._settle(job, *(_line(job, gen) for gen in job.generations))
 
     async def cancel_generation(self, gid: str) -> None:
         """DELETE one generation, then learn what it became (it may have finished first)."""
@@ -537,13 +533,12 @@ class Engine:
         for gen in late:
             gen.status = "timed_out"
             gen.error = f"not finished after {minutes:g} min"
-            self._record(job, gen)
         job.error = (
             f"Job {job.id} is past its {minutes:g}-minute deadline; the server may be stuck. "
             f"Cancel it with job.cancel() or `%kling cancel {job.id}`. A late result is still "
             "saved while this client runs."
         )
-        self._settle(job)
+        self._settle(job, *(_line(job, gen) for gen in late))
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _finish(self, job: Job, gen: Generation, status: Any, error: str | None) -> None:
@@ -552,47 +547,59 @@ class Engine:
         gen.completed_at = gen.completed_at or time.time()
         if gen.id:
             self.tracked.pop(gen.id, None)
-        self._record(job, gen)
-        self._settle(job)
+        self._settle(job, _line(job, gen))
 
-    def _settle(self, job: Job) -> None:
+    def _settle(self, job: Job, *lines: dict[str, Any]) -> None:
+        """Write ``lines`` (and the job's line once it is final) in one append, then tell the
+        job's observers: the ledger is up to date when ``wait()`` returns."""
+        records = list(lines)
+        status = job.status
+        if job.done and self._recorded_final.get(job.id) != status:
+            self._recorded_final[job.id] = status
+            records.append(job_line(job.id, status, job.error))
+        self._write(*records)
         job.changed()
-        if job.done:
-            self._record_job(job)
 
-    def _record(self, job: Job, gen: Generation, status: str | None = None) -> None:
-        """Write the generation's state to the ledger (``status`` overrides its status)."""
-        result = None
-        if gen.result is not None:
-            result = {
-                "path": gen.result.path.name,
-                "sha256": gen.result.sha256,
-                "size": gen.result.size,
-            }
-        record = GenerationRecord(
-            index=gen.index,
-            generation_id=gen.id,
-            status=status or gen.status,
-            enqueued_at=gen.enqueued_at,
-            started_at=gen.started_at,
-            completed_at=gen.completed_at,
-            error=gen.error,
-            result=result,
-        )
-        try:
-            self.ledger.record_generation(job.id, record)
-        except OSError as exc:
-            log.error("kling_nb: could not write the ledger: %s", exc)
+    def _record(self, job: Job, gen: Generation) -> None:
+        """Write the generation's state to the ledger."""
+        self._write(_line(job, gen))
 
     def _record_job(self, job: Job) -> None:
         status = job.status
         if self._recorded_final.get(job.id) == status:
             return
         self._recorded_final[job.id] = status
+        self._write(job_line(job.id, status, job.error))
+
+    def _write(self, *records: dict[str, Any]) -> None:
+        if not records:
+            return
         try:
-            self.ledger.record_job(job.id, status, job.error)
+            self.ledger.append(*records)
         except OSError as exc:
             log.error("kling_nb: could not write the ledger: %s", exc)
+
+
+def _line(job: Job, gen: Generation, status: str | None = None) -> dict[str, Any]:
+    """The ledger record of a generation's state (``status`` overrides its status)."""
+    result = None
+    if gen.result is not None:
+        result = {
+            "path": gen.result.path.name,
+            "sha256": gen.result.sha256,
+            "size": gen.result.size,
+        }
+    record = GenerationRecord(
+        index=gen.index,
+        generation_id=gen.id,
+        status=status or gen.status,
+        enqueued_at=gen.enqueued_at,
+        started_at=gen.started_at,
+        completed_at=gen.completed_at,
+        error=gen.error,
+        result=result,
+    )
+    return generation_line(job.id, record)
 
 
 def _release_when_done(job: Job, slot: asyncio.Semaphore) -> Callable[[Job], None]:

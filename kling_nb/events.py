@@ -4,18 +4,31 @@ The hub's stream has no replay and no event for cancelled generations, so the li
 its owner three things: a completion event arrived (``on_event``), the stream is (re)connected and
 whatever happened while it was down must be reconciled (``on_connect``), and whether the client
 should poll instead (``polling``: the endpoint answered 404, or failed too many times in a row).
+
+The stream is read by a daemon thread of its own with httpx's sync client and httpx-sse's
+``iter_sse``: an event read that way cost 117 us of CPU here, against 596 us through the async
+stack (anyio and httpcore's async pool per chunk). The thread hands what it reads to the loop in
+order, in batches (``_Inbox``); everything else (state, backoff, callbacks) stays on the loop.
+Cancelling ``run`` shuts the stream's socket down, which ends the thread's blocking read at once.
+With an injected transport that only speaks async, the stream is read on the loop instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import functools
 import json
 import logging
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import httpx
-from httpx_sse import SSEError, aconnect_sse
+from httpx_sse import EventSource, SSEError, aconnect_sse, connect_sse
 
 from kling_nb.api import Api
 from kling_nb.errors import KlingError, error_for_status, redact
@@ -97,6 +110,77 @@ class EventListener:
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> None:
+        if self.api.stream_sync is None:
+            await self._connect_once_async()
+            return
+        loop = asyncio.get_running_loop()
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        inbox = _Inbox(loop)
+        stop = threading.Event()
+        sockets: list[socket.socket] = []
+        reader = threading.Thread(
+            target=self._read_in_thread,
+            args=(self.api.stream_sync, inbox, stop, sockets, done),
+            name="kling-nb-events",
+            daemon=True,  # never holds up the interpreter's exit
+        )
+        reader.start()
+        try:
+            await asyncio.wrap_future(done)
+        except asyncio.CancelledError:
+            stop.set()
+            for sock in sockets:  # ends a blocking read now, not at the next keep-alive
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise
+        finally:
+            inbox.drain()  # anything read before the end, before the caller reacts to it
+            self.state = "retrying"
+
+    def _read_in_thread(
+        self,
+        client: httpx.Client,
+        inbox: _Inbox,
+        stop: threading.Event,
+        sockets: list[socket.socket],
+        done: concurrent.futures.Future[None],
+    ) -> None:
+        """One connection, read on the thread; what it reads goes to the loop via ``inbox``."""
+        try:
+            url = self.api.url("/api/events")
+            timeout = httpx.Timeout(
+                self.policy.connect_timeout, read=self.policy.events_read_timeout
+            )
+            headers = self.api.auth_headers(url)
+            with connect_sse(client, "GET", url, headers=headers, timeout=timeout) as source:
+                response = source.response
+                if response.status_code == 404:
+                    raise _Unavailable
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_for_status(response.status_code, response.content, context="events")
+                _check_stream(response)
+                stream = response.extensions.get("network_stream")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if isinstance(sock, socket.socket):
+                    sockets.append(sock)
+                if stop.is_set():
+                    return
+                inbox.post(self._connected)
+                for data in _completions(source):
+                    if stop.is_set():
+                        return
+                    inbox.post(functools.partial(self._dispatch, data))
+        except BaseException as exc:
+            if not stop.is_set():
+                done.set_exception(exc)
+            return
+        finally:
+            sockets.clear()
+        done.set_result(None)
+
+    async def _connect_once_async(self) -> None:
+        """The same on the loop, for an injected transport that only speaks async."""
         url = self.api.url("/api/events")
         timeout = httpx.Timeout(self.policy.connect_timeout, read=self.policy.events_read_timeout)
         async with aconnect_sse(
@@ -108,28 +192,78 @@ class EventListener:
             if response.status_code >= 400:
                 await response.aread()
                 raise error_for_status(response.status_code, response.content, context="events")
-            if "text/event-stream" not in response.headers.get("content-type", ""):
-                raise SSEError("GET /api/events did not answer with an event stream")
-            self.state = "connected"
-            self.connections += 1
-            self._ready.set()
-            self.mode_changed.set()
-            self.on_connect()
+            _check_stream(response)
+            self._connected()
             try:
                 async for sse in source.aiter_sse():
-                    if sse.event != COMPLETED:
-                        continue
-                    try:
-                        data = json.loads(sse.data)
-                    except ValueError:
-                        continue
-                    if isinstance(data, dict) and isinstance(data.get("generation_id"), str):
-                        try:
-                            self.on_event(data)
-                        except Exception as exc:  # one bad event must not end the stream
-                            log.error("kling_nb: handling an event failed: %s", redact(repr(exc)))
+                    data = _completion(sse.event, sse.data)
+                    if data is not None:
+                        self._dispatch(data)
             finally:
                 self.state = "retrying"
+
+    def _connected(self) -> None:
+        """The stream is open (loop thread): ready, and reconcile what may have been missed."""
+        self.state = "connected"
+        self.connections += 1
+        self._ready.set()
+        self.mode_changed.set()
+        self.on_connect()
+
+    def _dispatch(self, data: dict[str, Any]) -> None:
+        try:
+            self.on_event(data)
+        except Exception as exc:  # one bad event must not end the stream
+            log.error("kling_nb: handling an event failed: %s", redact(repr(exc)))
+
+
+def _check_stream(response: httpx.Response) -> None:
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        raise SSEError("GET /api/events did not answer with an event stream")
+
+
+def _completion(event: str, text: str) -> dict[str, Any] | None:
+    """A completion event's data if it names a generation, else None (other events, junk)."""
+    if event != COMPLETED:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("generation_id"), str):
+        return data
+    return None
+
+
+def _completions(source: EventSource) -> Iterator[dict[str, Any]]:
+    for sse in source.iter_sse():
+        data = _completion(sse.event, sse.data)
+        if data is not None:
+            yield data
+
+
+class _Inbox:
+    """Calls from the reading thread, run on the loop in the order posted. Calls posted while
+    earlier ones still wait share one wake-up of the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._scheduled = False
+
+    def post(self, call: Callable[[], None]) -> None:
+        self._calls.append(call)
+        if not self._scheduled:
+            self._scheduled = True
+            # A closed loop raises RuntimeError: nobody is listening any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        """Run every call posted so far (loop thread)."""
+        self._scheduled = False  # first: a call posted meanwhile is run here or wakes the loop
+        while self._calls:
+            self._calls.popleft()()
 
 
 _EXPECTED = (httpx.TransportError, SSEError, KlingError)

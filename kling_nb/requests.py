@@ -159,6 +159,23 @@ _NOT_A_FIELD = {
 }
 
 
+class _Memo:
+    """What a request computes once: equal to any other memo, so it never changes how
+    requests compare."""
+
+    __slots__ = ("canonical_text", "hash")
+
+    def __init__(self) -> None:
+        self.canonical_text: str | None = None
+        self.hash: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Memo)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class VideoRequest(_RequestModel):
     """The JSON body of one Kling generation (``model`` plus its parameters), checked locally.
 
@@ -227,6 +244,9 @@ class VideoRequest(_RequestModel):
     )
 
     _ignored_rules: frozenset[str] = PrivateAttr(default=frozenset())
+    # canonical_json() and request_hash, computed once (the fields are frozen; model_copy,
+    # which may change them, starts a new memo).
+    _memo: _Memo = PrivateAttr(default_factory=lambda: _Memo())
 
     @field_validator("model", mode="after")
     @classmethod
@@ -465,9 +485,21 @@ class VideoRequest(_RequestModel):
         body.pop("model", None)
         return {"model": self.model, **body}
 
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> VideoRequest:
+        """A copy (``update`` bypasses validation, as in pydantic); its canonical form is new."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._memo = _Memo()
+        return copy
+
     def canonical(self) -> dict[str, Any]:
         """The request with the server's defaults filled in, ``None`` and empty lists dropped, keys
         sorted; ``response_format`` (how the answer is delivered, not what is made) is left out."""
+        result: dict[str, Any] = json.loads(self.canonical_json())
+        return result
+
+    def _canonical_body(self) -> dict[str, Any]:
         spec = self.spec
         body = {
             key: value
@@ -492,20 +524,26 @@ class VideoRequest(_RequestModel):
                 body.setdefault(key, default)
         if "cfg_scale" in body:
             body["cfg_scale"] = float(body["cfg_scale"])
-        result: dict[str, Any] = json.loads(json.dumps(body, sort_keys=True))
-        return result
+        return body
 
     def canonical_json(self) -> str:
         """``canonical()`` as compact JSON with sorted keys: the text ``request_hash`` hashes."""
-        return json.dumps(
-            self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        memo = self._memo
+        if memo.canonical_text is None:
+            memo.canonical_text = json.dumps(
+                self._canonical_body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
+        return memo.canonical_text
 
     @property
     def request_hash(self) -> str:
         """sha256 (hex) of ``canonical_json()``: equal for requests that mean the same thing."""
-        # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
-        return hashlib.sha256(self.canonical_json().encode("utf-8", "surrogatepass")).hexdigest()
+        memo = self._memo
+        if memo.hash is None:
+            # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
+            text = self.canonical_json().encode("utf-8", "surrogatepass")
+            memo.hash = hashlib.sha256(text).hexdigest()
+        return memo.hash
 
     # ----- exports -----
 

@@ -9,6 +9,7 @@ future with ``asyncio.wrap_future``. Background tasks are kept in a set until th
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import threading
@@ -53,6 +54,8 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._calls: collections.deque[Callable[[], Any]] = collections.deque()
+        self._wake_pending = False
         ready = threading.Event()
         self._thread = threading.Thread(target=self._main, args=(ready,), name=name, daemon=True)
         self._thread.start()
@@ -121,9 +124,28 @@ class Runtime:
         return task
 
     def call_soon(self, fn: Callable[[], Any]) -> None:
-        """Run ``fn`` on the loop thread soon (thread-safe)."""
-        if not self._closed:
-            self.loop.call_soon_threadsafe(fn)
+        """Run ``fn`` on the loop thread soon (thread-safe), after those given before it.
+
+        Calls made while earlier ones still wait share one wake-up of the loop (a burst of
+        submissions costs one, not one each).
+        """
+        if self._closed:
+            return
+        self._calls.append(fn)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self.loop.call_soon_threadsafe(self._run_calls)
+
+    def _run_calls(self) -> None:
+        # Cleared before running, so a call added meanwhile is run here or wakes the loop again.
+        self._wake_pending = False
+        calls = self._calls
+        while calls:
+            fn = calls.popleft()
+            try:
+                fn()
+            except Exception as exc:
+                log.error("kling_nb: a scheduled call failed: %s", redact(repr(exc)))
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel every background task, wait for them, stop the loop and join the thread."""

@@ -39,7 +39,15 @@ try:
 except ImportError:  # pragma: no cover - Windows: appends stay whole lines, unlocked
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LEDGER_NAME", "GenerationRecord", "JobRecord", "Ledger", "file_sha256"]
+__all__ = [
+    "LEDGER_NAME",
+    "GenerationRecord",
+    "JobRecord",
+    "Ledger",
+    "file_sha256",
+    "generation_line",
+    "job_line",
+]
 
 _T = TypeVar("_T")
 LEDGER_NAME = "ledger.jsonl"
@@ -49,6 +57,7 @@ FORMAT = 1
 _ACTIVE = frozenset({"pending", "queued", "processing", "downloading", "save_failed", "timed_out"})
 
 
+_COMPACT = (",", ":")
 _MAX_GENERATIONS = 4  # the API's limit (requests.validate_num_generations)
 log = logging.getLogger("kling_nb")
 
@@ -138,6 +147,27 @@ class JobRecord:
         return self.endpoint == "queue" and self.status == "submitting" and no_ids
 
 
+def generation_line(job_id: str, gen: GenerationRecord) -> dict[str, Any]:
+    """The ``generation`` record of one generation's state (for ``Ledger.append``)."""
+    return {
+        "type": "generation",
+        "job_id": job_id,
+        "index": gen.index,
+        "generation_id": gen.generation_id,
+        "status": gen.status,
+        "enqueued_at": gen.enqueued_at,
+        "started_at": gen.started_at,
+        "completed_at": gen.completed_at,
+        "error": gen.error,
+        "result": gen.result,
+    }
+
+
+def job_line(job_id: str, status: str, error: str | None) -> dict[str, Any]:
+    """The ``job`` record of a job's overall status (for ``Ledger.append``)."""
+    return {"type": "job", "job_id": job_id, "status": status, "error": error}
+
+
 class Ledger:
     """The ledger file of one outputs folder (``<folder>/ledger.jsonl``)."""
 
@@ -153,18 +183,29 @@ class Ledger:
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- writing -----------------------------------------------------------------------------
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one record as one line (adds ``v`` and ``time`` when missing)."""
-        record = {"v": FORMAT, "time": time.time(), **record}
-        line = redact(json.dumps(record, separators=(",", ":"), ensure_ascii=False)) + "\n"
-        data = line.encode("utf-8")
+    def append(self, *records: dict[str, Any]) -> None:
+        """Append records, one line each, in one write (adds ``v`` and ``time`` when missing).
+
+        When nothing was appended since this ``Ledger`` last read the file (the usual case), the
+        lines are folded into its index as written, without reading them back.
+        """
+        now = time.time()
+        lines = [
+            redact(
+                json.dumps({"v": FORMAT, "time": now, **r}, separators=_COMPACT, ensure_ascii=False)
+            )
+            for r in records
+        ]
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         with self._lock:
             fd = self._fd()
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
+                # Read up to ``size`` already: it ends a line (``_refresh`` stops at the last one).
+                caught_up = size == self._offset
+                if size and not caught_up and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # close off a torn line left by a killed writer
                 view = memoryview(data)
                 while view:
@@ -172,15 +213,14 @@ class Ledger:
             finally:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+            if caught_up:
+                self._offset = size + len(data)
+                self._fold([line.encode("utf-8") for line in lines])
 
     def _fd(self) -> int:
         """The append descriptor, kept open; reopened if the file was deleted or replaced."""
         if self._write_fd is not None:
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(self._write_fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+            if self._still_the_file(self._write_fd):
                 return self._write_fd
             self.close()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -188,6 +228,13 @@ class Ledger:
         self._write_fd = fd
         self._finalizer = weakref.finalize(self, os.close, fd)
         return fd
+
+    def _still_the_file(self, fd: int) -> bool:
+        """Whether ``fd`` is still the file at ``self.path`` (not deleted, moved or replaced)."""
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
 
     def close(self) -> None:
         """Close the append descriptor (the next append opens it again)."""
@@ -229,24 +276,11 @@ class Ledger:
 
     def record_generation(self, job_id: str, gen: GenerationRecord) -> None:
         """The current state of one generation."""
-        self.append(
-            {
-                "type": "generation",
-                "job_id": job_id,
-                "index": gen.index,
-                "generation_id": gen.generation_id,
-                "status": gen.status,
-                "enqueued_at": gen.enqueued_at,
-                "started_at": gen.started_at,
-                "completed_at": gen.completed_at,
-                "error": gen.error,
-                "result": gen.result,
-            }
-        )
+        self.append(generation_line(job_id, gen))
 
     def record_job(self, job_id: str, status: str, error: str | None) -> None:
         """The job's overall status (written when it becomes final)."""
-        self.append({"type": "job", "job_id": job_id, "status": status, "error": error})
+        self.append(job_line(job_id, status, error))
 
     # -- reading -----------------------------------------------------------------------------
     def jobs(self) -> dict[str, JobRecord]:
@@ -256,18 +290,36 @@ class Ledger:
             return dict(self._jobs)
 
     def _refresh(self) -> None:
+        """Fold in the lines appended since the last read (by any process)."""
+        fd = self._write_fd
+        if fd is not None and not self._still_the_file(fd):  # deleted or replaced meanwhile
+            self.close()
+            fd = None
         try:
-            with self.path.open("rb") as f:
-                if os.fstat(f.fileno()).st_size < self._offset:
+            if fd is not None:  # already open for appending: no need to open the file again
+                size = os.fstat(fd).st_size
+                if size == self._offset:
+                    return
+                if size < self._offset:
                     self._offset, self._jobs, self._by_hash = 0, {}, {}
-                f.seek(self._offset)
-                data = f.read()
+                data = os.pread(fd, size - self._offset, self._offset)
+            else:
+                with self.path.open("rb") as f:
+                    if os.fstat(f.fileno()).st_size < self._offset:
+                        self._offset, self._jobs, self._by_hash = 0, {}, {}
+                    f.seek(self._offset)
+                    data = f.read()
         except FileNotFoundError:
             self._offset, self._jobs, self._by_hash = 0, {}, {}
             return
         end = data.rfind(b"\n") + 1  # a torn last line waits until it is closed off
+        self._offset += end
+        self._fold(data[:end].splitlines())
+
+    def _fold(self, lines: list[bytes]) -> None:
+        """Fold whole lines into the index; unreadable ones are skipped (one warning)."""
         skipped: list[bytes] = []
-        for raw in data[:end].splitlines():
+        for raw in lines:
             try:
                 record = json.loads(raw)
             except ValueError:
@@ -278,7 +330,6 @@ class Ledger:
                 self._apply(record)
             except _Malformed:
                 skipped.append(raw)
-        self._offset += end
         if skipped and not self._warned:
             self._warned = True
             log.warning(

@@ -787,3 +787,36 @@ def test_valid_requests_round_trip_through_canonical_json(request):
     assert again.total_duration == request.total_duration
     assert estimate_cost(again) == estimate_cost(request)
     assert VideoRequest.model_validate(request.payload()) == request
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"prompt": "A fox in the snow"},
+            "0172de3ae1fcedb740d355728e5a4cf99776c9bda6f8cac07021d16373a97ce4",
+        ),
+        (
+            {"model": "v2.6-t2v", "prompt": "x\ud800 一只", "cfg_scale": 1},
+            "72c56b29b4d3f28a044041b32327574792f787ea9d9d48906eb404b348b38bcd",
+        ),
+        (
+            {"multi_prompt": [{"prompt": "a", "duration": 3}, {"prompt": "b", "duration": 4}]},
+            "ecd4bbd13437a8e6daefa0501c08a124848e22cb63998ca00beaa020c76ae6a0",
+        ),
+    ],
+)
+def test_request_hashes_stay_what_earlier_versions_recorded(body, expected):
+    """Replay finds recorded results by this hash: a change would re-bill every old ledger."""
+    request = VideoRequest.model_validate(body)
+    assert request.request_hash == expected
+    assert request.canonical() == json.loads(request.canonical_json())
+
+
+def test_a_copy_with_changes_gets_its_own_canonical_form_and_hash():
+    request = VideoRequest(prompt="x")
+    before = request.request_hash  # computed once and kept
+    changed = request.model_copy(update={"prompt": "y"})
+    assert changed.request_hash == VideoRequest(prompt="y").request_hash != before
+    assert changed.canonical()["prompt"] == "y"
+    assert request.model_copy().request_hash == before

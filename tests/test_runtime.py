@@ -108,3 +108,38 @@ def test_wait_event_times_out_sees_the_event_and_passes_cancellation_on() -> Non
         return timed_out, seen, False
 
     assert asyncio.run(main()) == (False, True, True)
+
+
+def test_call_soon_runs_every_call_in_order_from_any_thread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rt = Runtime()
+    seen: list[tuple[str, int]] = []
+    threads_seen: set[str] = set()
+
+    def note(source: str, i: int) -> None:
+        threads_seen.add(threading.current_thread().name)
+        if i == 3:
+            raise ValueError("one bad call")
+        seen.append((source, i))
+
+    def burst(source: str) -> None:
+        for i in range(500):
+            rt.call_soon(lambda i=i: note(source, i))
+
+    try:
+        others = [threading.Thread(target=burst, args=(f"t{n}",)) for n in range(3)]
+        for t in others:
+            t.start()
+        burst("main")
+        for t in others:
+            t.join()
+        done = threading.Event()
+        rt.call_soon(done.set)  # after every call above: all were queued before this one
+        assert done.wait(10)
+        for source in ("main", "t0", "t1", "t2"):
+            assert [i for s, i in seen if s == source] == [i for i in range(500) if i != 3]
+        assert threads_seen == {"kling-nb"}
+        assert "one bad call" in caplog.text  # logged; the calls after it still ran
+    finally:
+        rt.close()

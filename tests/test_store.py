@@ -112,6 +112,38 @@ def test_lines_appended_by_another_process_are_picked_up(tmp_path: Path) -> None
     assert list(mine.jobs()) == ["j1", "j2"]
 
 
+def test_interleaved_writers_see_the_same_ledger_as_a_fresh_reader(tmp_path: Path) -> None:
+    """Own lines are folded in as written when nothing came between; otherwise read back."""
+    mine, theirs = Ledger(tmp_path), Ledger(tmp_path)
+    submit(mine, "j1", num_generations=2)
+    submit(theirs, "j2")  # mine has not read this one when it appends next
+    mine.record_generation("j1", GenerationRecord(0, "g0", "queued"))
+    succeed(mine, "j1", "g1", b"take", index=1)
+    theirs.append(
+        {
+            "type": "generation",
+            "job_id": "j2",
+            "index": 0,
+            "generation_id": "g2",
+            "status": "failed",
+        },
+        {"type": "job", "job_id": "j2", "status": "failed", "error": "boom"},
+    )
+    submit(mine, "j3", request_hash="h3")
+    fresh = Ledger(tmp_path).jobs()
+    for ledger in (mine, theirs):
+        assert ledger.jobs() == fresh
+    assert list(fresh) == ["j1", "j2", "j3"]
+    assert (fresh["j1"].generations[0].status, fresh["j1"].generations[1].status) == (
+        "queued",
+        "succeeded",
+    )
+    assert (fresh["j2"].status, fresh["j2"].error) == ("failed", "boom")
+    assert len(lines(mine)) == 8  # the two records of one append are two lines
+    mine.close()
+    theirs.close()
+
+
 def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path; from kling_nb.store import Ledger\n"
