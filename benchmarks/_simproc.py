@@ -4,6 +4,7 @@ never count against the client being measured."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,8 +23,9 @@ with run(**json.loads(sys.argv[1])) as sim:
 
 
 @contextmanager
-def simulator_process(**settings: Any) -> Iterator[str]:
-    """Run ``kling_nb.simulator.run(**settings)`` in a child process; yield its base URL."""
+def simulator_process(cpus: set[int] | None = None, **settings: Any) -> Iterator[str]:
+    """Run ``kling_nb.simulator.run(**settings)`` in a child process; yield its base URL.
+    ``cpus``: the CPUs it may run on (Linux), to keep it off those of the process measured."""
     proc = subprocess.Popen(
         [sys.executable, "-c", _CODE, json.dumps(settings)],
         stdin=subprocess.PIPE,
@@ -31,6 +33,8 @@ def simulator_process(**settings: Any) -> Iterator[str]:
         text=True,
     )
     assert proc.stdin is not None and proc.stdout is not None
+    if cpus:
+        os.sched_setaffinity(proc.pid, cpus)
     try:
         yield proc.stdout.readline().strip()
     finally:
@@ -50,3 +54,14 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(the client's CPUs, the simulator's CPU): the last CPU for the simulator, the rest for the
+    process measured; None where affinity cannot be set or there is a single CPU."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return set(cpus[:-1]), {cpus[-1]}

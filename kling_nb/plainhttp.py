@@ -22,6 +22,7 @@ httpcore makes too.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import select
 import socket
@@ -100,6 +101,7 @@ class Pool:
         self._idle_seconds = idle_seconds
         self._idle: dict[Origin, list[tuple[float, http.client.HTTPConnection]]] = {}
         self._direct: dict[tuple[str, str], bool] = {}  # (scheme, host) -> no proxy for it
+        self._active: set[http.client.HTTPConnection] = set()  # in use by a thread
         self._lock = threading.Lock()
         self._closed = False
 
@@ -149,7 +151,7 @@ class Pool:
             response = _after_send(connection.getresponse)
             content = _after_send(response.read)
         except BaseException:
-            connection.close()
+            self._release(origin, connection, reuse=False)
             raise
         fields = {name.lower(): value for name, value in response.getheaders()}
         self._release(origin, connection, reuse=not response.will_close)
@@ -174,7 +176,7 @@ class Pool:
             _after_send(connection.request, "GET", target, headers={**_BASE_HEADERS, **headers})
             response = _after_send(connection.getresponse)
         except BaseException:
-            connection.close()
+            self._release(origin, connection, reuse=False)
             raise
         fields = {name.lower(): value for name, value in response.getheaders()}
 
@@ -194,13 +196,20 @@ class Pool:
         return None
 
     def close(self) -> None:
-        """Close every idle connection; connections given back later are closed too."""
+        """Close every idle connection, and end the reads of those in use at once (their
+        threads get an error); connections given back later are closed too."""
         with self._lock:
             self._closed = True
             idle = [c for entries in self._idle.values() for _, c in entries]
             self._idle.clear()
+            active = list(self._active)
         for connection in idle:
             connection.close()
+        for connection in active:
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def idle_count(self) -> int:
         """Connections waiting for reuse (for tests)."""
@@ -218,7 +227,7 @@ class Pool:
                 since, connection = entries.pop()
             sock = connection.sock
             if now - since < self._idle_seconds and sock is not None and not _readable(sock):
-                return connection
+                return self._in_use(connection)
             connection.close()
         scheme, host, port = origin
         if scheme == "https":
@@ -235,9 +244,21 @@ class Pool:
             raise httpx.ConnectError(f"connecting to {host} failed ({exc})") from None
         if connection.sock is not None:
             connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self._in_use(connection)
+
+    def _in_use(self, connection: http.client.HTTPConnection) -> http.client.HTTPConnection:
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._active.add(connection)
+        if closed:
+            connection.close()
+            raise httpx.ConnectError("the client is closed")
         return connection
 
     def _release(self, origin: Origin, connection: http.client.HTTPConnection, reuse: bool) -> None:
+        with self._lock:
+            self._active.discard(connection)
         if reuse and connection.sock is not None:
             with self._lock:
                 entries = self._idle.setdefault(origin, [])

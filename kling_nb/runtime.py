@@ -80,11 +80,23 @@ class Runtime:
         return threading.current_thread() is self._thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the loop; its result arrives in the returned future."""
+        """Schedule ``coro`` on the loop; its result arrives in the returned future. Like a
+        spawned task it is cancelled by ``close`` (a caller that stopped waiting, say after
+        an interrupt, leaves nothing running behind)."""
         if self._closed:
             coro.close()
             raise RuntimeError("This kling_nb client is closed; create a new Client().")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return asyncio.run_coroutine_threadsafe(self._owned(coro), self.loop)
+
+    async def _owned(self, coro: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            return await coro
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and block until it is done (never call from the loop thread)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -165,3 +168,50 @@ def test_a_failing_handler_does_not_end_the_stream(caplog: pytest.LogCaptureFixt
     assert seen[:2] == ["g1", "g4"]
     assert connections == 1
     assert "handler bug" in caplog.text
+
+
+def test_the_reading_thread_ends_at_once_when_the_listener_is_cancelled() -> None:
+    """Over a real socket: a stream that sends nothing after its head (no keep-alive for
+    minutes) must not keep the reading thread, nor the client's close, waiting."""
+    listener_socket = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = listener_socket.accept()
+        accepted.append(conn)
+        conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+
+    threading.Thread(target=serve, daemon=True).start()
+    base = f"http://127.0.0.1:{listener_socket.getsockname()[1]}"
+    connects: list[int] = []
+
+    async def main() -> float:
+        api = Api(base, "k", POLICY)
+        listener = EventListener(
+            api, POLICY, on_event=lambda e: None, on_connect=lambda: connects.append(1)
+        )
+        task = asyncio.create_task(listener.run())
+        await listener.wait_ready(10)
+        assert listener.state == "connected" and connects == [1]
+        assert [t for t in threading.enumerate() if t.name == "kling-nb-events"]
+        started = time.monotonic()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.aclose()
+        return time.monotonic() - started
+
+    try:
+        took = asyncio.run(main())
+        deadline = time.monotonic() + 2
+        while any(t.name == "kling-nb-events" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the reading thread is still blocked"
+            time.sleep(0.01)
+        assert took < 2
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener_socket.close()

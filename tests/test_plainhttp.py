@@ -350,3 +350,30 @@ def test_an_async_only_transport_downloads_on_the_loop(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert [p.name for p in tmp_path.iterdir()] == ["g1.mp4"]
+
+
+def test_closing_the_pool_ends_a_read_in_progress_at_once(keepalive: Served) -> None:
+    answers, _, base = keepalive
+    answers.append("hang")
+    pool = Pool(TLS)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            pool.request("POST", base + "/api/ai/videos/generate", {}, b"{}", 5, 600)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not pool._active and time.monotonic() < deadline:  # the request is being read
+        time.sleep(0.01)
+    time.sleep(0.05)
+    started = time.monotonic()
+    pool.close()
+    thread.join(5)
+    assert not thread.is_alive() and time.monotonic() - started < 2  # not the 600 s timeout
+    assert len(errors) == 1 and isinstance(errors[0], httpx.TransportError)
+    with pytest.raises(httpx.ConnectError):  # a closed pool sends nothing more
+        pool.request("GET", base + "/a", {}, None, 5, 5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 
@@ -143,3 +144,22 @@ def test_call_soon_runs_every_call_in_order_from_any_thread(
         assert "one bad call" in caplog.text  # logged; the calls after it still ran
     finally:
         rt.close()
+
+
+def test_close_cancels_a_call_whose_caller_stopped_waiting() -> None:
+    rt = Runtime()
+    cancelled = threading.Event()
+
+    async def long_call() -> None:
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    future = rt.submit(long_call())
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.result(0.05)  # e.g. the caller was interrupted
+    rt.close()
+    assert cancelled.is_set()
+    assert future.cancelled()
