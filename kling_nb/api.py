@@ -257,8 +257,6 @@ class Api:
                 f"Refusing to download a result from a non-HTTP(S) URL ({url[:80]!r}); "
                 "only http and https are fetched."
             )
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
         problem = ""
         for attempt in range(1, self.policy.download_attempts + 1):
             try:
@@ -480,6 +478,9 @@ def _temp_file(folder: Path, stem: str) -> tuple[int, str]:
         try:
             fd = os.open(tmp, flags, 0o600)
         except FileExistsError:
+            continue
+        except FileNotFoundError:  # no folder (yet, or any more): make it, then try again
+            folder.mkdir(parents=True, exist_ok=True)
             continue
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o644)

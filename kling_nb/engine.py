@@ -83,9 +83,9 @@ class Engine:
         self._wake = asyncio.Event()
         self._downloading: set[str] = set()
         self._sending: set[str] = set()
-        # Enqueue calls waiting for their answer (job id -> _enqueue_key), and an event set (and
+        # Enqueue calls waiting for their answer (job id -> payload), and an event set (and
         # replaced) as each one ends: an adopting job waits for identical ones first.
-        self._enqueuing: dict[str, str] = {}
+        self._enqueuing: dict[str, dict[str, Any]] = {}
         self._enqueued = asyncio.Event()
         self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._recorded_final: dict[str, str] = {}
@@ -153,7 +153,7 @@ class Engine:
 
     async def _enqueue(self, job: Job, payload: dict[str, Any]) -> Any:
         """``POST /api/ai/queue``, noting it as in flight until it answers or fails."""
-        self._enqueuing[job.id] = _enqueue_key(payload)
+        self._enqueuing[job.id] = payload
         try:
             return await self.api.request("POST", "/api/ai/queue", safety="unsafe", json=payload)
         finally:
@@ -255,7 +255,7 @@ class Engine:
     async def _wait_for_identical(self, job: Job, key: str) -> None:
         """Wait (bounded) until no other job's identical enqueue is waiting for its answer."""
         limit = time.monotonic() + self.policy.connect_timeout + self.policy.read_timeout
-        while any(k == key and j != job.id for j, k in self._enqueuing.items()):
+        while any(j != job.id and _enqueue_key(p) == key for j, p in self._enqueuing.items()):
             left = limit - time.monotonic()
             if left <= 0:
                 return

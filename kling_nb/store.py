@@ -190,12 +190,9 @@ class Ledger:
         lines are folded into its index as written, without reading them back.
         """
         now = time.time()
-        lines = [
-            redact(
-                json.dumps({"v": FORMAT, "time": now, **r}, separators=_COMPACT, ensure_ascii=False)
-            )
-            for r in records
-        ]
+        full = [{"v": FORMAT, "time": now, **r} for r in records]
+        texts = [json.dumps(r, separators=_COMPACT, ensure_ascii=False) for r in full]
+        lines = [redact(text) for text in texts]
         data = "".join(line + "\n" for line in lines).encode("utf-8")
         with self._lock:
             fd = self._fd()
@@ -215,7 +212,14 @@ class Ledger:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             if caught_up:
                 self._offset = size + len(data)
-                self._fold([line.encode("utf-8") for line in lines])
+                # A line that redact left alone says what its record says: fold the record
+                # itself (not parsed back); a redacted one as the file has it.
+                self._fold(
+                    [
+                        record if line is text else line.encode("utf-8")
+                        for record, text, line in zip(full, texts, lines, strict=True)
+                    ]
+                )
 
     def _fd(self) -> int:
         """The append descriptor, kept open; reopened if the file was deleted or replaced."""
@@ -316,20 +320,24 @@ class Ledger:
         self._offset += end
         self._fold(data[:end].splitlines())
 
-    def _fold(self, lines: list[bytes]) -> None:
-        """Fold whole lines into the index; unreadable ones are skipped (one warning)."""
+    def _fold(self, lines: list[bytes] | list[bytes | dict[str, Any]]) -> None:
+        """Fold whole lines (or records already parsed) into the index; unreadable ones are
+        skipped (one warning)."""
         skipped: list[bytes] = []
         for raw in lines:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue  # a torn line closed off by a later writer
+            if isinstance(raw, dict):
+                record: Any = raw
+            else:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue  # a torn line closed off by a later writer
             try:
                 if not isinstance(record, dict):
                     raise _Malformed
                 self._apply(record)
             except _Malformed:
-                skipped.append(raw)
+                skipped.append(raw if isinstance(raw, bytes) else json.dumps(raw).encode())
         if skipped and not self._warned:
             self._warned = True
             log.warning(

@@ -5,6 +5,7 @@ short body is redone, an async-only transport still works)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import socket
@@ -169,10 +170,8 @@ def keepalive() -> Iterator[Served]:
     stop = threading.Event()
 
     def handle(conn: socket.socket, number: int) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the client closed the connection
             serve_one(conn, number)
-        except OSError:  # the client closed the connection
-            pass
 
     def serve_one(conn: socket.socket, number: int) -> None:
         buffer = b""

@@ -78,6 +78,22 @@ def test_takes_of_one_request_differ_and_equal_requests_repeat(client: httpx.Cli
     assert videos[0] == videos[2]
 
 
+def test_reuse_videos_gives_every_request_of_a_shape_the_same_video() -> None:
+    """The load-test setting: one render per shape, so different prompts share a video."""
+    with run(reuse_videos=True, video_height=90) as sim, api(sim) as client:
+        shapes = [
+            {"prompt": "a dog", "duration": 3},
+            {"prompt": "a cat", "duration": 3},
+            {"prompt": "a cat", "duration": 4},
+        ]
+        ids = [g for body in shapes for g in enqueue(client, **body)]
+        ids += enqueue(client, prompt="a bird", duration=3, num_generations=2)
+        videos = [httpx.get(wait_final(client, g)["result_url"]).content for g in ids]
+    assert videos[0] == videos[1] == videos[3] == videos[4]  # other prompt, other take
+    assert videos[2] != videos[0]  # another duration is another shape
+    assert av.open(io.BytesIO(videos[2])).duration == 4_000_000
+
+
 def test_invalid_model_rules_fail_the_generation_with_the_seed_wording(
     client: httpx.Client,
 ) -> None:

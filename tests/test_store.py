@@ -248,6 +248,10 @@ def test_no_key_material_is_written(tmp_path: Path) -> None:
     ledger.record_job("j1", "error", f"Bearer {FAKE_KEY}")
     assert FAKE_KEY not in ledger.path.read_text()
     assert "***" in ledger.path.read_text()
+    # The writer's own index holds what the file holds (folded as written, not as given).
+    mine = ledger.jobs()["j1"]
+    assert FAKE_KEY not in repr(mine) and mine.error == "Bearer ***"
+    assert mine == Ledger(tmp_path).jobs()["j1"]
 
 
 def test_file_sha256(tmp_path: Path) -> None:

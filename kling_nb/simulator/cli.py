@@ -92,6 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PX",
         help="frame height of the produced videos (default 180)",
     )
+    parser.add_argument(
+        "--reuse-videos",
+        action="store_true",
+        help="render one video per shape of request (aspect ratio, shots, audio) and give it "
+        "to every generation of that shape: for load tests",
+    )
     faults = parser.add_argument_group("faults (see kling_nb.simulator.faults)")
     for name, kind, metavar, text in _FAULT_FLAGS:
         flag = "--" + name.replace("_", "-")
@@ -126,6 +132,7 @@ def serve(args: argparse.Namespace) -> int:
             keepalive_seconds=args.keepalive_seconds,
             api_key=args.api_key,
             video_height=args.video_height,
+            reuse_videos=args.reuse_videos,
             **fault_settings(args),
         )
     except FaultError as exc:

@@ -105,6 +105,7 @@ class Simulator:
         api_key: str | None = None,
         video_height: int = 180,
         max_body_bytes: int = 1_000_000,
+        reuse_videos: bool = False,
         **faults: Any,
     ) -> None:
         initial = Faults()
@@ -115,6 +116,7 @@ class Simulator:
             api_key=api_key,
             video_height=video_height,
             max_body_bytes=max_body_bytes,
+            reuse_videos=reuse_videos,
         )
         self._state = SimState(self.config, initial)
         self._sock = _bind(host, port)
@@ -235,6 +237,7 @@ def run(
     api_key: str | None = None,
     video_height: int = 180,
     max_body_bytes: int = 1_000_000,
+    reuse_videos: bool = False,
     **faults: Any,
 ) -> Simulator:
     """Start a simulator in a background thread; use it as a context manager to stop it.
@@ -253,5 +256,6 @@ def run(
         api_key=api_key,
         video_height=video_height,
         max_body_bytes=max_body_bytes,
+        reuse_videos=reuse_videos,
         **faults,
     ).start()

@@ -37,6 +37,10 @@ class Config:
     api_key: str | None = None
     video_height: int = 180
     max_body_bytes: int = 1_000_000
+    # Render one video per shape (aspect ratio, shots, audio) and give it to every generation
+    # of that shape: for load tests, where encoding each result would take most of the CPU.
+    reuse_videos: bool = False
+    reused: dict[str, asyncio.Future[bytes]] = field(default_factory=dict, repr=False)
     base_url: str = ""  # set once the socket is bound
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 

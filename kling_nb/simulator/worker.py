@@ -8,6 +8,7 @@ thread while the simulated generation time passes.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,9 +47,25 @@ def check_request(params: dict[str, Any]) -> VideoRequest | str:
 
 
 async def render(request: VideoRequest, index: int, config: Config) -> bytes:
-    """Render the video in a thread (PyAV releases the GIL while encoding)."""
+    """Render the video in a thread (PyAV releases the GIL while encoding); with
+    ``config.reuse_videos``, once per shape of request (the first one's video is reused)."""
     payload = request.canonical()
-    return await asyncio.to_thread(render_video, payload, index, height=config.video_height)
+    if not config.reuse_videos:
+        return await asyncio.to_thread(render_video, payload, index, height=config.video_height)
+    shape = json.dumps(
+        [
+            payload.get("aspect_ratio"),
+            [shot.duration for shot in request.shots],
+            payload.get("generate_audio"),
+        ]
+    )
+    video = config.reused.get(shape)
+    if video is None:  # the first of its shape: later ones (running now, too) wait for it
+        video = asyncio.ensure_future(
+            asyncio.to_thread(render_video, payload, 0, height=config.video_height)
+        )
+        config.reused[shape] = video
+    return await asyncio.shield(video)
 
 
 def pad_target(size: int, wanted: int | None) -> int | None:
