@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import hashlib
 import json as jsonlib
 import logging
@@ -40,7 +41,15 @@ from kling_nb.errors import (
 from kling_nb.plainhttp import Pool
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
 
-__all__ = ["USER_AGENT", "Api", "ExpiredURLError", "Saved", "safe_stem", "save_b64"]
+__all__ = [
+    "USER_AGENT",
+    "Api",
+    "ExpiredURLError",
+    "Saved",
+    "Truncated",
+    "safe_stem",
+    "save_b64",
+]
 
 log = logging.getLogger("kling_nb")
 
@@ -264,7 +273,7 @@ class Api:
                     return await self._download_once(url, folder, stem)
             except ExpiredURLError:
                 raise
-            except _Truncated as exc:
+            except Truncated as exc:
                 problem = str(exc)
             except httpx.TransportError as exc:
                 problem = f"connection failed ({type(exc).__name__})"
@@ -281,6 +290,17 @@ class Api:
             "about an hour: fetch it yourself from the generation (client.history()), or run "
             "client.resume() to try again."
         )
+
+    def start_download(
+        self, url: str, folder: Path, stem: str
+    ) -> concurrent.futures.Future[Saved] | None:
+        """One attempt of ``download`` started on a worker thread, with no loop involved until
+        it ends (the cheap path for the common case); ``None`` where only ``download`` can
+        (an injected async-only transport, or a URL it refuses with the reason)."""
+        scheme = url.partition(":")[0].lower() if ":" in url else ""
+        if self._sync is None or scheme not in ("http", "https") or self._closing.is_set():
+            return None
+        return self._threads.submit(self._download_sync, url, folder, stem, self._closing)
 
     async def _download_once(self, url: str, folder: Path, stem: str) -> Saved:
         if self._sync is None:  # an injected transport that only speaks async
@@ -382,7 +402,7 @@ def _target(
 def _keep(sink: _Sink, expected: int | None, tmp: str, final: Path) -> Saved:
     """Check the length of a written body, then rename its temporary file into place."""
     if expected is not None and sink.size != expected:
-        raise _Truncated(f"truncated: got {sink.size} of {expected} bytes")
+        raise Truncated(f"truncated: got {sink.size} of {expected} bytes")
     os.replace(tmp, final)
     return Saved(path=final, sha256=sink.digest.hexdigest(), size=sink.size)
 
@@ -507,8 +527,8 @@ def save_b64(data: str, folder: Path, stem: str) -> Saved:
     return Saved(path=final, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw))
 
 
-class _Truncated(Exception):
-    pass
+class Truncated(Exception):
+    """A result body shorter than its ``Content-Length``: the download is redone."""
 
 
 def _connection_error(context: str, exc: httpx.TransportError) -> APIConnectionError:

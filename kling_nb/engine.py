@@ -11,6 +11,8 @@ fresh URL); the ledger calls it ``save_failed`` until it is saved, so ``resume()
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import logging
 import time
@@ -19,7 +21,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from kling_nb.api import Api, ExpiredURLError, safe_stem, save_b64
+import httpx
+
+from kling_nb.api import Api, ExpiredURLError, Saved, Truncated, safe_stem, save_b64
 from kling_nb.errors import (
     APIConnectionError,
     APIStatusError,
@@ -31,7 +35,7 @@ from kling_nb.errors import (
 )
 from kling_nb.events import EventListener
 from kling_nb.jobs import Generation, Job, Result
-from kling_nb.retry import Policy
+from kling_nb.retry import Policy, retry_delay
 from kling_nb.runtime import Runtime, wait_event
 from kling_nb.store import GenerationRecord, Ledger, generation_line, job_line
 
@@ -437,17 +441,56 @@ class Engine:
         gen.status = "downloading"  # not recorded: to the ledger (and resume) it is still running
         self._settle(job)
 
+        first = self.api.start_download(url, self.ledger.folder, safe_stem(gid))
+        if first is None:
+            self._spawn_download(job, gen, url, None)
+            return
+        # The first attempt runs on a worker thread and comes back through one batched call
+        # (no task, no asyncio future); a failed one continues in ``_download``.
+        first.add_done_callback(
+            lambda done: self.runtime.call_soon(
+                functools.partial(self._first_download_done, job, gen, url, done)
+            )
+        )
+
+    def _first_download_done(
+        self, job: Job, gen: Generation, url: str, done: concurrent.futures.Future[Saved]
+    ) -> None:
+        if done.cancelled():  # the client is closing
+            return
+        error = done.exception()
+        if error is None:
+            self._saved(job, gen, done.result(), url)
+            return
+        if not isinstance(error, Exception):  # e.g. SystemExit on the worker thread
+            error = DownloadError(f"the download was interrupted ({error!r})")
+        self._spawn_download(job, gen, url, error)
+
+    def _spawn_download(
+        self, job: Job, gen: Generation, url: str, first_error: Exception | None
+    ) -> None:
+        gid = gen.id or ""
+
         def failed(exc: BaseException) -> None:
             self._downloading.discard(gid)
             self._finish(job, gen, "failed", f"saving the result failed: {_short(exc)}")
 
-        self.runtime.spawn(self._download(job, gen, url), on_error=failed)
+        self.runtime.spawn(self._download(job, gen, url, first_error), on_error=failed)
 
-    async def _download(self, job: Job, gen: Generation, url: str) -> None:
+    async def _download(
+        self, job: Job, gen: Generation, url: str, first_error: Exception | None = None
+    ) -> None:
+        """Save the result with the download retry rules; ``first_error`` is what a first
+        attempt (``Api.start_download``) met: an expired URL goes straight to a fresh one, an
+        error worth retrying waits its backoff, any other is the end."""
         gid = gen.id or ""
         folder = self.ledger.folder
         try:
             try:
+                if first_error is not None:
+                    if isinstance(first_error, ExpiredURLError) or not _retry_download(first_error):
+                        raise first_error  # expired: to the fresh URL below; else the end
+                    await asyncio.sleep(retry_delay(1, self.policy))
                 saved = await self.api.download(url, folder, safe_stem(gid))
             except ExpiredURLError:
                 fresh = await self.api.request(
@@ -462,6 +505,10 @@ class Engine:
             self._downloading.discard(gid)
             self._save_failed(job, gen, exc.message if isinstance(exc, KlingError) else str(exc))
             return
+        self._saved(job, gen, saved, url)
+
+    def _saved(self, job: Job, gen: Generation, saved: Saved, url: str) -> None:
+        gid = gen.id or ""
         self._downloading.discard(gid)
         self._save_failures.pop(gid, None)
         gen.result = Result(gid, saved.path, saved.sha256, saved.size, url)
@@ -630,6 +677,13 @@ def _matches(row: dict[str, Any], payload: dict[str, Any], sent_at: float) -> bo
     if enqueued is not None and enqueued < sent_at - 120:
         return False
     return all(row[k] == v for k, v in payload.items() if k not in _NOT_MATCHED and k in row)
+
+
+def _retry_download(error: Exception) -> bool:
+    """Whether a failed first download attempt is worth more (``Api.download``'s rules)."""
+    if isinstance(error, ExpiredURLError | httpx.TransportError | Truncated):
+        return True
+    return isinstance(error, DownloadError) and error.retryable
 
 
 def _first_video(answer: Any) -> dict[str, Any]:
