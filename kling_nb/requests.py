@@ -471,7 +471,10 @@ class VideoRequest(_RequestModel):
     @property
     def total_duration(self) -> int:
         """Seconds of video asked for (for models whose output follows an input video: nominal)."""
-        return sum(shot.duration for shot in self.shots)
+        if self.multi_prompt:
+            return sum(shot.duration for shot in self.multi_prompt)
+        duration = self._single_duration(self.spec)
+        return 5 if duration is None else duration
 
     @property
     def ignored_rules(self) -> frozenset[str]:

@@ -8,16 +8,23 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
+import http.client
+import io
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from kling_nb import plainhttp
 from kling_nb.api import Api, ExpiredURLError
 from kling_nb.plainhttp import Pool
 from kling_nb.retry import Policy, should_retry
@@ -376,3 +383,90 @@ def test_closing_the_pool_ends_a_read_in_progress_at_once(keepalive: Served) -> 
     assert len(errors) == 1 and isinstance(errors[0], httpx.TransportError)
     with pytest.raises(httpx.ConnectError):  # a closed pool sends nothing more
         pool.request("GET", base + "/a", {}, None, 5, 5)
+
+
+HEADER_BLOCKS = [
+    b"Content-Length: 3\r\nContent-Type: application/json\r\n\r\nabc",
+    b"content-length: 0\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Empty:\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"X-Folded: one\r\n  two\r\nContent-Length: 0\r\n\r\n",
+    b"Not a header line\r\nContent-Length: 0\r\n\r\n",
+    b"Content-Length: 2\n\nok",
+    b"Date:Mon, 23 Nov 2026 18:00:00 GMT\r\nServer:  uvicorn \t\r\nX-Odd : v\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS)
+def test_the_fast_header_parse_reads_what_http_client_reads(
+    block: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    original = plainhttp._parse_headers
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setitem(plainhttp._Response.begin.__globals__, "parse_headers", counted)
+
+    class FakeSocket:
+        def makefile(self, mode: str) -> io.BytesIO:
+            return io.BytesIO(b"HTTP/1.1 200 OK\r\n" + block)
+
+    ours = plainhttp._Response(FakeSocket())  # type: ignore[arg-type]
+    standard = http.client.HTTPResponse(FakeSocket())  # type: ignore[arg-type]
+    ours.begin()
+    standard.begin()
+    assert calls == [1]  # the standard library's begin() ran with our parser
+    assert ours.getheaders() == standard.getheaders()
+    assert (ours.status, ours.will_close, ours.length, ours.chunked) == (
+        standard.status,
+        standard.will_close,
+        standard.length,
+        standard.chunked,
+    )
+    assert ours.read() == standard.read()
+
+
+def test_the_fast_header_parse_keeps_http_clients_limits() -> None:
+    too_many = b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n"
+    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+        plainhttp._parse_headers(io.BytesIO(too_many))
+    with pytest.raises(http.client.LineTooLong):
+        plainhttp._parse_headers(io.BytesIO(b"X: " + b"v" * 70000 + b"\r\n\r\n"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="Ab-: \t\x7f\xe9=\"',;", max_size=12).map(lambda t: t.encode("latin-1")),
+        max_size=8,
+    )
+)
+def test_any_header_block_reads_as_http_client_reads_it(lines: list[bytes]) -> None:
+    block = b"".join(line.replace(b"\r", b"").replace(b"\n", b"") + b"\r\n" for line in lines)
+    block = block.replace(b"\r\n\r\n", b"\r\nX: y\r\n") + b"\r\n"
+    ours = plainhttp._parse_headers(io.BytesIO(block))
+    standard = http.client.parse_headers(io.BytesIO(block))
+    assert ours.items() == standard.items()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/api/ai/queue",
+        "http://127.0.0.1:8000/api/ai/queue?status=failed",
+        "http://127.0.0.1:8000/r/x.mp4?sig=a%2Fb&e=1#frag",
+        "http://127.0.0.1:8000/r?",
+        "http://127.0.0.1:8000/",
+        "HTTPS://Hub.Test/api/x",
+    ],
+)
+def test_a_url_splits_the_same_the_first_time_and_after(pool: Pool, url: str) -> None:
+    first = pool.split(url)
+    pool.split("http://127.0.0.1:8000/warm")  # the origin is known from now on
+    pool.split("HTTPS://Hub.Test/warm")
+    assert pool.split(url) == first
+    parts = urlsplit(url)
+    assert first is not None
+    assert first[1] == (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
