@@ -40,6 +40,7 @@ from kling_nb.errors import (
 )
 from kling_nb.plainhttp import Pool
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
+from kling_nb.runtime import run_in_thread
 
 __all__ = [
     "USER_AGENT",
@@ -234,8 +235,7 @@ class Api:
         if body is not None:
             headers["Content-Type"] = "application/json"
         if self._plain is not None:
-            loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(
+            answer = await run_in_thread(
                 self._threads,
                 self._plain.request,
                 method,

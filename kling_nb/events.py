@@ -7,8 +7,9 @@ should poll instead (``polling``: the endpoint answered 404, or failed too many 
 
 The stream is read by a daemon thread of its own with httpx's sync client and httpx-sse's
 ``iter_sse``: an event read that way cost 117 us of CPU here, against 596 us through the async
-stack (anyio and httpcore's async pool per chunk). The thread hands what it reads to the loop in
-order, in batches (``_Inbox``); everything else (state, backoff, callbacks) stays on the loop.
+stack (anyio and httpcore's async pool per chunk). The thread hands what it reads to the loop
+in order, in batches (``runtime.Inbox``); everything else (state, backoff, callbacks) stays on
+the loop.
 Cancelling ``run`` shuts the stream's socket down, which ends the thread's blocking read at once.
 With an injected transport that only speaks async, the stream is read on the loop instead.
 """
@@ -16,7 +17,6 @@ With an injected transport that only speaks async, the stream is read on the loo
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -33,7 +33,7 @@ from httpx_sse import EventSource, SSEError, aconnect_sse, connect_sse
 from kling_nb.api import Api
 from kling_nb.errors import KlingError, error_for_status, redact
 from kling_nb.retry import Policy, backoff
-from kling_nb.runtime import wait_event
+from kling_nb.runtime import Inbox, wait_event
 
 __all__ = ["COMPLETED", "EventListener"]
 
@@ -115,7 +115,7 @@ class EventListener:
             return
         loop = asyncio.get_running_loop()
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        inbox = _Inbox(loop)
+        inbox = Inbox(loop)
         stop = threading.Event()
         sockets: list[socket.socket] = []
         reader = threading.Thread(
@@ -140,7 +140,7 @@ class EventListener:
     def _read_in_thread(
         self,
         client: httpx.Client,
-        inbox: _Inbox,
+        inbox: Inbox,
         stop: threading.Event,
         sockets: list[socket.socket],
         done: concurrent.futures.Future[None],
@@ -240,30 +240,6 @@ def _completions(source: EventSource) -> Iterator[dict[str, Any]]:
         data = _completion(sse.event, sse.data)
         if data is not None:
             yield data
-
-
-class _Inbox:
-    """Calls from the reading thread, run on the loop in the order posted. Calls posted while
-    earlier ones still wait share one wake-up of the loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._calls: collections.deque[Callable[[], None]] = collections.deque()
-        self._scheduled = False
-
-    def post(self, call: Callable[[], None]) -> None:
-        self._calls.append(call)
-        if not self._scheduled:
-            self._scheduled = True
-            # A closed loop raises RuntimeError: nobody is listening any more.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self.drain)
-
-    def drain(self) -> None:
-        """Run every call posted so far (loop thread)."""
-        self._scheduled = False  # first: a call posted meanwhile is run here or wakes the loop
-        while self._calls:
-            self._calls.popleft()()
 
 
 _EXPECTED = (httpx.TransportError, SSEError, KlingError)

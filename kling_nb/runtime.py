@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from kling_nb.errors import redact
 
-__all__ = ["Runtime", "wait_event"]
+__all__ = ["Inbox", "Runtime", "run_in_thread", "wait_event"]
 
 T = TypeVar("T")
 log = logging.getLogger("kling_nb")
@@ -40,6 +43,70 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     return bool(done)
 
 
+class Inbox:
+    """Calls from other threads, run on one loop in the order posted. Calls posted while earlier
+    ones still wait share one wake-up of the loop (a burst costs one, not one each). A call that
+    raises is logged; the ones after it still run."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._calls: collections.deque[Callable[[], Any]] = collections.deque()
+        self._scheduled = False
+
+    def post(self, call: Callable[[], Any]) -> None:
+        """Run ``call`` on the loop soon (any thread)."""
+        self._calls.append(call)
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                self._calls.clear()
+
+    def drain(self) -> None:
+        """Run every call posted so far (loop thread)."""
+        self._scheduled = False  # first: a call posted meanwhile is run here or wakes the loop
+        calls = self._calls
+        while calls:
+            call = calls.popleft()
+            try:
+                call()
+            except Exception as exc:
+                log.error("kling_nb: a scheduled call failed: %s", redact(repr(exc)))
+
+
+_INBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Inbox] = weakref.WeakKeyDictionary()
+
+
+async def run_in_thread(executor: Executor, fn: Callable[..., T], *args: Any) -> T:
+    """``loop.run_in_executor``, with the result handed back through the loop's ``Inbox``: a
+    burst of calls ending together wakes the loop once, and no future is chained per call."""
+    loop = asyncio.get_running_loop()
+    inbox = _INBOXES.get(loop)
+    if inbox is None:
+        inbox = _INBOXES[loop] = Inbox(loop)
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():  # the caller was cancelled meanwhile
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def work() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            inbox.post(functools.partial(settle, False, exc))
+        else:
+            inbox.post(functools.partial(settle, True, result))
+
+    executor.submit(work)
+    return await future
+
+
 class Runtime:
     """A background event loop with owned tasks.
 
@@ -54,8 +121,7 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        self._calls: collections.deque[Callable[[], Any]] = collections.deque()
-        self._wake_pending = False
+        self._inbox = Inbox(self.loop)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._main, args=(ready,), name=name, daemon=True)
         self._thread.start()
@@ -141,23 +207,8 @@ class Runtime:
         Calls made while earlier ones still wait share one wake-up of the loop (a burst of
         submissions costs one, not one each).
         """
-        if self._closed:
-            return
-        self._calls.append(fn)
-        if not self._wake_pending:
-            self._wake_pending = True
-            self.loop.call_soon_threadsafe(self._run_calls)
-
-    def _run_calls(self) -> None:
-        # Cleared before running, so a call added meanwhile is run here or wakes the loop again.
-        self._wake_pending = False
-        calls = self._calls
-        while calls:
-            fn = calls.popleft()
-            try:
-                fn()
-            except Exception as exc:
-                log.error("kling_nb: a scheduled call failed: %s", redact(repr(exc)))
+        if not self._closed:
+            self._inbox.post(fn)
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel every background task, wait for them, stop the loop and join the thread."""

@@ -6,10 +6,11 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+from typing import Any
 
 import pytest
 
-from kling_nb.runtime import Runtime, wait_event
+from kling_nb.runtime import Inbox, Runtime, run_in_thread, wait_event
 
 
 def test_run_returns_the_result_from_the_loop_thread() -> None:
@@ -163,3 +164,55 @@ def test_close_cancels_a_call_whose_caller_stopped_waiting() -> None:
     rt.close()
     assert cancelled.is_set()
     assert future.cancelled()
+
+
+def test_an_inbox_runs_a_burst_in_order_on_one_wake_up() -> None:
+    loop = asyncio.new_event_loop()
+    wakeups: list[int] = []
+    original = loop.call_soon_threadsafe
+
+    def counted(*args: Any) -> Any:
+        wakeups.append(1)
+        return original(*args)
+
+    loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+    inbox = Inbox(loop)
+    seen: list[int] = []
+    poster = threading.Thread(
+        target=lambda: [inbox.post(lambda i=i: seen.append(i)) for i in range(100)]
+    )
+    poster.start()
+    poster.join()  # all posted while the loop was not running
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen == list(range(100)) and wakeups == [1]
+    inbox.post(lambda: seen.append(100))  # the next one wakes the loop again
+    loop.run_until_complete(asyncio.sleep(0))
+    assert seen[-1] == 100 and wakeups == [1, 1]
+    loop.close()
+    inbox.post(lambda: seen.append(101))  # a closed loop: dropped, no error
+    assert seen[-1] == 100
+
+
+def test_run_in_thread_returns_raises_and_survives_a_cancelled_caller() -> None:
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    release = threading.Event()
+
+    def boom() -> None:
+        raise ValueError("from the thread")
+
+    async def main() -> tuple[int, str]:
+        value = await run_in_thread(pool, lambda a, b: a + b, 2, 3)
+        with pytest.raises(ValueError, match="from the thread") as caught:
+            await run_in_thread(pool, boom)
+        slow = asyncio.ensure_future(run_in_thread(pool, release.wait))
+        await asyncio.sleep(0.01)
+        slow.cancel()
+        release.set()
+        await asyncio.gather(slow, return_exceptions=True)
+        await asyncio.sleep(0.05)  # the late result arrives and is dropped quietly
+        return value, str(caught.value)
+
+    try:
+        assert asyncio.run(main()) == (5, "from the thread")
+    finally:
+        pool.shutdown()
