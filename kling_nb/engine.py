@@ -93,6 +93,10 @@ class Engine:
         self._enqueued = asyncio.Event()
         self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._recorded_final: dict[str, str] = {}
+        # Ledger lines and jobs to notify, written and told at the end of this turn of the loop.
+        self._lines: list[dict[str, Any]] = []
+        self._to_notify: dict[str, Job] = {}
+        self._flush_scheduled = False
         self._save_failures: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -109,6 +113,7 @@ class Engine:
             task.cancel()
         if self._own:
             await asyncio.wait(self._own, timeout=5)
+        self._flush()  # nothing recorded is left unwritten
         await self.api.aclose()
 
     # -- submission --------------------------------------------------------------------------
@@ -597,15 +602,15 @@ class Engine:
         self._settle(job, _line(job, gen))
 
     def _settle(self, job: Job, *lines: dict[str, Any]) -> None:
-        """Write ``lines`` (and the job's line once it is final) in one append, then tell the
-        job's observers: the ledger is up to date when ``wait()`` returns."""
+        """Write ``lines`` (and the job's line once it is final), then tell the job's observers
+        (see ``_flush``): the ledger is up to date when ``wait()`` returns."""
         records = list(lines)
         status = job.status
         if job.done and self._recorded_final.get(job.id) != status:
             self._recorded_final[job.id] = status
             records.append(job_line(job.id, status, job.error))
         self._write(*records)
-        job.changed()
+        self._to_notify[job.id] = job
 
     def _record(self, job: Job, gen: Generation) -> None:
         """Write the generation's state to the ledger."""
@@ -619,12 +624,24 @@ class Engine:
         self._write(job_line(job.id, status, job.error))
 
     def _write(self, *records: dict[str, Any]) -> None:
-        if not records:
-            return
-        try:
-            self.ledger.append(*records)
-        except OSError as exc:
-            log.error("kling_nb: could not write the ledger: %s", exc)
+        self._lines.extend(records)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.runtime.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write every ledger line of this turn of the loop in one append (in order), then call
+        the observers of the jobs that changed: a burst of completions costs one write."""
+        self._flush_scheduled = False
+        lines, self._lines = self._lines, []
+        jobs, self._to_notify = self._to_notify, {}
+        if lines:
+            try:
+                self.ledger.append(*lines)
+            except OSError as exc:
+                log.error("kling_nb: could not write the ledger: %s", exc)
+        for job in jobs.values():
+            job.changed()
 
 
 def _line(job: Job, gen: Generation, status: str | None = None) -> dict[str, Any]:
