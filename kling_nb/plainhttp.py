@@ -150,17 +150,11 @@ class Pool:
         read_timeout: float,
     ) -> Answer | None:
         """Send one request and read the whole answer; ``None`` if the URL is not plain."""
-        where = self.split(url)
-        if where is None:
+        sent = self._exchange(method, url, headers, body, connect_timeout, read_timeout)
+        if sent is None:
             return None
-        origin, target = where
-        connection = self._connect(origin, connect_timeout)
+        origin, connection, response = sent
         try:
-            _settimeout(connection, read_timeout)
-            _after_send(
-                connection.request, method, target, body, headers={**_BASE_HEADERS, **headers}
-            )
-            response = _after_send(connection.getresponse)
             content = _after_send(response.read)
         except BaseException:
             self._release(origin, connection, reuse=False)
@@ -178,18 +172,10 @@ class Pool:
         takes an error status, or a ``200`` with a ``Content-Length`` and neither chunked nor
         encoded (anything else, such as a redirect, is left to httpx).
         """
-        where = self.split(url)
-        if where is None:
+        sent = self._exchange("GET", url, headers, None, connect_timeout, read_timeout)
+        if sent is None:
             return None
-        origin, target = where
-        connection = self._connect(origin, connect_timeout)
-        try:
-            _settimeout(connection, read_timeout)
-            _after_send(connection.request, "GET", target, headers={**_BASE_HEADERS, **headers})
-            response = _after_send(connection.getresponse)
-        except BaseException:
-            self._release(origin, connection, reuse=False)
-            raise
+        origin, connection, response = sent
         fields = {name.lower(): value for name, value in response.getheaders()}
 
         def release(reuse: bool) -> None:
@@ -206,6 +192,33 @@ class Pool:
             return stream
         stream.close()
         return None
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> tuple[Origin, http.client.HTTPConnection, http.client.HTTPResponse] | None:
+        """Send the request and read the answer's head (``None`` if the URL is not plain); the
+        connection stays in use until ``_release``."""
+        where = self.split(url)
+        if where is None:
+            return None
+        origin, target = where
+        connection = self._connect(origin, connect_timeout)
+        try:
+            _settimeout(connection, read_timeout)
+            _after_send(
+                connection.request, method, target, body, headers={**_BASE_HEADERS, **headers}
+            )
+            response = _after_send(connection.getresponse)
+        except BaseException:
+            self._release(origin, connection, reuse=False)
+            raise
+        return origin, connection, response
 
     def close(self) -> None:
         """Close every idle connection, and end the reads of those in use at once (their

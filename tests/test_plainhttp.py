@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,34 +42,50 @@ def pool() -> Iterator[Pool]:
     connections.close()
 
 
-@pytest.fixture
-def serve() -> Iterator[tuple[list[bytes], list[bytes], str]]:
-    """A one-answer-per-connection HTTP server: answers to send, requests received, base URL."""
-    answers: list[bytes] = []
-    received: list[bytes] = []
+@contextlib.contextmanager
+def accepting(on_connection: Callable[[socket.socket, int], None]) -> Iterator[str]:
+    """A loopback listener handing each connection (and its number, from 1) to
+    ``on_connection`` on the accepting thread; yields the base URL."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
     def run() -> None:
         listener.settimeout(0.1)
+        number = 0
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            with conn:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    head += conn.recv(65536)
-                received.append(head)
-                conn.sendall(answers.pop(0) if answers else b"HTTP/1.1 500 X\r\n\r\n")
+            number += 1
+            on_connection(conn, number)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    yield answers, received, f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(2)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[tuple[list[bytes], list[bytes], str]]:
+    """A one-answer-per-connection HTTP server: answers to send, requests received, base URL."""
+    answers: list[bytes] = []
+    received: list[bytes] = []
+
+    def answer_once(conn: socket.socket, number: int) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            received.append(head)
+            conn.sendall(answers.pop(0) if answers else b"HTTP/1.1 500 X\r\n\r\n")
+
+    with accepting(answer_once) as base:
+        yield answers, received, base
 
 
 def ok(body: bytes = BODY, length: int | None = None, extra: str = "") -> bytes:
@@ -173,7 +189,6 @@ def keepalive() -> Iterator[Served]:
     the connection it came on."""
     answers: list[bytes | str] = []
     received: list[tuple[int, bytes]] = []
-    listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
     def handle(conn: socket.socket, number: int) -> None:
@@ -210,23 +225,14 @@ def keepalive() -> Iterator[Served]:
                 if b"Connection: close" in answer:
                     return
 
-    def run() -> None:
-        listener.settimeout(0.1)
-        number = 0
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            number += 1
-            threading.Thread(target=handle, args=(conn, number), daemon=True).start()
+    def start(conn: socket.socket, number: int) -> None:
+        threading.Thread(target=handle, args=(conn, number), daemon=True).start()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield answers, received, f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(2)
-    listener.close()
+    try:
+        with accepting(start) as base:
+            yield answers, received, base
+    finally:
+        stop.set()
 
 
 def json_answer(body: bytes = b'{"ok":true}', extra: str = "") -> bytes:
