@@ -40,7 +40,7 @@ from kling_nb.errors import (
 )
 from kling_nb.plainhttp import Pool
 from kling_nb.retry import Policy, Safety, retry_delay, should_retry
-from kling_nb.runtime import run_in_thread
+from kling_nb.runtime import DaemonExecutor, run_in_thread
 
 __all__ = [
     "USER_AGENT",
@@ -146,7 +146,7 @@ class Api:
             self.stream_sync = httpx.Client(
                 transport=sync_stream_transport, timeout=timeout, headers=headers, limits=one
             )
-        self._threads = ThreadPoolExecutor(slots, thread_name_prefix="kling-nb-http")
+        self._threads = DaemonExecutor(slots, "kling-nb-http")
         self._closing = threading.Event()
 
     def __repr__(self) -> str:

@@ -41,12 +41,21 @@ from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["Answer", "Pool", "Stream"]
+__all__ = ["Answer", "Pool", "ShortBody", "Stream"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Origin = tuple[str, str, int]  # scheme, host, port
 _BASE_HEADERS = {"Accept": "*/*", "Accept-Encoding": "identity"}
+
+
+class ShortBody(httpx.RemoteProtocolError):
+    """The server closed the connection before the body's ``Content-Length``; ``got`` bytes
+    of it were read."""
+
+    def __init__(self, message: str, got: int) -> None:
+        super().__init__(message)
+        self.got = got
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Stream:
     response: http.client.HTTPResponse
     _release: Callable[[bool], None]
     closed: bool = field(default=False)
+    cut: bool = field(default=False)  # the server closed the connection before the end
 
     def body(self, batch: int, length: int) -> Iterator[bytearray]:
         """The body in buffers of up to ``batch`` bytes, ``length`` at most; stops early at EOF
@@ -76,10 +86,10 @@ class Stream:
             buffer = bytearray(min(batch, length - got))
             try:
                 filled = _after_send(self.response.readinto, buffer)
-            except http.client.IncompleteRead as short:  # the server closed early
-                filled = len(short.partial) if isinstance(short.partial, bytes) else 0
-                if filled:
-                    yield buffer[:filled]
+            except ShortBody as short:  # the server closed early: the caller sees the length
+                self.cut = True
+                if short.got:
+                    yield buffer[: short.got]
                 return
             if not filled:
                 return
@@ -90,7 +100,8 @@ class Stream:
         """Give the connection back for reuse if the body was read to its end, else close it."""
         if not self.closed:
             self.closed = True
-            self._release(self.response.isclosed() and not self.response.will_close)
+            ended = self.response.isclosed() and not self.cut
+            self._release(ended and not self.response.will_close)
 
 
 class Pool:
@@ -106,7 +117,9 @@ class Pool:
         self._direct: dict[tuple[str, str], bool] = {}  # (scheme, host) -> no proxy for it
         # "scheme://netloc/" of URLs split before, with their origin (a few, reused a lot)
         self._prefixes: list[tuple[str, Origin]] = []
-        self._active: set[http.client.HTTPConnection] = set()  # in use by a thread
+        # In use by a thread, with its socket (http.client drops its own reference to it after an
+        # answer with "Connection: close", while the answer is still being read).
+        self._active: dict[http.client.HTTPConnection, socket.socket | None] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -227,11 +240,10 @@ class Pool:
             self._closed = True
             idle = [c for entries in self._idle.values() for _, c in entries]
             self._idle.clear()
-            active = list(self._active)
+            active = list(self._active.values())
         for connection in idle:
             connection.close()
-        for connection in active:
-            sock = connection.sock
+        for sock in active:
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
@@ -276,7 +288,7 @@ class Pool:
         with self._lock:
             closed = self._closed
             if not closed:
-                self._active.add(connection)
+                self._active[connection] = connection.sock
         if closed:
             connection.close()
             raise httpx.ConnectError("the client is closed")
@@ -284,7 +296,7 @@ class Pool:
 
     def _release(self, origin: Origin, connection: http.client.HTTPConnection, reuse: bool) -> None:
         with self._lock:
-            self._active.discard(connection)
+            self._active.pop(connection, None)
         if reuse and connection.sock is not None:
             with self._lock:
                 entries = self._idle.setdefault(origin, [])
@@ -381,8 +393,9 @@ def _after_send(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     retry rules treat as "maybe sent"."""
     try:
         return call(*args, **kwargs)
-    except http.client.IncompleteRead:
-        raise
+    except http.client.IncompleteRead as exc:  # the server closed before the body's end
+        got = len(exc.partial) if isinstance(exc.partial, bytes) else 0
+        raise ShortBody(f"the answer ended after {got} bytes ({exc!r})", got) from None
     except TimeoutError as exc:
         raise httpx.ReadTimeout(f"the server timed out ({exc})") from None
     except http.client.RemoteDisconnected as exc:

@@ -13,15 +13,16 @@ import collections
 import concurrent.futures
 import functools
 import logging
+import queue
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from kling_nb.errors import redact
 
-__all__ = ["Inbox", "Runtime", "run_in_thread", "wait_event"]
+__all__ = ["DaemonExecutor", "Inbox", "Runtime", "run_in_thread", "wait_event"]
 
 T = TypeVar("T")
 log = logging.getLogger("kling_nb")
@@ -73,6 +74,73 @@ class Inbox:
                 call()
             except Exception as exc:
                 log.error("kling_nb: a scheduled call failed: %s", redact(repr(exc)))
+
+
+class DaemonExecutor(Executor):
+    """``ThreadPoolExecutor``'s job on daemon threads, which the interpreter does not wait for
+    at exit (it joins a ``ThreadPoolExecutor``'s threads before any ``atexit`` handler runs,
+    so a request waiting on the network would hold a finished script or kernel for up to its
+    read timeout). Threads start as work arrives, up to ``max_workers``, and are reused."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._max = max_workers
+        self._name = name
+        self._work: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future: Future[T] = Future()
+            self._work.put((future, fn, args, kwargs))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max:
+                thread = threading.Thread(
+                    target=self._run, name=f"{self._name}_{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del item, future, fn, args, kwargs
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._work.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+_WorkItem = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 _INBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Inbox] = weakref.WeakKeyDictionary()

@@ -476,3 +476,16 @@ def test_a_url_splits_the_same_the_first_time_and_after(pool: Pool, url: str) ->
     parts = urlsplit(url)
     assert first is not None
     assert first[1] == (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def test_an_answer_cut_short_is_a_maybe_sent_transport_error(
+    pool: Pool, serve: tuple[list[bytes], list[bytes], str]
+) -> None:
+    answers, received, base = serve
+    answers.append(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"gen')
+    with pytest.raises(httpx.TransportError) as caught:
+        pool.request("POST", base + "/api/ai/queue", {}, b"{}", 5, 5)
+    assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+    assert not should_retry("unsafe", error=caught.value)  # the enqueue may have run
+    assert should_retry("safe", error=caught.value)
+    assert pool.idle_count() == 0 and len(received) == 1

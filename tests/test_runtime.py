@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kling_nb.runtime import Inbox, Runtime, run_in_thread, wait_event
+from kling_nb.runtime import DaemonExecutor, Inbox, Runtime, run_in_thread, wait_event
 
 
 def test_run_returns_the_result_from_the_loop_thread() -> None:
@@ -216,3 +220,60 @@ def test_run_in_thread_returns_raises_and_survives_a_cancelled_caller() -> None:
         assert asyncio.run(main()) == (5, "from the thread")
     finally:
         pool.shutdown()
+
+
+def test_the_daemon_executor_runs_reuses_its_threads_and_cancels_on_shutdown() -> None:
+    pool = DaemonExecutor(2, "test-pool")
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def block() -> bool:
+        started.release()
+        return release.wait(10)
+
+    try:
+        assert pool.submit(lambda a, b: a * b, 6, 7).result(5) == 42
+        with pytest.raises(ZeroDivisionError):
+            pool.submit(lambda: 1 / 0).result(5)
+        names = {pool.submit(lambda: threading.current_thread().name).result(5) for _ in range(20)}
+        assert names <= {"test-pool_0", "test-pool_1"}  # never more than max_workers
+        assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test-pool"))
+        blockers = [pool.submit(block) for _ in range(2)]
+        assert started.acquire(timeout=5) and started.acquire(timeout=5)  # both threads busy
+        waiting = pool.submit(lambda: "never run")
+        pool.shutdown(wait=False, cancel_futures=True)
+        assert waiting.cancelled()
+    finally:
+        release.set()
+    assert all(b.result(5) for b in blockers)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(lambda: None)
+
+
+def test_a_script_ends_at_once_with_a_request_still_waiting_on_the_server(
+    tmp_path: Path,
+) -> None:
+    """No close(), a server that never answers: the interpreter must not wait for the call."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import socket, threading, time, tempfile\n"
+        "import kling_nb\n"
+        "from kling_nb.retry import Policy\n"
+        "s = socket.create_server(('127.0.0.1', 0))\n"
+        "held = []\n"
+        "def serve():\n"
+        "    while True:\n"
+        "        c, _ = s.accept(); held.append(c)\n"
+        "threading.Thread(target=serve, daemon=True).start()\n"
+        "base = f'http://127.0.0.1:{s.getsockname()[1]}'\n"
+        "policy = Policy(read_timeout=600, events_connect_wait=0.1)\n"
+        "client = kling_nb.Client('k', base, tempfile.mkdtemp(), policy=policy)\n"
+        "job = client.submit(kling_nb.VideoRequest(prompt='a fox', duration=3))\n"
+        "time.sleep(1.0)\n"
+        "print('ending while', job.status, flush=True)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert "ending while submitting" in done.stdout
+    assert time.monotonic() - started < 30  # not the 60 s read timeout
