@@ -256,8 +256,10 @@ class Api:
         )
         return response.status_code, response.headers.get("retry-after"), response.content
 
-    async def download(self, url: str, folder: Path, stem: str) -> Saved:
-        """Stream ``url`` into ``folder/<stem><ext>``; redo a truncated transfer (bounded)."""
+    async def download(self, url: str, folder: Path, stem: str, *, first_attempt: int = 1) -> Saved:
+        """Stream ``url`` into ``folder/<stem><ext>``; redo a truncated transfer (bounded:
+        attempts ``first_attempt`` to ``policy.download_attempts``, for a caller that already
+        made the first ones)."""
         # Not httpx.URL(url): it checks every character of a long presigned URL, and the
         # request parses it again anyway.
         scheme = url.partition(":")[0].lower() if ":" in url else ""
@@ -267,7 +269,7 @@ class Api:
                 "only http and https are fetched."
             )
         problem = ""
-        for attempt in range(1, self.policy.download_attempts + 1):
+        for attempt in range(first_attempt, max(first_attempt, self.policy.download_attempts) + 1):
             try:
                 async with self._slots:
                     return await self._download_once(url, folder, stem)

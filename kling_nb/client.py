@@ -76,6 +76,11 @@ class Client:
         key = api_key if api_key is not None else os.environ.get("OXEN_API_KEY")
         self._api_key = key.strip() if key and key.strip() else None
         register_secret(self._api_key)
+        if self._api_key and not all(c.isprintable() and not c.isspace() for c in self._api_key):
+            raise KlingError(
+                "The API key contains a space or a control character (a stray newline, say), "
+                "so it cannot be sent in a header. Check OXEN_API_KEY or the api_key given."
+            )
         url = base_url or os.environ.get("KLING_NB_BASE_URL") or DEFAULT_BASE_URL
         if httpx.URL(url).scheme not in ("http", "https"):
             raise KlingError(f"base_url must be an http(s) URL, got {redact(url)!r}.")
@@ -123,6 +128,7 @@ class Client:
             return
 
         async def finish() -> None:
+            engine.closing = True
             for job in self.jobs:
                 if not job.done:
                     job.fail(
@@ -200,6 +206,7 @@ class Client:
         batch = [_coerce(r, num_generations) for r in requests]
         for _, n in batch:
             validate_num_generations(n)
+        identities = {id(req): req.identity() for req, _ in batch}
         if self.budget_usd is not None:
             fresh = [
                 (req, n)
@@ -207,10 +214,13 @@ class Client:
                 if force
                 or (
                     self.ledger.find_replay(
-                        req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+                        identities[id(req)][1],
+                        n,
+                        simulated=self.simulated,
+                        base_url=self.base_url,
                     )
                     is None
-                    and self._still_running(req, n) is None
+                    and self._still_running(identities[id(req)][1], n) is None
                 )
             ]
             costs = [estimate_cost(req, n) for req, n in fresh]
@@ -234,7 +244,7 @@ class Client:
                     f"({format_cost(total)}); submit fewer, or raise budget_usd."
                 ) from None
         slot = asyncio.Semaphore(max_in_flight)
-        return [self._submit(req, n, force, slot) for req, n in batch]
+        return [self._submit(req, n, force, slot, identities[id(req)]) for req, n in batch]
 
     def _submit(
         self,
@@ -242,19 +252,21 @@ class Client:
         num_generations: int,
         force: bool,
         slot: Any,
+        identity: tuple[dict[str, Any], str] | None = None,
     ) -> Job:
         from kling_nb.requests import estimate_cost, validate_num_generations
 
         req, num_generations = _coerce(request, num_generations)
         n = validate_num_generations(num_generations)
+        identity = identity or req.identity()  # computed once for every lookup and record
         if not force:
-            found = self._replay(req, n)
+            found = self._replay(req, n, identity[1])
             if found is None:
-                found = self._rejoin(req, n)
+                found = self._rejoin(n, identity[1])
             if found is not None:
                 return found
         cost = estimate_cost(req, n)
-        job = self._new_job(req, n, cost, endpoint="queue", force=force)
+        job = self._new_job(req, n, cost, endpoint="queue", force=force, identity=identity)
         payload = {**req.payload(), "num_generations": n}
         engine = self.engine
         self.runtime.call_soon(
@@ -265,7 +277,14 @@ class Client:
         return job
 
     def _new_job(
-        self, req: VideoRequest, n: int, cost: float | None, *, endpoint: str, force: bool
+        self,
+        req: VideoRequest,
+        n: int,
+        cost: float | None,
+        *,
+        endpoint: str,
+        force: bool,
+        identity: tuple[dict[str, Any], str],
     ) -> Job:
         self._require_key()
         self._check_budget(cost)
@@ -281,8 +300,8 @@ class Client:
         )
         self.ledger.record_submission(
             job_id=job.id,
-            request=req.canonical(),
-            request_hash=req.request_hash,
+            request=identity[0],
+            request_hash=identity[1],
             model=req.model,
             num_generations=n,
             estimated_cost=cost,
@@ -327,11 +346,11 @@ class Client:
                 "duration, or raise budget_usd."
             )
 
-    def _replay(self, req: VideoRequest, n: int) -> Job | None:
+    def _replay(self, req: VideoRequest, n: int, request_hash: str) -> Job | None:
         from kling_nb.requests import estimate_cost
 
         found = self.ledger.find_replay(
-            req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+            request_hash, n, simulated=self.simulated, base_url=self.base_url
         )
         if found is None:
             return None
@@ -358,11 +377,11 @@ class Client:
         self._add(job)
         return job
 
-    def _still_running(self, req: VideoRequest, n: int) -> Job | JobRecord | None:
+    def _still_running(self, request_hash: str, n: int) -> Job | JobRecord | None:
         """This request's job still running on this server: this client's own ``Job``, or the
         ledger record of one started by an earlier client (a kernel since restarted)."""
         records = self.ledger.find_pending(
-            req.request_hash, n, simulated=self.simulated, base_url=self.base_url
+            request_hash, n, simulated=self.simulated, base_url=self.base_url
         )
         for record in records:
             if time.time() >= record.created_at + self.policy.deadline_seconds:
@@ -374,9 +393,9 @@ class Client:
                 return job
         return None
 
-    def _rejoin(self, req: VideoRequest, n: int) -> Job | None:
+    def _rejoin(self, n: int, request_hash: str) -> Job | None:
         """Re-attach to (or return) this request's job still running, instead of paying again."""
-        found = self._still_running(req, n)
+        found = self._still_running(request_hash, n)
         if isinstance(found, JobRecord):
             (found,) = self._reattach([found])
             log.info("kling_nb: re-attached to job %s, still running; nothing was sent", found.id)
@@ -391,16 +410,19 @@ class Client:
         resent after a 5xx or a lost answer (it may have been billed).
         """
         req, _ = _coerce(request, 1)
+        identity = req.identity()
         if not force:
-            replayed = self._replay(req, 1)
+            replayed = self._replay(req, 1, identity[1])
             if replayed is not None:
                 return replayed
-            running = self._rejoin(req, 1)  # e.g. queued before a kernel restart
+            running = self._rejoin(1, identity[1])  # e.g. queued before a kernel restart
             if running is not None:
                 return running.wait()
         from kling_nb.requests import estimate_cost
 
-        job = self._new_job(req, 1, estimate_cost(req, 1), endpoint="sync", force=force)
+        job = self._new_job(
+            req, 1, estimate_cost(req, 1), endpoint="sync", force=force, identity=identity
+        )
         self.runtime.run(self.engine.run_sync(job, req.payload()))
         return job
 

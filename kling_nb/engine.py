@@ -97,6 +97,9 @@ class Engine:
         self._lines: list[dict[str, Any]] = []
         self._to_notify: dict[str, Job] = {}
         self._flush_scheduled = False
+        #: Set when the client starts closing: from then on nothing new is recorded (a download
+        #: cut short by the close stays pending in the ledger, for ``resume()``).
+        self.closing = False
         self._save_failures: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -329,6 +332,8 @@ class Engine:
     # -- events and reconciling --------------------------------------------------------------
     def on_event(self, data: dict[str, Any]) -> None:
         """A completion event: apply it if it is one of ours (loop thread)."""
+        if self.closing:
+            return
         gid = data["generation_id"]
         if gid not in self.tracked:
             # Maybe ours, arriving before the enqueue answer: keep it for ``attach`` (bounded).
@@ -385,7 +390,7 @@ class Engine:
     def apply(self, gid: str, row: dict[str, Any]) -> int:
         """Apply the server's view of a generation; 1 if it changed anything."""
         entry = self.tracked.get(gid)
-        if entry is None or gid in self._downloading:
+        if entry is None or gid in self._downloading or self.closing:
             return 0
         job, gen = entry
         status = row.get("status")
@@ -461,11 +466,13 @@ class Engine:
     def _first_download_done(
         self, job: Job, gen: Generation, url: str, done: concurrent.futures.Future[Saved]
     ) -> None:
-        if done.cancelled():  # the client is closing
+        if done.cancelled():  # the client is closing: it stays pending in the ledger
             return
         error = done.exception()
         if error is None:
-            self._saved(job, gen, done.result(), url)
+            self._saved(job, gen, done.result(), url)  # also while closing: the file is there
+            return
+        if self.closing:  # cut short by the close: it stays pending, for resume()
             return
         if not isinstance(error, Exception):  # e.g. SystemExit on the worker thread
             error = DownloadError(f"the download was interrupted ({error!r})")
@@ -478,7 +485,8 @@ class Engine:
 
         def failed(exc: BaseException) -> None:
             self._downloading.discard(gid)
-            self._finish(job, gen, "failed", f"saving the result failed: {_short(exc)}")
+            if not self.closing:  # paid for: never a final failure (resume() tries again)
+                self._save_failed(job, gen, f"saving the result failed: {_short(exc)}")
 
         self.runtime.spawn(self._download(job, gen, url, first_error), on_error=failed)
 
@@ -492,11 +500,17 @@ class Engine:
         folder = self.ledger.folder
         try:
             try:
+                first = 1
                 if first_error is not None:
-                    if isinstance(first_error, ExpiredURLError) or not _retry_download(first_error):
+                    final = not _retry_download(first_error) or self.policy.download_attempts < 2
+                    if isinstance(first_error, ExpiredURLError) or final:
                         raise first_error  # expired: to the fresh URL below; else the end
                     await asyncio.sleep(retry_delay(1, self.policy))
-                saved = await self.api.download(url, folder, safe_stem(gid))
+                    first = 2
+                if self.closing:  # no new attempt: it stays pending, for resume()
+                    self._downloading.discard(gid)
+                    return
+                saved = await self.api.download(url, folder, safe_stem(gid), first_attempt=first)
             except ExpiredURLError:
                 fresh = await self.api.request(
                     "GET", f"/api/ai/queue/{quote(gid, safe='')}", safety="safe"
@@ -506,11 +520,13 @@ class Engine:
                     raise DownloadError("the result URL expired; no fresh one was given") from None
                 url = fresh_url
                 saved = await self.api.download(url, folder, safe_stem(gid))
-        except (KlingError, OSError) as exc:
+        except (KlingError, OSError, httpx.TransportError, Truncated) as exc:
             self._downloading.discard(gid)
-            self._save_failed(job, gen, exc.message if isinstance(exc, KlingError) else str(exc))
+            if not self.closing:
+                message = exc.message if isinstance(exc, KlingError) else _short(exc)
+                self._save_failed(job, gen, message)
             return
-        self._saved(job, gen, saved, url)
+        self._saved(job, gen, saved, url)  # also while closing: the file is there
 
     def _saved(self, job: Job, gen: Generation, saved: Saved, url: str) -> None:
         gid = gen.id or ""
@@ -606,7 +622,7 @@ class Engine:
         (see ``_flush``): the ledger is up to date when ``wait()`` returns."""
         records = list(lines)
         status = job.status
-        if job.done and self._recorded_final.get(job.id) != status:
+        if job.done and self._recorded_final.get(job.id) != status and not self.closing:
             self._recorded_final[job.id] = status
             records.append(job_line(job.id, status, job.error))
         self._write(*records)

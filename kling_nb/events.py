@@ -173,11 +173,11 @@ class EventListener:
                     inbox.post(functools.partial(self._dispatch, data))
         except BaseException as exc:
             if not stop.is_set():
-                done.set_exception(exc)
+                _settle(done, exc)
             return
         finally:
             sockets.clear()
-        done.set_result(None)
+        _settle(done, None)
 
     async def _connect_once_async(self) -> None:
         """The same on the loop, for an injected transport that only speaks async."""
@@ -215,6 +215,15 @@ class EventListener:
             self.on_event(data)
         except Exception as exc:  # one bad event must not end the stream
             log.error("kling_nb: handling an event failed: %s", redact(repr(exc)))
+
+
+def _settle(done: concurrent.futures.Future[None], error: BaseException | None) -> None:
+    """End the reading thread's future, unless the listener was cancelled meanwhile."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 def _check_stream(response: httpx.Response) -> None:

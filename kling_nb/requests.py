@@ -159,23 +159,6 @@ _NOT_A_FIELD = {
 }
 
 
-class _Memo:
-    """What a request computes once: equal to any other memo, so it never changes how
-    requests compare."""
-
-    __slots__ = ("canonical_text", "hash")
-
-    def __init__(self) -> None:
-        self.canonical_text: str | None = None
-        self.hash: str | None = None
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Memo)
-
-    def __hash__(self) -> int:
-        return 0
-
-
 class VideoRequest(_RequestModel):
     """The JSON body of one Kling generation (``model`` plus its parameters), checked locally.
 
@@ -244,9 +227,6 @@ class VideoRequest(_RequestModel):
     )
 
     _ignored_rules: frozenset[str] = PrivateAttr(default=frozenset())
-    # canonical_json() and request_hash, computed once (the fields are frozen; model_copy,
-    # which may change them, starts a new memo).
-    _memo: _Memo = PrivateAttr(default_factory=lambda: _Memo())
 
     @field_validator("model", mode="after")
     @classmethod
@@ -488,14 +468,6 @@ class VideoRequest(_RequestModel):
         body.pop("model", None)
         return {"model": self.model, **body}
 
-    def model_copy(
-        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
-    ) -> VideoRequest:
-        """A copy (``update`` bypasses validation, as in pydantic); its canonical form is new."""
-        copy = super().model_copy(update=update, deep=deep)
-        copy._memo = _Memo()
-        return copy
-
     def canonical(self) -> dict[str, Any]:
         """The request with the server's defaults filled in, ``None`` and empty lists dropped, keys
         sorted; ``response_format`` (how the answer is delivered, not what is made) is left out."""
@@ -531,22 +503,20 @@ class VideoRequest(_RequestModel):
 
     def canonical_json(self) -> str:
         """``canonical()`` as compact JSON with sorted keys: the text ``request_hash`` hashes."""
-        memo = self._memo
-        if memo.canonical_text is None:
-            memo.canonical_text = json.dumps(
-                self._canonical_body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            )
-        return memo.canonical_text
+        return json.dumps(
+            self._canonical_body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
     @property
     def request_hash(self) -> str:
         """sha256 (hex) of ``canonical_json()``: equal for requests that mean the same thing."""
-        memo = self._memo
-        if memo.hash is None:
-            # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
-            text = self.canonical_json().encode("utf-8", "surrogatepass")
-            memo.hash = hashlib.sha256(text).hexdigest()
-        return memo.hash
+        return _hash(self.canonical_json())
+
+    def identity(self) -> tuple[dict[str, Any], str]:
+        """``(canonical(), request_hash)`` from one computation (a submission needs both)."""
+        text = self.canonical_json()
+        canonical: dict[str, Any] = json.loads(text)
+        return canonical, _hash(text)
 
     # ----- exports -----
 
@@ -616,6 +586,11 @@ class VideoRequest(_RequestModel):
         request = cls.model_validate(dict(payload), context=rule_context(names, broken))
         request._ignored_rules = frozenset(broken)
         return request
+
+
+def _hash(canonical_json: str) -> str:
+    # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
+    return hashlib.sha256(canonical_json.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def from_queue_body(body: Mapping[str, Any]) -> tuple[VideoRequest, int]:

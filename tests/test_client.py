@@ -3,18 +3,21 @@ around enqueue, downloads (scheme, names, truncation, expiry), validation before
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from kling_nb.api import safe_stem
 from kling_nb.client import Client
-from kling_nb.errors import BudgetExceededError, KlingError, MissingAPIKeyError
+from kling_nb.errors import BudgetExceededError, DownloadError, KlingError, MissingAPIKeyError
 from kling_nb.requests import VideoRequest
 from kling_nb.retry import Policy
 
@@ -380,3 +383,28 @@ def test_the_key_goes_only_under_the_base_url(url: str, gets_key: bool) -> None:
 
     api = Api(BASE, KEY, FAST)
     assert ("Authorization" in api.auth_headers(url)) is gets_key
+
+
+def test_a_download_cut_short_by_the_close_records_nothing(hub: Hub, tmp_path: Path) -> None:
+    """Whatever a closing client's downloads run into, the ledger keeps the generation pending
+    (resume saves it): no "save_failed", no final status, no job line."""
+    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST) as c:
+        job = c.submit(request())
+        job.wait(10)
+        engine, gen = c.engine, job.generations[0]
+        before = (tmp_path / "ledger.jsonl").read_text()
+        cut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        cut.set_exception(httpx.ReadError("the socket was shut down"))
+
+        async def while_closing() -> None:
+            engine.closing = True
+            engine._first_download_done(job, gen, hub.result_url, cut)
+            stopped = DownloadError("The download was stopped (client closed).")
+            await engine._download(job, gen, hub.result_url, stopped)
+            engine._spawn_download(job, gen, hub.result_url, httpx.ReadError("cut"))
+            await asyncio.sleep(0.2)  # the spawned retry meets the same close
+            engine._flush()
+
+        c.runtime.run(while_closing())
+        assert (tmp_path / "ledger.jsonl").read_text() == before
+        engine.closing = False

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -534,3 +535,35 @@ def test_resume_reports_a_dead_kernels_submission_that_never_arrived(
     with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
         assert c.resume() == []
     assert sim.stats()["enqueue_calls"] == 0
+
+
+def test_closing_during_a_download_leaves_it_pending_then_resume_saves_it(tmp_path: Path) -> None:
+    """The close cuts the transfer at once; nothing final or misleading is recorded."""
+    out = tmp_path / "out"
+    slow = {"result_size_bytes": 20_000_000, "download_bytes_per_second": 2_000_000}
+    with run(generation_seconds=0.2, **slow) as sim:
+        client = Client(FAKE_KEY, sim.base_url, out, policy=FAST)
+        job = client.submit(VideoRequest(prompt="A fox cut short", duration=3))
+        deadline = time.monotonic() + 20
+        while job.generations[0].status != "downloading" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert job.generations[0].status == "downloading"
+        client.close()
+        lines = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+        assert [(r["type"], r.get("status")) for r in lines] == [
+            ("submission", None),
+            ("generation", "queued"),
+        ]
+        assert not list(out.glob("*.mp4")) and not list(out.glob(".*.part"))
+        sim.set_faults(download_bytes_per_second=None)
+        with Client(FAKE_KEY, sim.base_url, out, policy=FAST) as again:
+            (resumed,) = again.resume()
+            assert resumed.wait(60).status == "succeeded"
+    assert resumed.results[0].size == 20_000_000
+
+
+def test_a_key_with_a_control_character_is_refused_without_showing_it(tmp_path: Path) -> None:
+    with pytest.raises(KlingError) as caught:
+        Client(FAKE_KEY + "\ntail", "http://127.0.0.1:9", tmp_path)
+    assert "control character" in str(caught.value)
+    assert FAKE_KEY not in str(caught.value)

@@ -820,3 +820,16 @@ def test_a_copy_with_changes_gets_its_own_canonical_form_and_hash():
     assert changed.request_hash == VideoRequest(prompt="y").request_hash != before
     assert changed.canonical()["prompt"] == "y"
     assert request.model_copy().request_hash == before
+
+
+def test_a_list_changed_in_place_changes_the_hash_and_identity():
+    """pydantic's frozen models keep their lists mutable: nothing may be cached stale."""
+    request = VideoRequest.model_validate(
+        {"model": "o3-pro", "multi_prompt": [{"prompt": "a", "duration": 3}]}
+    )
+    before = request.request_hash
+    assert request.identity() == (request.canonical(), before)
+    request.multi_prompt.append(Shot(prompt="b", duration=4))
+    assert request.request_hash != before
+    assert request.identity() == (request.canonical(), request.request_hash)
+    assert request.total_duration == 7
