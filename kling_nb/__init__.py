@@ -15,9 +15,14 @@ the widgets or the simulator.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from kling_nb._version import __version__
+
+# Nothing reaches stderr (and so a random cell) from background threads unless the user
+# configures logging.
+logging.getLogger("kling_nb").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell

@@ -10,10 +10,7 @@ carry what ``oxen-api.md`` says about them. Look a model up by id or alias::
 from __future__ import annotations
 
 import difflib
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -22,8 +19,6 @@ __all__ = [
     "UnknownModelError",
     "get_model",
     "list_models",
-    "register_model",
-    "spec_from_model_object",
 ]
 
 DEFAULT_MODEL = "kling-video-o3-pro-reference-to-video"
@@ -274,160 +269,24 @@ _BY_NAME: dict[str, ModelSpec] = {
     **{spec.id: spec for spec in _MODELS},
     **{spec.alias: spec for spec in _MODELS},
 }
-_SEED_IDS = frozenset({_O3_PRO.id, _O3_4K.id})
-_T = TypeVar("_T", int, str)
 
 
 class UnknownModelError(ValueError):
     """A model name that is neither a known id nor an alias."""
 
 
-#: Specs learnt from the server (``register_model``), by id and alias; they win over built-ins.
-_REGISTERED: dict[str, ModelSpec] = {}
-
-
 def list_models() -> list[ModelSpec]:
-    """All model specs, seed models first; a registered spec replaces the built-in one."""
-    found = {spec.id: _REGISTERED.get(spec.id, spec) for spec in _MODELS}
-    for spec in _REGISTERED.values():
-        found.setdefault(spec.id, spec)
-    return list(found.values())
+    """All model specs, seed models first."""
+    return list(_MODELS)
 
 
 def get_model(name: str) -> ModelSpec:
     """The spec for a model id or alias (``"o3-pro"``); ``UnknownModelError`` names the closest."""
     for key in (name, name.strip().lower()):
-        spec = _REGISTERED.get(key) or _BY_NAME.get(key)
+        spec = _BY_NAME.get(key)
         if spec is not None:
             return spec
     raise UnknownModelError(unknown_model_message(name))
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    """Use ``spec`` for its id and alias from now on (e.g. one from ``spec_from_model_object``)."""
-    _REGISTERED[spec.id] = spec
-    _REGISTERED[spec.alias] = spec
-    return spec
-
-
-def spec_from_model_object(obj: Mapping[str, Any]) -> ModelSpec:
-    """A spec from the server's model object (``GET /api/ai/models/{id}``).
-
-    For the seed models the seeds' rules win and the server only fills in what they leave unknown
-    (the 4K price). For other models the server's ``request_schema`` (or ``json_request_schema``)
-    and ``pricing`` win over the built-in guesses; a model the catalog does not know gets limits
-    only where the schema states them.
-    """
-    model_id = str(obj["id"])
-    price, price_with_audio = _server_prices(obj.get("pricing"))
-    known = _BY_NAME.get(model_id)
-    if known is not None and known.id in _SEED_IDS:
-        if known.price_per_second is not None or price is None:
-            return known
-        return replace(known, price_per_second=price, price_per_second_with_audio=price_with_audio)
-    schema = obj.get("request_schema") or obj.get("json_request_schema")
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
-    base = known or _generic_spec(model_id, obj)
-    if not isinstance(properties, Mapping) or not properties:
-        return replace(base, price_per_second=price, price_per_second_with_audio=price_with_audio)
-    params = frozenset(properties) - {"model"} | _COMMON
-    durations = _enum(properties.get("duration"), int) or base.allowed_durations
-    if "duration" not in params:
-        durations = ()
-    default_duration = _default(properties.get("duration"), int, base.default_duration)
-    if durations and default_duration not in durations:
-        default_duration = 5 if 5 in durations else durations[0]
-    return replace(
-        base,
-        params=params,
-        price_per_second=price if price is not None else base.price_per_second,
-        price_per_second_with_audio=(
-            price_with_audio if price is not None else base.price_per_second_with_audio
-        ),
-        allowed_durations=durations,
-        default_duration=default_duration if durations else None,
-        min_total_duration=base.min_total_duration or (min(durations) if durations else None),
-        max_total_duration=base.max_total_duration or (max(durations) if durations else None),
-        aspect_ratios=_enum(properties.get("aspect_ratio"), str) or base.aspect_ratios,
-        default_negative_prompt=_default(
-            properties.get("negative_prompt"), str, base.default_negative_prompt
-        ),
-        required_params=base.required_params & params,
-        defaults=tuple(_schema_defaults(properties).items()) or base.defaults,
-    )
-
-
-def _generic_spec(model_id: str, obj: Mapping[str, Any]) -> ModelSpec:
-    capabilities = obj.get("capabilities")
-    inputs = capabilities.get("input", ()) if isinstance(capabilities, Mapping) else ()
-    return ModelSpec(
-        id=model_id,
-        alias=model_id,
-        display_name=str(obj.get("display_name") or model_id),
-        kind=str(obj.get("model_type") or "video"),
-        inputs=tuple(str(name) for name in inputs) or ("prompt",),
-        params=_COMMON | {"prompt"},
-        price_per_second=None,
-        description=str(obj.get("description") or obj.get("summary") or ""),
-    )
-
-
-def _number(value: object) -> float | None:
-    """A price from the server: a number or a decimal string; None when absent or unreadable."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _server_prices(pricing: object) -> tuple[float | None, float | None]:
-    if not isinstance(pricing, Mapping) or pricing.get("method") not in (
-        None,
-        "per_video_output_second",
-    ):
-        return None, None
-    price = _number(pricing.get("cost_per_second"))
-    with_audio = _number(pricing.get("cost_per_second_with_audio"))
-    return price, with_audio if with_audio is not None else price
-
-
-def _enum(prop: object, kind: type[_T]) -> tuple[_T, ...]:
-    """A property's ``enum`` as ``kind`` values (the server may spell durations as strings)."""
-    values = prop.get("enum") if isinstance(prop, Mapping) else None
-    if not isinstance(values, list):
-        return ()
-    try:
-        return tuple(kind(v) for v in values if v is not None and not isinstance(v, bool))
-    except (TypeError, ValueError):
-        return ()
-
-
-def _default(prop: object, kind: type[_T], fallback: _T | None) -> _T | None:
-    value = prop.get("default") if isinstance(prop, Mapping) else None
-    if value is None or isinstance(value, bool):
-        return fallback
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        return fallback
-
-
-# Defaults canonical JSON takes elsewhere (duration, negative prompt) or must not take at all.
-_NOT_DEFAULTS = _COMMON | {"model", "prompt", "multi_prompt", "duration", "negative_prompt"}
-
-
-def _schema_defaults(properties: Mapping[str, Any]) -> dict[str, object]:
-    return {
-        name: prop["default"]
-        for name, prop in properties.items()
-        if isinstance(prop, Mapping)
-        and prop.get("default") is not None
-        and isinstance(prop["default"], (str, int, float, bool))
-        and name not in _NOT_DEFAULTS
-    }
 
 
 def unknown_model_message(name: str) -> str:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import logging
 import os
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -27,27 +25,27 @@ from urllib.parse import quote
 
 import httpx
 
+from kling_nb import budget, reruns
+from kling_nb.env import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_OUTPUTS, OUTPUTS_ENV
 from kling_nb.errors import (
-    BudgetExceededError,
     KlingError,
     MissingAPIKeyError,
     redact,
     register_secret,
 )
-from kling_nb.jobs import GenerationStatus, Job, Result
+from kling_nb.jobs import Job
+from kling_nb.records import GenerationRecord, JobRecord, SubmissionRecord
 from kling_nb.retry import Policy
-from kling_nb.store import JobRecord, Ledger
+from kling_nb.store import Ledger
 
 if TYPE_CHECKING:
     from kling_nb.engine import Engine
     from kling_nb.requests import VideoRequest
     from kling_nb.runtime import Runtime
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_OUTPUTS", "Client"]
+__all__ = ["Client"]
 
 log = logging.getLogger("kling_nb")
-DEFAULT_BASE_URL = "https://hub.oxen.ai"
-DEFAULT_OUTPUTS = "kling_outputs"
 _CALL_TIMEOUT = 120.0
 
 
@@ -57,8 +55,9 @@ class Client:
     Defaults come from ``OXEN_API_KEY``, ``KLING_NB_BASE_URL`` (else ``https://hub.oxen.ai``) and
     ``KLING_NB_OUTPUTS`` (else ``./kling_outputs``). No network or thread is used until the first
     call that needs one. ``budget_usd`` caps the estimated cost of this client's submissions;
-    ``deadline_seconds`` (default 1800) is how long a job may run before it is reported
-    ``timed_out``; ``transport`` is an ``httpx.AsyncBaseTransport`` for tests.
+    ``deadline_seconds`` (default 1800) is how long this client waits for a job before it reports
+    it ``timed_out`` (it never means "send again"); ``transport`` replaces httpx's network
+    transport (``httpx.MockTransport`` in tests).
     """
 
     def __init__(
@@ -73,7 +72,7 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
         policy: Policy | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("OXEN_API_KEY")
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self._api_key = key.strip() if key and key.strip() else None
         register_secret(self._api_key)
         if self._api_key and not all(c.isprintable() and not c.isspace() for c in self._api_key):
@@ -81,11 +80,11 @@ class Client:
                 "The API key contains a space or a control character (a stray newline, say), "
                 "so it cannot be sent in a header. Check OXEN_API_KEY or the api_key given."
             )
-        url = base_url or os.environ.get("KLING_NB_BASE_URL") or DEFAULT_BASE_URL
+        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if httpx.URL(url).scheme not in ("http", "https"):
             raise KlingError(f"base_url must be an http(s) URL, got {redact(url)!r}.")
         self.base_url = url.rstrip("/")
-        folder = outputs_dir or os.environ.get("KLING_NB_OUTPUTS") or DEFAULT_OUTPUTS
+        folder = outputs_dir or os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS
         self.outputs_dir = Path(folder).expanduser().absolute()
         self.budget_usd = budget_usd
         self.simulated = simulated
@@ -127,18 +126,8 @@ class Client:
             self.ledger.close()
             return
 
-        async def finish() -> None:
-            engine.closing = True
-            for job in self.jobs:
-                if not job.done:
-                    job.fail(
-                        f"The client was closed while job {job.id} was running; its generations "
-                        "continue on the server. Client().resume() re-attaches to them."
-                    )
-            await engine.aclose()
-
         try:
-            runtime.run(finish(), timeout=10)
+            runtime.run(engine.aclose(self.jobs), timeout=10)
         except concurrent.futures.TimeoutError:
             log.warning("kling_nb: closing the client took too long; stopping it anyway")
         finally:
@@ -147,7 +136,7 @@ class Client:
 
     @property
     def engine(self) -> Engine:
-        """The async core, started on first use."""
+        """The async core, created on first use."""
         if self._closed:
             raise KlingError("This client is closed; create a new Client().")
         if self._engine is None:
@@ -199,11 +188,11 @@ class Client:
         the estimated cost of those that will not replay is checked against the remaining
         ``budget_usd`` as a whole, so a batch is never cut off half way by the budget.
         """
-        from kling_nb.requests import estimate_cost, format_cost, validate_num_generations
+        from kling_nb.requests import estimate_cost, validate_num_generations
 
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
-        batch = [_coerce(r, num_generations) for r in requests]
+        batch = [reruns.coerce(r, num_generations) for r in requests]
         for _, n in batch:
             validate_num_generations(n)
         identities = {id(req): req.identity() for req, _ in batch}
@@ -214,35 +203,14 @@ class Client:
                 if force
                 or (
                     self.ledger.find_replay(
-                        identities[id(req)][1],
-                        n,
-                        simulated=self.simulated,
-                        base_url=self.base_url,
+                        identities[id(req)][1], n, simulated=self.simulated, base_url=self.base_url
                     )
                     is None
                     and self._still_running(identities[id(req)][1], n) is None
                 )
             ]
             costs = [estimate_cost(req, n) for req, n in fresh]
-            known = [c for c in costs if c is not None]
-            if len(known) < len(costs):
-                self._check_budget(None)
-            try:
-                self._check_budget(sum(known))
-            except BudgetExceededError:
-                remaining = max(0.0, self.budget_usd - self.spent_usd)
-                fits, total = 0, 0.0
-                for cost in known:
-                    if total + cost > remaining + 1e-9:
-                        break
-                    fits, total = fits + 1, total + cost
-                raise BudgetExceededError(
-                    f"Refused the whole batch before sending anything: its {len(fresh)} new "
-                    f"submissions are estimated at {format_cost(sum(known))}, more than the "
-                    f"{format_cost(remaining)} left of this client's "
-                    f"{format_cost(self.budget_usd)} budget. The first {fits} fit "
-                    f"({format_cost(total)}); submit fewer, or raise budget_usd."
-                ) from None
+            budget.check_batch(self.budget_usd, self.spent_usd, costs)
         slot = asyncio.Semaphore(max_in_flight)
         return [self._submit(req, n, force, slot, identities[id(req)]) for req, n in batch]
 
@@ -256,24 +224,24 @@ class Client:
     ) -> Job:
         from kling_nb.requests import estimate_cost, validate_num_generations
 
-        req, num_generations = _coerce(request, num_generations)
+        req, num_generations = reruns.coerce(request, num_generations)
         n = validate_num_generations(num_generations)
         identity = identity or req.identity()  # computed once for every lookup and record
+        takes: list[tuple[GenerationRecord, Path]] = []
         if not force:
             found = self._replay(req, n, identity[1])
             if found is None:
                 found = self._rejoin(n, identity[1])
             if found is not None:
                 return found
-        cost = estimate_cost(req, n)
-        job = self._new_job(req, n, cost, endpoint="queue", force=force, identity=identity)
-        payload = {**req.payload(), "num_generations": n}
-        engine = self.engine
-        self.runtime.call_soon(
-            lambda: self.runtime.spawn(
-                engine.run_job(job, payload, slot), on_error=functools.partial(_crashed, job)
+            takes = self.ledger.partial_takes(
+                identity[1], n, simulated=self.simulated, base_url=self.base_url
             )
+        cost = estimate_cost(req, n - len(takes))
+        job = self._new_job(
+            req, n, cost, endpoint="queue", force=force, identity=identity, takes=takes
         )
+        self.engine.send(job, {**req.payload(), "num_generations": n - len(takes)}, slot)
         return job
 
     def _new_job(
@@ -285,20 +253,22 @@ class Client:
         endpoint: str,
         force: bool,
         identity: tuple[dict[str, Any], str],
+        takes: list[tuple[GenerationRecord, Path]] | None = None,
     ) -> Job:
+        """A job recorded in the ledger before anything is sent; ``takes`` are recorded
+        results it replays (a partly succeeded job run again: only the rest is sent)."""
         self._require_key()
-        self._check_budget(cost)
+        budget.check(self.budget_usd, self.spent_usd, cost)
         _ = self.engine  # raises on a closed client, before anything is recorded
         job = Job(
             req,
             n,
             job_id=uuid.uuid4().hex[:12],
-            client=self,
             estimated_cost=cost,
             simulated=self.simulated,
             canceller=self._cancel_job,
         )
-        self.ledger.record_submission(
+        submission = SubmissionRecord(
             job_id=job.id,
             request=identity[0],
             request_hash=identity[1],
@@ -310,6 +280,9 @@ class Client:
             simulated=self.simulated,
             base_url=self.base_url,
         )
+        replayed = reruns.fill(job, takes or [])
+        self.ledger.append(submission, *(g.to_record(job.id) for g in replayed))
+        job.replayed_takes = len(replayed)
         self.spent_usd += cost or 0.0
         self._add(job)
         return job
@@ -326,72 +299,24 @@ class Client:
                 "magic uses the bundled simulator."
             )
 
-    def _check_budget(self, cost: float | None) -> None:
-        from kling_nb.requests import format_cost
-
-        if self.budget_usd is None:
-            return
-        remaining = max(0.0, self.budget_usd - self.spent_usd)
-        if cost is None:
-            raise BudgetExceededError(
-                f"This model's price is unknown, so the cost cannot be checked against the "
-                f"remaining budget of {format_cost(remaining)}. Use Client(budget_usd=None) to "
-                "submit without a budget."
-            )
-        if cost > remaining + 1e-9:
-            raise BudgetExceededError(
-                f"Refused: this submission is estimated at {format_cost(cost)}, more than the "
-                f"{format_cost(remaining)} left of this client's {format_cost(self.budget_usd)} "
-                f"budget ({format_cost(self.spent_usd)} spent). Lower num_generations or the "
-                "duration, or raise budget_usd."
-            )
-
     def _replay(self, req: VideoRequest, n: int, request_hash: str) -> Job | None:
-        from kling_nb.requests import estimate_cost
-
         found = self.ledger.find_replay(
             request_hash, n, simulated=self.simulated, base_url=self.base_url
         )
         if found is None:
             return None
-        record, results = found
-        job = Job(
-            req,
-            n,
-            job_id=uuid.uuid4().hex[:12],
-            client=self,
-            estimated_cost=estimate_cost(req, n),
-            simulated=self.simulated,
-            replayed=True,
-        )
-        for gen, (rec, path) in zip(job.generations, results, strict=False):
-            gen.id = rec.generation_id
-            gen.status = "succeeded"
-            gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
-            gen.completed_at = rec.completed_at
-            assert rec.result is not None
-            gen.result = Result(
-                rec.generation_id or record.job_id, path, rec.result["sha256"], rec.result["size"]
-            )
-        job.changed()
+        job = reruns.replayed_job(req, n, found[1], self.simulated)
         self._add(job)
         return job
 
     def _still_running(self, request_hash: str, n: int) -> Job | JobRecord | None:
-        """This request's job still running on this server: this client's own ``Job``, or the
-        ledger record of one started by an earlier client (a kernel since restarted)."""
-        records = self.ledger.find_pending(
+        """This request's job maybe still running on this server, however old (a deadline only
+        stops waiting, never resends): this client's own ``Job`` as it is, or the ledger record
+        of one an earlier client (a kernel since restarted) started or was sending."""
+        found = self.ledger.find_pending(
             request_hash, n, simulated=self.simulated, base_url=self.base_url
         )
-        for record in records:
-            if time.time() >= record.created_at + self.policy.deadline_seconds:
-                continue  # re-attached, it would time out at once: a re-run sends it again
-            job = self._by_id.get(record.job_id)
-            if job is None:
-                return record
-            if not job.done:
-                return job
-        return None
+        return self._by_id.get(found[0].job_id, found[0]) if found else None
 
     def _rejoin(self, n: int, request_hash: str) -> Job | None:
         """Re-attach to (or return) this request's job still running, instead of paying again."""
@@ -409,7 +334,7 @@ class Client:
         job still running, unless ``force=True``. The sync call is never
         resent after a 5xx or a lost answer (it may have been billed).
         """
-        req, _ = _coerce(request, 1)
+        req, _ = reruns.coerce(request, 1)
         identity = req.identity()
         if not force:
             replayed = self._replay(req, 1, identity[1])
@@ -423,8 +348,8 @@ class Client:
         job = self._new_job(
             req, 1, estimate_cost(req, 1), endpoint="sync", force=force, identity=identity
         )
-        self.runtime.run(self.engine.run_sync(job, req.payload()))
-        return job
+        self.runtime.run(self.engine.sender.run_sync(job, req.payload()))
+        return job.wait()
 
     # -- resume and cancel -------------------------------------------------------------------
     def resume(self) -> list[Job]:
@@ -441,51 +366,21 @@ class Client:
         """Jobs for ledger records still running on the server, tracked again (never resent)."""
         self._require_key()
         engine = self.engine
-        jobs = [self._job_from_record(record) for record in records]
+        jobs = [
+            Job.from_record(r, reruns.request_from(r.request), canceller=self._cancel_job)
+            for r in records
+        ]
         for job in jobs:
             self._add(job)
-        unsent = {r.job_id for r in records if r.unsent}
-
-        async def attach() -> None:
-            for job in jobs:
-                if job.id in unsent:
-                    payload = {**job.request.payload(), "num_generations": job.num_generations}
-                    self.runtime.spawn(
-                        engine.adopt_unsent(job, payload), on_error=functools.partial(_crashed, job)
-                    )
-                else:
-                    engine.track_existing(job)
-
-        self.runtime.run(attach(), timeout=_CALL_TIMEOUT)
+        unsent = {r.job_id for r in records if r.maybe_queued}
+        self.runtime.run(engine.reattach(jobs, unsent), timeout=_CALL_TIMEOUT)
         return jobs
-
-    def _job_from_record(self, record: JobRecord) -> Job:
-        """A ``Job`` with the recorded state of each generation, not yet tracked."""
-        req = _request_from(record.request)
-        job = Job(
-            req,
-            record.num_generations,
-            job_id=record.job_id,
-            client=self,
-            estimated_cost=record.estimated_cost,
-            simulated=record.simulated,
-            created_at=record.created_at,
-            canceller=self._cancel_job,
-        )
-        for gen in job.generations:
-            rec = record.generations.get(gen.index)
-            if rec is None:
-                continue
-            gen.id, gen.error = rec.generation_id, rec.error
-            gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
-            gen.completed_at = rec.completed_at
-            gen.status = _resumed_status(rec.status)
-        return job
 
     def cancel(self, generation_id: str) -> None:
         """Cancel one generation by its server id (a finished one is left as it is)."""
         self._require_key()
-        self.runtime.run(self.engine.cancel_generation(generation_id), timeout=_CALL_TIMEOUT)
+        cancel = self.engine.tracker.cancel_generation(generation_id)
+        self.runtime.run(cancel, timeout=_CALL_TIMEOUT)
 
     def cancel_all(self) -> None:
         """Cancel every job of this session that is still running (or waiting to be sent)."""
@@ -493,19 +388,14 @@ class Client:
         for job in running:  # first, so that no waiting job gets sent meanwhile
             job.cancel_requested = True
         if running:
-            engine = self.engine
+            self.runtime.run(self.engine.cancel_jobs(running), timeout=_CALL_TIMEOUT)
 
-            async def cancel() -> None:
-                await asyncio.gather(*(engine.cancel_job(job) for job in running))
-
-            self.runtime.run(cancel(), timeout=_CALL_TIMEOUT)
-
-    def _cancel_job(self, job: Job) -> None:
-        engine = self.engine
-        if self.runtime.in_loop_thread():
-            self.runtime.spawn(engine.cancel_job(job))
+    def _cancel_job(self, job: Job, wait: bool, index: int | None) -> None:
+        cancel = self.engine.cancel(job, index)
+        if not wait or self.runtime.in_loop_thread():
+            self.runtime.call_soon(lambda: self.runtime.spawn(cancel))
         else:
-            self.runtime.run(engine.cancel_job(job), timeout=_CALL_TIMEOUT)
+            self.runtime.run(cancel, timeout=_CALL_TIMEOUT)
 
     # -- other endpoints ---------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -530,55 +420,6 @@ class Client:
         return self.runtime.run(request, timeout=_CALL_TIMEOUT)
 
 
-_KEPT: dict[str, GenerationStatus] = {
-    "queued": "queued",
-    "processing": "processing",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-}
-
-
-def _resumed_status(recorded: str) -> GenerationStatus:
-    """The status a re-attached generation starts from: a final or running one as recorded;
-    anything else ("downloading" interrupted, "save_failed" and "timed_out" that may still end in
-    a saved result, or a status this version does not know) is polled again as "queued"."""
-    return _KEPT.get(recorded, "queued")
-
-
-def _coerce(
-    request: VideoRequest | Mapping[str, Any], num_generations: int
-) -> tuple[VideoRequest, int]:
-    from kling_nb.requests import VideoRequest
-
-    if isinstance(request, VideoRequest):
-        return request, num_generations
-    body = dict(request)
-    if "num_generations" in body:
-        given = body.pop("num_generations")
-        num_generations = given if num_generations == 1 else num_generations
-    return VideoRequest.model_validate(body), num_generations
-
-
-def _request_from(canonical: dict[str, Any]) -> VideoRequest:
-    from pydantic import ValidationError
-
-    from kling_nb.requests import VideoRequest
-
-    try:
-        # The server already took it under the rules of its day: do not apply them again.
-        return VideoRequest.recorded(canonical)
-    except ValidationError:  # e.g. a model no longer in the catalog: keep it as recorded
-        return VideoRequest.model_construct(**canonical)
-
-
 def _with_schema(model: dict[str, Any]) -> dict[str, Any]:
     schema = model.get("request_schema") or model.get("json_request_schema")
     return {**model, "request_schema": schema} if schema is not None else model
-
-
-def _crashed(job: Job, exc: BaseException) -> None:
-    job.fail(
-        f"Internal error while running job {job.id}: {type(exc).__name__}: {exc}. The job may "
-        "have been queued: check client.history() or `%kling jobs`."
-    )

@@ -133,8 +133,7 @@ def report(jobs: Sequence[JobRecord], folder: Path, out: Any = None) -> bool:
         else:
             total_cost += job.estimated_cost
         for gen in sorted(job.generations.values(), key=lambda g: g.index):
-            result = gen.result or {}
-            path = folder / str(result["path"]) if result.get("path") else None
+            path = folder / gen.result["path"] if gen.result else None
             seconds = _video_seconds(path) if path and path.is_file() else None
             ok = ok and gen.status == "succeeded"
             rows.append(

@@ -5,8 +5,8 @@
     KlingError
     ├── MissingAPIKeyError          no key configured at submit time
     ├── BudgetExceededError         the estimate would pass the client's remaining budget
-    ├── EnqueueUncertainError       5xx or lost response on enqueue: may have been queued and billed
     ├── DownloadError               a result could not be saved (bad URL, truncated, expired)
+    ├── LedgerError                 the ledger could not be written; nothing more was sent
     ├── WaitTimeoutError            Job.wait(timeout=...) ran out (also a TimeoutError)
     ├── APIConnectionError          the server could not be reached or the connection broke
     │   └── APITimeoutError
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "APIConnectionError",
@@ -40,9 +40,9 @@ __all__ = [
     "BadRequestError",
     "BudgetExceededError",
     "DownloadError",
-    "EnqueueUncertainError",
     "InsufficientCreditsError",
     "KlingError",
+    "LedgerError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -93,14 +93,24 @@ class BudgetExceededError(KlingError):
     """The submission's estimated cost would pass the client's remaining ``budget_usd``."""
 
 
-class EnqueueUncertainError(KlingError):
-    """The enqueue call failed in a way that may still have queued (and billed) the job."""
-
-
 class DownloadError(KlingError):
-    """A result could not be downloaded and saved."""
+    """A result could not be downloaded and saved.
 
-    retryable: bool = False
+    ``retry`` says what may help: the same URL again (a cut transfer, a 5xx), a fresh URL from
+    the server (expired, endless or oversized body), or nothing (``retry.download_retry``).
+    """
+
+    retry: Literal["same_url", "fresh_url", "stop"] = "stop"
+
+    def __init__(
+        self, message: str, retry: Literal["same_url", "fresh_url", "stop"] = "stop"
+    ) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class LedgerError(KlingError):
+    """The ledger could not be written (a full disk, a read-only folder); nothing was sent."""
 
 
 class WaitTimeoutError(KlingError, TimeoutError):

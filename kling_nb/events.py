@@ -4,36 +4,26 @@ The hub's stream has no replay and no event for cancelled generations, so the li
 its owner three things: a completion event arrived (``on_event``), the stream is (re)connected and
 whatever happened while it was down must be reconciled (``on_connect``), and whether the client
 should poll instead (``polling``: the endpoint answered 404, or failed too many times in a row).
-
-The stream is read by a daemon thread of its own with httpx's sync client and httpx-sse's
-``iter_sse``: an event read that way cost 117 us of CPU here, against 596 us through the async
-stack (anyio and httpcore's async pool per chunk). The thread hands what it reads to the loop
-in order, in batches (``runtime.Inbox``); everything else (state, backoff, callbacks) stays on
-the loop.
-Cancelling ``run`` shuts the stream's socket down, which ends the thread's blocking read at once.
-With an injected transport that only speaks async, the stream is read on the loop instead.
+httpx-sse parses the stream on the runtime loop; a line longer than
+``Policy.events_max_line_bytes`` drops the connection (a server that never ends a line would
+otherwise grow the kernel without bound), and the reconnect reconciles.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import functools
 import json
 import logging
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import httpx
-from httpx_sse import EventSource, SSEError, aconnect_sse, connect_sse
+from httpx_sse import SSEError, aconnect_sse
 
 from kling_nb.api import Api
 from kling_nb.errors import KlingError, error_for_status, redact
 from kling_nb.retry import Policy, backoff
-from kling_nb.runtime import Inbox, wait_event
+from kling_nb.runtime import wait_event
 
 __all__ = ["COMPLETED", "EventListener"]
 
@@ -110,81 +100,10 @@ class EventListener:
             await asyncio.sleep(delay)
 
     async def _connect_once(self) -> None:
-        if self.api.stream_sync is None:
-            await self._connect_once_async()
-            return
-        loop = asyncio.get_running_loop()
-        done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        inbox = Inbox(loop)
-        stop = threading.Event()
-        sockets: list[socket.socket] = []
-        reader = threading.Thread(
-            target=self._read_in_thread,
-            args=(self.api.stream_sync, inbox, stop, sockets, done),
-            name="kling-nb-events",
-            daemon=True,  # never holds up the interpreter's exit
-        )
-        reader.start()
-        try:
-            await asyncio.wrap_future(done)
-        except asyncio.CancelledError:
-            stop.set()
-            for sock in sockets:  # ends a blocking read now, not at the next keep-alive
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            raise
-        finally:
-            inbox.drain()  # anything read before the end, before the caller reacts to it
-            self.state = "retrying"
-
-    def _read_in_thread(
-        self,
-        client: httpx.Client,
-        inbox: Inbox,
-        stop: threading.Event,
-        sockets: list[socket.socket],
-        done: concurrent.futures.Future[None],
-    ) -> None:
-        """One connection, read on the thread; what it reads goes to the loop via ``inbox``."""
-        try:
-            url = self.api.url("/api/events")
-            timeout = httpx.Timeout(
-                self.policy.connect_timeout, read=self.policy.events_read_timeout
-            )
-            headers = self.api.auth_headers(url)
-            with connect_sse(client, "GET", url, headers=headers, timeout=timeout) as source:
-                response = source.response
-                if response.status_code == 404:
-                    raise _Unavailable
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_for_status(response.status_code, response.content, context="events")
-                _check_stream(response)
-                stream = response.extensions.get("network_stream")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if isinstance(sock, socket.socket):
-                    sockets.append(sock)
-                if stop.is_set():
-                    return
-                inbox.post(self._connected)
-                for data in _completions(source):
-                    if stop.is_set():
-                        return
-                    inbox.post(functools.partial(self._dispatch, data))
-        except BaseException as exc:
-            if not stop.is_set():
-                _settle(done, exc)
-            return
-        finally:
-            sockets.clear()
-        _settle(done, None)
-
-    async def _connect_once_async(self) -> None:
-        """The same on the loop, for an injected transport that only speaks async."""
         url = self.api.url("/api/events")
         timeout = httpx.Timeout(self.policy.connect_timeout, read=self.policy.events_read_timeout)
         async with aconnect_sse(
-            self.api.stream_client, "GET", url, headers=self.api.auth_headers(url), timeout=timeout
+            self.api.client, "GET", url, headers=self.api.auth_headers(url), timeout=timeout
         ) as source:
             response = source.response
             if response.status_code == 404:
@@ -192,7 +111,9 @@ class EventListener:
             if response.status_code >= 400:
                 await response.aread()
                 raise error_for_status(response.status_code, response.content, context="events")
-            _check_stream(response)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                raise SSEError("GET /api/events did not answer with an event stream")
+            response.stream = _CappedLines(response.stream, self.policy.events_max_line_bytes)
             self._connected()
             try:
                 async for sse in source.aiter_sse():
@@ -203,7 +124,7 @@ class EventListener:
                 self.state = "retrying"
 
     def _connected(self) -> None:
-        """The stream is open (loop thread): ready, and reconcile what may have been missed."""
+        """The stream is open: ready, and reconcile what may have been missed."""
         self.state = "connected"
         self.connections += 1
         self._ready.set()
@@ -217,18 +138,24 @@ class EventListener:
             log.error("kling_nb: handling an event failed: %s", redact(repr(exc)))
 
 
-def _settle(done: concurrent.futures.Future[None], error: BaseException | None) -> None:
-    """End the reading thread's future, unless the listener was cancelled meanwhile."""
-    with contextlib.suppress(concurrent.futures.InvalidStateError):
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+class _CappedLines(httpx.AsyncByteStream):
+    """A response body that fails once a line runs past ``limit`` bytes without ending."""
 
+    def __init__(self, stream: httpx.AsyncByteStream | httpx.SyncByteStream, limit: int) -> None:
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self._stream, self._limit = stream, limit
 
-def _check_stream(response: httpx.Response) -> None:
-    if "text/event-stream" not in response.headers.get("content-type", ""):
-        raise SSEError("GET /api/events did not answer with an event stream")
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        run = 0  # bytes since the last line break
+        async for chunk in self._stream:
+            end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            run = len(chunk) - end - 1 if end >= 0 else run + len(chunk)
+            if run > self._limit:
+                raise SSEError(f"an event-stream line passed {self._limit} bytes; reconnecting")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 def _completion(event: str, text: str) -> dict[str, Any] | None:
@@ -242,13 +169,6 @@ def _completion(event: str, text: str) -> dict[str, Any] | None:
     if isinstance(data, dict) and isinstance(data.get("generation_id"), str):
         return data
     return None
-
-
-def _completions(source: EventSource) -> Iterator[dict[str, Any]]:
-    for sse in source.iter_sse():
-        data = _completion(sse.event, sse.data)
-        if data is not None:
-            yield data
 
 
 _EXPECTED = (httpx.TransportError, SSEError, KlingError)

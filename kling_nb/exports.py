@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any, Literal
 
-from kling_nb.requests import validate_num_generations
+from kling_nb.rules import validate_num_generations
 
 if TYPE_CHECKING:
     from kling_nb.requests import VideoRequest

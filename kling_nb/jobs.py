@@ -4,9 +4,9 @@ A Job's state changes only on the client's runtime thread; observers are called 
 change (they must not print or display). ``wait`` blocks the caller on a
 ``concurrent.futures.Future``; ``await job`` wraps the same future.
 
-Generation statuses: ``pending`` (not yet enqueued), ``queued``, ``processing``, ``downloading``
-(the server succeeded, the file is being saved), and the final ``succeeded``, ``failed``,
-``cancelled`` and ``timed_out`` (past the client's deadline; a late success is still saved).
+Every change of a generation's status goes through ``Job.set`` (and a client-side failure through
+``Job.fail``), which return the ledger records the change produces: the generation's line, and the
+job's line once the job is final. The statuses themselves are described in ``kling_nb.state``.
 """
 
 from __future__ import annotations
@@ -17,41 +17,20 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from kling_nb.errors import WaitTimeoutError, redact
+from kling_nb.records import GenerationRecord, JobLine, JobRecord, SavedFile
+from kling_nb.state import FINAL, SERVER_FINAL, GenerationStatus, JobStatus, resumed_status
 
 if TYPE_CHECKING:
-    from kling_nb.client import Client
     from kling_nb.requests import VideoRequest
 
-__all__ = ["FINAL", "Generation", "GenerationStatus", "Job", "JobStatus", "Result"]
+__all__ = ["Generation", "Job", "Result"]
 
 log = logging.getLogger("kling_nb")
-
-GenerationStatus = Literal[
-    "pending",
-    "queued",
-    "processing",
-    "downloading",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-]
-JobStatus = Literal[
-    "submitting",
-    "queued",
-    "processing",
-    "downloading",
-    "succeeded",
-    "partial",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "error",
-]
-FINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+#: ``canceller(job, wait, index)``: cancel the job (``index`` None) or one of its takes.
+Canceller = Callable[["Job", bool, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -77,11 +56,35 @@ class Generation:
     completed_at: float | None = None
     error: str | None = None
     result: Result | None = None
+    #: Where a synchronous call's result is (it has no id to ask for a fresh URL with).
+    result_url: str | None = None
 
     @property
     def done(self) -> bool:
         """Whether the status is final."""
         return self.status in FINAL
+
+    def to_record(self, job_id: str, status: str | None = None) -> GenerationRecord:
+        """The ledger record of this generation's state (``status`` overrides its status)."""
+        result: SavedFile | None = None
+        if self.result is not None:
+            result = {
+                "path": self.result.path.name,
+                "sha256": self.result.sha256,
+                "size": self.result.size,
+            }
+        return GenerationRecord(
+            job_id=job_id,
+            index=self.index,
+            generation_id=self.id,
+            status=status or self.status,
+            enqueued_at=self.enqueued_at,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
+            error=self.error,
+            result=result,
+            result_url=self.result_url,
+        )
 
 
 class Job:
@@ -102,18 +105,17 @@ class Job:
         simulated: bool = False,
         replayed: bool = False,
         created_at: float | None = None,
-        canceller: Callable[[Job], None] | None = None,
-        client: Client | None = None,
+        canceller: Canceller | None = None,
     ) -> None:
         self.id = job_id
-        #: The client that runs the job: views use it to cancel a single take.
-        self.client = client
         self.request = request
         self.num_generations = num_generations
         self.generations = [Generation(index=i) for i in range(num_generations)]
         self.estimated_cost = estimated_cost
         self.simulated = simulated
         self.replayed = replayed
+        #: Generations replayed from an earlier, partly succeeded run of the same request.
+        self.replayed_takes = 0
         self.created_at = time.time() if created_at is None else created_at
         self.finished_at: float | None = None
         self.error: str | None = None
@@ -122,6 +124,8 @@ class Job:
         self._future: concurrent.futures.Future[Job] = concurrent.futures.Future()
         self._canceller = canceller
         self.cancel_requested = False
+        self._recorded_final: str | None = None
+        self._uncertain = False
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -163,11 +167,40 @@ class Job:
         """The server's ids of the generations enqueued so far."""
         return [g.id for g in self.generations if g.id]
 
-    def fail(self, message: str) -> None:
-        """Mark a client-side failure (status ``error``); call on the runtime thread."""
+    def fail(self, message: str, uncertain: bool = False) -> list[JobLine]:
+        """Mark a client-side failure (status ``error``); the ledger record it produces.
+        ``uncertain``: the enqueue may have reached the server (a re-run looks for it)."""
         self.error = redact(message)
         self._client_error = True
-        self.changed()
+        self._uncertain = uncertain
+        return self._final_lines()
+
+    def set(
+        self,
+        gen: Generation,
+        status: GenerationStatus,
+        *,
+        error: str | None = None,
+        result: Result | None = None,
+        recorded_as: str | None = None,
+    ) -> list[GenerationRecord | JobLine]:
+        """Move ``gen`` to ``status`` (a final one stamps ``completed_at``); the ledger records
+        the change produces (``recorded_as`` overrides the status written, e.g. "save_failed")."""
+        gen.status = status
+        gen.error = redact(error) if error else None
+        if result is not None:
+            gen.result = result
+        if status in FINAL:
+            gen.completed_at = gen.completed_at or time.time()
+        return [gen.to_record(self.id, recorded_as), *self._final_lines()]
+
+    def _final_lines(self) -> list[JobLine]:
+        """The job's line, once per final status it reaches."""
+        status = self.status
+        if not self.done or self._recorded_final == status:
+            return []
+        self._recorded_final = status
+        return [JobLine(job_id=self.id, status=status, error=self.error, uncertain=self._uncertain)]
 
     def changed(self) -> None:
         """Tell observers about a change, then settle the future when final (runtime thread).
@@ -185,6 +218,34 @@ class Job:
                 log.error("kling_nb: a job observer failed: %s", redact(repr(exc)))
         if settle and not self._future.done():
             self._future.set_result(self)
+
+    @classmethod
+    def from_record(
+        cls,
+        record: JobRecord,
+        request: VideoRequest,
+        *,
+        canceller: Canceller | None = None,
+    ) -> Job:
+        """A job with the recorded state of each generation (for ``resume``), not yet tracked."""
+        job = cls(
+            request,
+            record.num_generations,
+            job_id=record.job_id,
+            estimated_cost=record.estimated_cost,
+            simulated=record.simulated,
+            created_at=record.created_at,
+            canceller=canceller,
+        )
+        for gen in job.generations:
+            rec = record.generations.get(gen.index)
+            if rec is None:
+                continue
+            gen.id, gen.error, gen.result_url = rec.generation_id, rec.error, rec.result_url
+            gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
+            gen.completed_at = rec.completed_at
+            gen.status = resumed_status(rec.status)
+        return job
 
     # -- observing and waiting ---------------------------------------------------------------
     def observe(self, callback: Callable[[Job], None]) -> Callable[[], None]:
@@ -212,13 +273,16 @@ class Job:
 
         return asyncio.wrap_future(self._future).__await__()
 
-    def cancel(self) -> None:
-        """Cancel every generation still running, timed-out ones included (blocks briefly)."""
-        self.cancel_requested = True
-        settled = ("succeeded", "failed", "cancelled")
-        running = any(g.status not in settled for g in self.generations)
+    def cancel(self, wait: bool = True, index: int | None = None) -> None:
+        """Cancel every generation still running, timed-out ones included, or only take
+        ``index``; ``wait=False`` returns at once (a view's button must not hold up the
+        kernel)."""
+        gens = self.generations if index is None else [self.generations[index]]
+        if index is None:
+            self.cancel_requested = True
+        running = any(g.status not in SERVER_FINAL for g in gens)
         if self._canceller is not None and running and not self._client_error:
-            self._canceller(self)
+            self._canceller(self, wait, index)
 
     # -- display -----------------------------------------------------------------------------
     def summary(self) -> str:

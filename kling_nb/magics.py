@@ -158,6 +158,8 @@ class KlingMagics(Magics, KlingSettings):
                 "Replayed the recorded result of this unchanged request: nothing was sent, no "
                 "cost. Run with --force for a new take."
             )
+        if job.replayed_takes:
+            notes.append(partial_note(job))
         if job.simulated and had_simulator:
             notes.append(SIMULATED_NOTE)
         if notes:
@@ -183,6 +185,18 @@ class KlingMagics(Magics, KlingSettings):
             self.shell.user_ns["_kling"] = job
             if name:
                 self.shell.user_ns[name] = job
+
+
+def partial_note(job: Job) -> str:
+    """What a re-run of a partly succeeded request did: "1 take replayed, 1 sent: $1.12"."""
+    from kling_nb.requests import format_cost
+
+    replayed, sent = job.replayed_takes, job.num_generations - job.replayed_takes
+    takes = "take" if replayed == 1 else "takes"
+    return (
+        f"{replayed} {takes} replayed, {sent} sent: {format_cost(job.estimated_cost)} "
+        "(the recorded takes of this request cost nothing again; --force sends all)."
+    )
 
 
 def wait_for(job: Job) -> None:

@@ -79,7 +79,6 @@ __all__ = [
     "estimate_cost",
     "field_errors",
     "format_cost",
-    "from_queue_body",
     "validate_num_generations",
 ]
 
@@ -591,13 +590,6 @@ class VideoRequest(_RequestModel):
 def _hash(canonical_json: str) -> str:
     # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
     return hashlib.sha256(canonical_json.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def from_queue_body(body: Mapping[str, Any]) -> tuple[VideoRequest, int]:
-    """Split a ``POST /api/ai/queue`` body into its request and ``num_generations`` (default 1)."""
-    rest = dict(body)
-    count = validate_num_generations(rest.pop("num_generations", 1))
-    return VideoRequest.model_validate(rest), count
 
 
 def estimate_cost(request: VideoRequest, num_generations: int = 1) -> float | None:

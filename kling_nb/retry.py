@@ -2,7 +2,7 @@
 
 ``Policy`` holds timeouts, backoff, poll intervals and deadlines; ``Client(policy=Policy(...))``
 changes them. ``should_retry`` decides whether a failed call may be sent again, ``retry_delay``
-how long to wait first.
+how long to wait first, ``download_retry`` what may help a failed result download.
 
 Enqueue (``POST /api/ai/queue``) and the synchronous generate call are *unsafe*: a 5xx or a lost
 response may have queued and billed the job, so they are resent only on 429 or when the connection
@@ -20,7 +20,9 @@ from typing import Literal
 
 import httpx
 
-__all__ = ["Policy", "parse_retry_after", "retry_delay", "should_retry"]
+from kling_nb.errors import DownloadError
+
+__all__ = ["Policy", "download_retry", "parse_retry_after", "retry_delay", "should_retry"]
 
 Safety = Literal["safe", "unsafe"]
 
@@ -51,10 +53,17 @@ class Policy:
     deadline_seconds: float = 1800.0
     # After a 5xx on enqueue, look for the generation in the queue list at these delays.
     enqueue_reconcile_delays: tuple[float, ...] = (0.0, 2.0)
-    # Requests in flight at once per client (httpcore's pool slows down with a long queue).
-    max_concurrent_requests: int = 8
+    # Connections per client (the event stream takes one).
+    max_connections: int = 10
+    # Every call ends within its total limit, whatever the server does (a body trickling a byte
+    # a second under a lying Content-Length, say): API calls, then a result's whole download.
+    request_total_timeout: float = 180.0
+    download_total_timeout: float = 1800.0
+    # Far above a 15 s 4K clip (tens of MB); a body past it is cut off and fetched afresh.
+    max_download_bytes: int = 2 << 30
     download_attempts: int = 3
-    download_chunk_bytes: int = 1 << 20
+    # An event-stream line longer than this drops the connection (reconnect and reconcile).
+    events_max_line_bytes: int = 1 << 20
     # Trust the completion event's url instead of confirming each one with a GET.
     confirm_events: bool = False
 
@@ -80,6 +89,18 @@ def should_retry(
     if status == 429:
         return True
     return safety == "safe" and (status in _SAFE_STATUSES or status >= 500)
+
+
+def download_retry(error: BaseException) -> Literal["same_url", "fresh_url", "stop"]:
+    """What may help a failed download: the same URL again (a broken connection, a cut or
+    throttled transfer, a 5xx), a fresh URL from the server (expired, or a body past its time
+    or size limit), or nothing (a refusal, a full disk: the result stays paid for, for
+    ``resume()``)."""
+    if isinstance(error, DownloadError):
+        return error.retry
+    if isinstance(error, httpx.TransportError):
+        return "same_url"
+    return "stop"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

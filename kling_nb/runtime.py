@@ -9,20 +9,15 @@ future with ``asyncio.wrap_future``. Background tasks are kept in a set until th
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
-import functools
 import logging
-import queue
 import threading
-import weakref
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from kling_nb.errors import redact
 
-__all__ = ["DaemonExecutor", "Inbox", "Runtime", "run_in_thread", "wait_event"]
+__all__ = ["Runtime", "wait_event"]
 
 T = TypeVar("T")
 log = logging.getLogger("kling_nb")
@@ -44,137 +39,6 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     return bool(done)
 
 
-class Inbox:
-    """Calls from other threads, run on one loop in the order posted. Calls posted while earlier
-    ones still wait share one wake-up of the loop (a burst costs one, not one each). A call that
-    raises is logged; the ones after it still run."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._calls: collections.deque[Callable[[], Any]] = collections.deque()
-        self._scheduled = False
-
-    def post(self, call: Callable[[], Any]) -> None:
-        """Run ``call`` on the loop soon (any thread)."""
-        self._calls.append(call)
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                self.loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                self._calls.clear()
-
-    def drain(self) -> None:
-        """Run every call posted so far (loop thread)."""
-        self._scheduled = False  # first: a call posted meanwhile is run here or wakes the loop
-        calls = self._calls
-        while calls:
-            call = calls.popleft()
-            try:
-                call()
-            except Exception as exc:
-                log.error("kling_nb: a scheduled call failed: %s", redact(repr(exc)))
-
-
-class DaemonExecutor(Executor):
-    """``ThreadPoolExecutor``'s job on daemon threads, which the interpreter does not wait for
-    at exit (it joins a ``ThreadPoolExecutor``'s threads before any ``atexit`` handler runs,
-    so a request waiting on the network would hold a finished script or kernel for up to its
-    read timeout). Threads start as work arrives, up to ``max_workers``, and are reused."""
-
-    def __init__(self, max_workers: int, name: str) -> None:
-        self._max = max_workers
-        self._name = name
-        self._work: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
-        self._shutdown = False
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            future: Future[T] = Future()
-            self._work.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max:
-                thread = threading.Thread(
-                    target=self._run, name=f"{self._name}_{len(self._threads)}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
-        return future
-
-    def _run(self) -> None:
-        while True:
-            item = self._work.get()
-            if item is None:
-                return
-            future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-            del item, future, fn, args, kwargs
-            self._idle.release()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            self._shutdown = True
-            threads = list(self._threads)
-        if cancel_futures:
-            while True:
-                try:
-                    item = self._work.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[0].cancel()
-        for _ in threads:
-            self._work.put(None)
-        if wait:
-            for thread in threads:
-                thread.join()
-
-
-_WorkItem = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
-
-
-_INBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Inbox] = weakref.WeakKeyDictionary()
-
-
-async def run_in_thread(executor: Executor, fn: Callable[..., T], *args: Any) -> T:
-    """``loop.run_in_executor``, with the result handed back through the loop's ``Inbox``: a
-    burst of calls ending together wakes the loop once, and no future is chained per call."""
-    loop = asyncio.get_running_loop()
-    inbox = _INBOXES.get(loop)
-    if inbox is None:
-        inbox = _INBOXES[loop] = Inbox(loop)
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if future.done():  # the caller was cancelled meanwhile
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-    def work() -> None:
-        try:
-            result = fn(*args)
-        except BaseException as exc:
-            inbox.post(functools.partial(settle, False, exc))
-        else:
-            inbox.post(functools.partial(settle, True, result))
-
-    executor.submit(work)
-    return await future
-
-
 class Runtime:
     """A background event loop with owned tasks.
 
@@ -189,7 +53,6 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        self._inbox = Inbox(self.loop)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._main, args=(ready,), name=name, daemon=True)
         self._thread.start()
@@ -270,13 +133,9 @@ class Runtime:
         return task
 
     def call_soon(self, fn: Callable[[], Any]) -> None:
-        """Run ``fn`` on the loop thread soon (thread-safe), after those given before it.
-
-        Calls made while earlier ones still wait share one wake-up of the loop (a burst of
-        submissions costs one, not one each).
-        """
+        """Run ``fn`` on the loop thread soon (thread-safe), after those given before it."""
         if not self._closed:
-            self._inbox.post(fn)
+            self.loop.call_soon_threadsafe(fn)
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel every background task, wait for them, stop the loop and join the thread."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kling_nb.requests import VideoRequest, validate_num_generations
+
 SEEDS = Path(__file__).parent / "seeds"
 O3_PRO_SEED = "003_fa447856f57a56a2.txt"
 O3_4K_SEEDS = ("000_e36a9b4c95f5af8e.txt", "004_f969ce4bf9be29a1.txt")
@@ -101,3 +103,10 @@ def markdown_table(text: str, after: str) -> list[list[str]]:
         elif rows:
             break
     return [row for row in rows[1:] if not set("".join(row)) <= set("-: ")]
+
+
+def from_queue_body(body: dict[str, Any]) -> tuple[VideoRequest, int]:
+    """Split a ``POST /api/ai/queue`` body into its request and ``num_generations`` (default 1)."""
+    rest = dict(body)
+    count = validate_num_generations(rest.pop("num_generations", 1))
+    return VideoRequest.model_validate(rest), count

@@ -5,7 +5,6 @@ import re
 
 import pytest
 from _seeds import O3_4K_SEEDS, O3_PRO_SEED, markdown_table, seed_text
-from pydantic import ValidationError
 
 from kling_nb.catalog import (
     DEFAULT_MODEL,
@@ -13,10 +12,8 @@ from kling_nb.catalog import (
     UnknownModelError,
     get_model,
     list_models,
-    register_model,
-    spec_from_model_object,
 )
-from kling_nb.requests import ASPECT_RATIOS, VideoRequest, estimate_cost
+from kling_nb.requests import ASPECT_RATIOS, VideoRequest
 
 O3_PRO = "kling-video-o3-pro-reference-to-video"
 O3_4K = "kling-video-o3-4k-reference-to-video"
@@ -136,105 +133,6 @@ def test_every_model_takes_a_minimal_request(spec: ModelSpec):
     request = VideoRequest.model_validate(body)
     assert request.model == spec.id
     assert request.canonical()["model"] == spec.id
-
-
-# ----- what the server says -----
-
-
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, ModelSpec]:
-    """A fresh registry of server-learnt specs, dropped after the test."""
-    from kling_nb import catalog
-
-    fresh: dict[str, ModelSpec] = {}
-    monkeypatch.setattr(catalog, "_REGISTERED", fresh)
-    return fresh
-
-
-NEW_MODEL = {
-    "id": "kling-video-v9-pro-text-to-video",
-    "object": "model",
-    "display_name": "Kling v9 Pro",
-    "model_type": "video",
-    "capabilities": {"input": ["text"], "output": ["video"]},
-    "pricing": {"method": "per_video_output_second", "cost_per_second": "0.1"},
-    "json_request_schema": {
-        "type": "object",
-        "properties": {
-            "prompt": {"type": "string"},
-            "duration": {"type": "string", "enum": ["5", "10"], "default": "5"},
-            "aspect_ratio": {"type": "string", "enum": ["16:9", "21:9"], "default": "16:9"},
-            "generate_audio": {"type": "boolean", "default": False},
-            "seed": {"type": "integer"},
-            "response_format": {"type": "string", "default": "url"},
-        },
-    },
-}
-
-
-def test_a_model_the_catalog_does_not_know_is_learnt_from_its_model_object(registry):
-    spec = register_model(spec_from_model_object(NEW_MODEL))
-    assert (spec.id, spec.alias, spec.display_name) == (
-        NEW_MODEL["id"],
-        NEW_MODEL["id"],
-        "Kling v9 Pro",
-    )
-    assert spec.allowed_durations == (5, 10) and spec.default_duration == 5
-    assert spec.aspect_ratios == ("16:9", "21:9")
-    assert spec.price_per_second == spec.price_per_second_with_audio == pytest.approx(0.1)
-    assert spec.params >= {"prompt", "duration", "seed", "aspect_ratio", "target_namespace"}
-    assert dict(spec.defaults) == {"aspect_ratio": "16:9", "generate_audio": False}
-    assert get_model(NEW_MODEL["id"]) is spec and spec in list_models()
-    request = VideoRequest.model_validate(
-        {"model": NEW_MODEL["id"], "prompt": "x", "duration": 10, "aspect_ratio": "21:9", "seed": 7}
-    )
-    assert request.payload()["seed"] == 7  # a parameter the server declares is sent
-    assert estimate_cost(request) == pytest.approx(1.0)
-    assert request.canonical()["generate_audio"] is False
-    assert "response_format" not in request.canonical()
-    with pytest.raises(ValidationError, match="does not accept 'input_image'"):
-        VideoRequest(model=NEW_MODEL["id"], prompt="x", input_image=["https://e.com/a.jpg"])
-    with pytest.raises(ValidationError, match="Input should be '5' or '10'"):
-        VideoRequest(model=NEW_MODEL["id"], prompt="x", duration=7)
-
-
-def test_the_seeds_win_for_the_seed_models_and_the_server_fills_the_unknown_price(registry):
-    pro = get_model("o3-pro")
-    moved = {
-        "id": pro.id,
-        "pricing": {"cost_per_second": 9.0},
-        "request_schema": {"properties": {"prompt": {}, "cfg_scale": {}}},
-    }
-    assert spec_from_model_object(moved) is pro
-    k4 = get_model("o3-4k")
-    learnt = spec_from_model_object({"id": k4.id, "pricing": {"cost_per_second": "0.336"}})
-    assert learnt.price_per_second == learnt.price_per_second_with_audio == pytest.approx(0.336)
-    assert (
-        dataclasses.replace(learnt, price_per_second=None, price_per_second_with_audio=None) == k4
-    )
-    register_model(learnt)
-    assert estimate_cost(VideoRequest(model="o3-4k", prompt="x")) == pytest.approx(1.68)
-
-
-@pytest.mark.parametrize("spec", list_models(), ids=lambda s: s.alias)
-def test_the_simulators_model_objects_give_back_the_catalog(spec: ModelSpec):
-    from kling_nb.simulator.model_objects import model_object
-
-    again = spec_from_model_object(model_object(spec))
-    for name in ("id", "params", "price_per_second", "allowed_durations", "default_duration"):
-        assert getattr(again, name) == getattr(spec, name), name
-    assert again.aspect_ratios == spec.aspect_ratios or "aspect_ratio" not in spec.params
-    assert dict(again.defaults) == dict(spec.defaults)
-
-
-@pytest.mark.parametrize(
-    "pricing",
-    [None, "free", {"cost_per_second": "n/a"}, {"cost_per_second": -1}, {"method": "per_image"}],
-)
-def test_unreadable_prices_stay_unknown(pricing, registry):
-    spec = spec_from_model_object({"id": "kling-video-x", "pricing": pricing})
-    assert spec.price_per_second is None
-    assert spec.params == {"prompt", "response_format", "target_namespace"}
 
 
 @pytest.mark.parametrize("module", ["catalog", "rules", "requests", "exports"])

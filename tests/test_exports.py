@@ -7,13 +7,20 @@ import types
 from typing import Any
 
 import pytest
-from _seeds import O3_PRO_SEED, balanced_braces, python_dict, request_examples, seed_text
+from _seeds import (
+    O3_PRO_SEED,
+    balanced_braces,
+    from_queue_body,
+    python_dict,
+    request_examples,
+    seed_text,
+)
 from _strategies import valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kling_nb.exports import BASE_URL, ENDPOINTS, all_exports, body_for
-from kling_nb.requests import VideoRequest, from_queue_body
+from kling_nb.requests import VideoRequest
 
 FAKE_KEY = "sk-fake-DO-NOT-LEAK-5f3a9c"
 PRO_EXAMPLES = request_examples(O3_PRO_SEED)

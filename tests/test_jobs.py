@@ -46,10 +46,13 @@ def test_status_is_derived_from_the_generations(states: list[str], expected: str
 def test_a_client_side_failure_is_final_with_status_error() -> None:
     job = make_job()
     job.generations[0].status = "queued"
-    job.fail("it broke; check client.history()")
+    (line,) = job.fail("it broke; check client.history()")
+    assert (line.job_id, line.status, line.error) == (job.id, "error", job.error)
+    assert job.fail("again") == []  # the job's line is produced once per final status
+    job.changed()
     assert job.status == "error"
     assert job.done
-    assert job.error == "it broke; check client.history()"
+    assert job.error == "again"
     assert job.wait(0) is job
     assert job.finished_at is not None
 
@@ -126,7 +129,12 @@ def test_await_job_in_async_code() -> None:
 
 def test_cancel_calls_the_canceller_until_done() -> None:
     calls: list[str] = []
-    job = Job(VideoRequest(prompt="x y"), 1, job_id="j9", canceller=lambda j: calls.append(j.id))
+    job = Job(
+        VideoRequest(prompt="x y"),
+        1,
+        job_id="j9",
+        canceller=lambda j, wait, index: calls.append(j.id),
+    )
     job.cancel()
     assert calls == ["j9"]
     assert job.cancel_requested

@@ -6,7 +6,14 @@ import warnings
 from typing import Any
 
 import pytest
-from _seeds import O3_4K_SEEDS, O3_PRO_SEED, markdown_table, request_examples, seed_text
+from _seeds import (
+    O3_4K_SEEDS,
+    O3_PRO_SEED,
+    from_queue_body,
+    markdown_table,
+    request_examples,
+    seed_text,
+)
 from _strategies import valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +30,6 @@ from kling_nb.requests import (
     estimate_cost,
     field_errors,
     format_cost,
-    from_queue_body,
     validate_num_generations,
 )
 
@@ -734,15 +740,20 @@ def test_plain_validation_never_uses_the_escape_hatch():
 
 # ----- properties -----
 
+
+def _nested(children: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=10), children, max_size=4
+    )
+
+
 JSON = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False)
     | st.text(st.characters(exclude_categories=()), max_size=20),  # lone surrogates too
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    _nested,
     max_leaves=12,
 )
 FIELDS = [*VideoRequest.model_fields, "promt", "num_generations"]

@@ -10,11 +10,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kling_nb.runtime import DaemonExecutor, Inbox, Runtime, run_in_thread, wait_event
+from kling_nb.runtime import Runtime, wait_event
 
 
 def test_run_returns_the_result_from_the_loop_thread() -> None:
@@ -168,86 +167,6 @@ def test_close_cancels_a_call_whose_caller_stopped_waiting() -> None:
     rt.close()
     assert cancelled.is_set()
     assert future.cancelled()
-
-
-def test_an_inbox_runs_a_burst_in_order_on_one_wake_up() -> None:
-    loop = asyncio.new_event_loop()
-    wakeups: list[int] = []
-    original = loop.call_soon_threadsafe
-
-    def counted(*args: Any) -> Any:
-        wakeups.append(1)
-        return original(*args)
-
-    loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
-    inbox = Inbox(loop)
-    seen: list[int] = []
-    poster = threading.Thread(
-        target=lambda: [inbox.post(lambda i=i: seen.append(i)) for i in range(100)]
-    )
-    poster.start()
-    poster.join()  # all posted while the loop was not running
-    loop.run_until_complete(asyncio.sleep(0))
-    assert seen == list(range(100)) and wakeups == [1]
-    inbox.post(lambda: seen.append(100))  # the next one wakes the loop again
-    loop.run_until_complete(asyncio.sleep(0))
-    assert seen[-1] == 100 and wakeups == [1, 1]
-    loop.close()
-    inbox.post(lambda: seen.append(101))  # a closed loop: dropped, no error
-    assert seen[-1] == 100
-
-
-def test_run_in_thread_returns_raises_and_survives_a_cancelled_caller() -> None:
-    pool = concurrent.futures.ThreadPoolExecutor(2)
-    release = threading.Event()
-
-    def boom() -> None:
-        raise ValueError("from the thread")
-
-    async def main() -> tuple[int, str]:
-        value = await run_in_thread(pool, lambda a, b: a + b, 2, 3)
-        with pytest.raises(ValueError, match="from the thread") as caught:
-            await run_in_thread(pool, boom)
-        slow = asyncio.ensure_future(run_in_thread(pool, release.wait))
-        await asyncio.sleep(0.01)
-        slow.cancel()
-        release.set()
-        await asyncio.gather(slow, return_exceptions=True)
-        await asyncio.sleep(0.05)  # the late result arrives and is dropped quietly
-        return value, str(caught.value)
-
-    try:
-        assert asyncio.run(main()) == (5, "from the thread")
-    finally:
-        pool.shutdown()
-
-
-def test_the_daemon_executor_runs_reuses_its_threads_and_cancels_on_shutdown() -> None:
-    pool = DaemonExecutor(2, "test-pool")
-    release = threading.Event()
-    started = threading.Semaphore(0)
-
-    def block() -> bool:
-        started.release()
-        return release.wait(10)
-
-    try:
-        assert pool.submit(lambda a, b: a * b, 6, 7).result(5) == 42
-        with pytest.raises(ZeroDivisionError):
-            pool.submit(lambda: 1 / 0).result(5)
-        names = {pool.submit(lambda: threading.current_thread().name).result(5) for _ in range(20)}
-        assert names <= {"test-pool_0", "test-pool_1"}  # never more than max_workers
-        assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test-pool"))
-        blockers = [pool.submit(block) for _ in range(2)]
-        assert started.acquire(timeout=5) and started.acquire(timeout=5)  # both threads busy
-        waiting = pool.submit(lambda: "never run")
-        pool.shutdown(wait=False, cancel_futures=True)
-        assert waiting.cancelled()
-    finally:
-        release.set()
-    assert all(b.result(5) for b in blockers)
-    with pytest.raises(RuntimeError, match="after shutdown"):
-        pool.submit(lambda: None)
 
 
 def test_a_script_ends_at_once_with_a_request_still_waiting_on_the_server(

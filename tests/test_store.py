@@ -13,7 +13,8 @@ import pytest
 
 from kling_nb._version import __version__
 from kling_nb.errors import register_secret
-from kling_nb.store import LEDGER_NAME, GenerationRecord, Ledger, file_sha256
+from kling_nb.records import GenerationRecord, JobLine, SubmissionRecord
+from kling_nb.store import LEDGER_NAME, Ledger, file_sha256
 
 BASE = "http://127.0.0.1:9"
 FAKE_KEY = "sk-kling-FAKE-KEY-store-5151"
@@ -33,7 +34,7 @@ def submit(ledger: Ledger, job_id: str, request_hash: str = "h1", **extra: objec
         "base_url": BASE,
     }
     fields.update(extra)
-    ledger.record_submission(**fields)  # type: ignore[arg-type]
+    ledger.append(SubmissionRecord.model_validate(fields))
 
 
 def succeed(ledger: Ledger, job_id: str, gid: str, content: bytes, index: int = 0) -> Path:
@@ -44,10 +45,12 @@ def succeed(ledger: Ledger, job_id: str, gid: str, content: bytes, index: int = 
         "sha256": hashlib.sha256(content).hexdigest(),
         "size": len(content),
     }
-    ledger.record_generation(
-        job_id, GenerationRecord(index=index, generation_id=gid, status="succeeded", result=result)
+    ledger.append(
+        GenerationRecord(
+            job_id=job_id, index=index, generation_id=gid, status="succeeded", result=result
+        )
     )
-    ledger.record_job(job_id, "succeeded", None)
+    ledger.append(JobLine(job_id=job_id, status="succeeded", error=None))
     return path
 
 
@@ -72,10 +75,10 @@ def test_a_submission_record_carries_what_the_readme_promises(tmp_path: Path) ->
 def test_later_records_update_the_folded_job(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     submit(ledger, "j1", num_generations=2)
-    ledger.record_generation("j1", GenerationRecord(index=0, generation_id="g0", status="queued"))
-    ledger.record_generation("j1", GenerationRecord(index=1, generation_id="g1", status="queued"))
-    ledger.record_generation(
-        "j1", GenerationRecord(index=0, generation_id="g0", status="failed", error="boom")
+    ledger.append(GenerationRecord(job_id="j1", index=0, generation_id="g0", status="queued"))
+    ledger.append(GenerationRecord(job_id="j1", index=1, generation_id="g1", status="queued"))
+    ledger.append(
+        GenerationRecord(job_id="j1", index=0, generation_id="g0", status="failed", error="boom")
     )
     job = ledger.jobs()["j1"]
     assert job.generations[0].status == "failed"
@@ -117,17 +120,11 @@ def test_interleaved_writers_see_the_same_ledger_as_a_fresh_reader(tmp_path: Pat
     mine, theirs = Ledger(tmp_path), Ledger(tmp_path)
     submit(mine, "j1", num_generations=2)
     submit(theirs, "j2")  # mine has not read this one when it appends next
-    mine.record_generation("j1", GenerationRecord(0, "g0", "queued"))
+    mine.append(GenerationRecord(job_id="j1", index=0, generation_id="g0", status="queued"))
     succeed(mine, "j1", "g1", b"take", index=1)
     theirs.append(
-        {
-            "type": "generation",
-            "job_id": "j2",
-            "index": 0,
-            "generation_id": "g2",
-            "status": "failed",
-        },
-        {"type": "job", "job_id": "j2", "status": "failed", "error": "boom"},
+        GenerationRecord(job_id="j2", index=0, generation_id="g2", status="failed"),
+        JobLine(job_id="j2", status="failed", error="boom"),
     )
     submit(mine, "j3", request_hash="h3")
     fresh = Ledger(tmp_path).jobs()
@@ -147,9 +144,10 @@ def test_interleaved_writers_see_the_same_ledger_as_a_fresh_reader(tmp_path: Pat
 def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path; from kling_nb.store import Ledger\n"
+        "from kling_nb.records import JobLine\n"
         "ledger = Ledger(Path(sys.argv[1]))\n"
         "for i in range(150):\n"
-        "    ledger.append({'type': 'note', 'job_id': sys.argv[2] + str(i), 'pad': 'x' * 5000})\n"
+        "    ledger.append(JobLine(job_id=sys.argv[2] + str(i), status='x', pad='x' * 5000))\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"w{n}-"]) for n in range(4)
@@ -185,8 +183,8 @@ def test_replay_picks_the_latest_verified_job(tmp_path: Path) -> None:
     submit(ledger, "new")
     succeed(ledger, "new", "g-new", b"new")
     submit(ledger, "broken")
-    ledger.record_generation(
-        "broken", GenerationRecord(index=0, generation_id="g-b", status="failed", error="x")
+    ledger.append(
+        GenerationRecord(job_id="broken", index=0, generation_id="g-b", status="failed", error="x")
     )
     found = ledger.find_replay("h1", 1, simulated=False, base_url=BASE)
     assert found is not None and found[0].job_id == "new"
@@ -218,8 +216,8 @@ def test_a_result_path_outside_the_folder_never_replays(tmp_path: Path) -> None:
     outside = tmp_path / "secret.mp4"
     outside.write_bytes(b"x")
     result = {"path": "../secret.mp4", "sha256": file_sha256(outside), "size": 1}
-    ledger.record_generation(
-        "j1", GenerationRecord(index=0, generation_id="g", status="succeeded", result=result)
+    ledger.append(
+        GenerationRecord(job_id="j1", index=0, generation_id="g", status="succeeded", result=result)
     )
     assert ledger.find_replay("h1", 1, simulated=False, base_url=BASE) is None
 
@@ -227,13 +225,15 @@ def test_a_result_path_outside_the_folder_never_replays(tmp_path: Path) -> None:
 def test_pending_lists_running_generations_for_this_base_url_only(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     submit(ledger, "here")
-    ledger.record_generation("here", GenerationRecord(0, "g1", "processing"))
+    ledger.append(GenerationRecord(job_id="here", index=0, generation_id="g1", status="processing"))
     submit(ledger, "elsewhere", base_url="https://hub.oxen.ai")
-    ledger.record_generation("elsewhere", GenerationRecord(0, "g2", "queued"))
+    ledger.append(
+        GenerationRecord(job_id="elsewhere", index=0, generation_id="g2", status="queued")
+    )
     submit(ledger, "done")
     succeed(ledger, "done", "g3", b"z")
     submit(ledger, "refused")
-    ledger.record_job("refused", "error", "HTTP 402")
+    ledger.append(JobLine(job_id="refused", status="error", error="HTTP 402"))
     submit(ledger, "never-answered")
     submit(ledger, "sync", endpoint="sync")
     pending = ledger.pending(base_url=BASE)
@@ -245,7 +245,7 @@ def test_no_key_material_is_written(tmp_path: Path) -> None:
     register_secret(FAKE_KEY)
     ledger = Ledger(tmp_path)
     submit(ledger, "j1", request={"prompt": f"oops {FAKE_KEY}"})
-    ledger.record_job("j1", "error", f"Bearer {FAKE_KEY}")
+    ledger.append(JobLine(job_id="j1", status="error", error=f"Bearer {FAKE_KEY}"))
     assert FAKE_KEY not in ledger.path.read_text()
     assert "***" in ledger.path.read_text()
     # The writer's own index holds what the file holds (folded as written, not as given).
@@ -281,15 +281,15 @@ def test_a_deleted_or_replaced_ledger_is_reopened(tmp_path: Path) -> None:
 def test_find_pending_matches_the_request_count_flag_and_server(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     submit(ledger, "old")
-    ledger.record_generation("old", GenerationRecord(0, "g0", "processing"))
+    ledger.append(GenerationRecord(job_id="old", index=0, generation_id="g0", status="processing"))
     submit(ledger, "new")
-    ledger.record_generation("new", GenerationRecord(0, "g1", "queued"))
+    ledger.append(GenerationRecord(job_id="new", index=0, generation_id="g1", status="queued"))
     submit(ledger, "two", num_generations=2)
-    ledger.record_generation("two", GenerationRecord(0, "g2", "queued"))
+    ledger.append(GenerationRecord(job_id="two", index=0, generation_id="g2", status="queued"))
     submit(ledger, "sim", simulated=True)
-    ledger.record_generation("sim", GenerationRecord(0, "g3", "queued"))
+    ledger.append(GenerationRecord(job_id="sim", index=0, generation_id="g3", status="queued"))
     submit(ledger, "hub", base_url="https://hub.oxen.ai")
-    ledger.record_generation("hub", GenerationRecord(0, "g4", "queued"))
+    ledger.append(GenerationRecord(job_id="hub", index=0, generation_id="g4", status="queued"))
     submit(ledger, "unsent")
     submit(ledger, "done")
     succeed(ledger, "done", "g5", b"z")
@@ -298,7 +298,8 @@ def test_find_pending_matches_the_request_count_flag_and_server(tmp_path: Path) 
         found = ledger.find_pending("h1", n, simulated=simulated, base_url=base_url)
         return [j.job_id for j in found]
 
-    assert ids() == ["new", "old"]
+    # an unsent job may have reached the server: a re-run looks for it there, never resends
+    assert ids() == ["unsent", "new", "old"]
     assert ids(2) == ["two"]
     assert ids(simulated=True) == ["sim"]
     assert ids(base_url="https://hub.oxen.ai") == ["hub"]
@@ -327,7 +328,7 @@ def test_unreadable_records_are_skipped_and_logged_once(
 ) -> None:
     ledger = Ledger(tmp_path)
     submit(ledger, "j1")
-    ledger.record_generation("j1", GenerationRecord(0, "g1", "processing"))
+    ledger.append(GenerationRecord(job_id="j1", index=0, generation_id="g1", status="processing"))
     with ledger.path.open("a") as f:
         f.write("\n".join(BAD_LINES) + "\n")
         f.write('{"v":1,"type":"submission","job_id":"torn","num_gen')  # a killed writer
@@ -339,9 +340,8 @@ def test_unreadable_records_are_skipped_and_logged_once(
         assert jobs["j1"].generations[0].status == "processing"
         assert jobs["j1"].generations[0].started_at is None
         assert [j.job_id for j in ledger.pending(base_url=BASE)] == ["j1", "j2"]
-        assert [j.job_id for j in ledger.find_pending("h1", 1, simulated=False, base_url=BASE)] == [
-            "j1"
-        ]
+        found = ledger.find_pending("h1", 1, simulated=False, base_url=BASE)
+        assert [j.job_id for j in found] == ["j2", "j1"]
         assert ledger.find_replay("h1", 1, simulated=False, base_url=BASE) is None
         with ledger.path.open("a") as f:
             f.write(BAD_LINES[0] + "\n")
@@ -361,10 +361,21 @@ def test_a_record_written_by_this_version_is_never_reported(
 ) -> None:
     ledger = Ledger(tmp_path)
     submit(ledger, "j1", num_generations=2, estimated_cost=None, simulated=True)
-    ledger.record_generation("j1", GenerationRecord(0, "g0", "queued", 1.0, 2.0, 3))
+    ledger.append(
+        GenerationRecord(
+            job_id="j1",
+            index=0,
+            generation_id="g0",
+            status="queued",
+            enqueued_at=1.0,
+            started_at=2.0,
+            completed_at=3,
+        )
+    )
     succeed(ledger, "j1", "g1", b"video", index=1)
-    ledger.record_job("j1", "partial", "one failed")
-    ledger.append({"type": "note", "job_id": "n1"})
+    ledger.append(JobLine(job_id="j1", status="partial", error="one failed"))
+    with ledger.path.open("a") as f:  # a record type of a newer version
+        f.write(json.dumps({"v": 1, "type": "note", "job_id": "n1"}) + "\n")
     with caplog.at_level(logging.WARNING, logger="kling_nb"):
         job = ledger.jobs()["j1"]
     assert caplog.records == []
@@ -374,9 +385,9 @@ def test_a_record_written_by_this_version_is_never_reported(
 
 
 def test_a_resumed_generation_polls_again_unless_its_recorded_status_is_known_and_settled() -> None:
-    from kling_nb.client import _resumed_status
+    from kling_nb.state import resumed_status
 
-    for kept in ("queued", "processing", "succeeded", "failed", "cancelled"):
-        assert _resumed_status(kept) == kept
-    for again in ("pending", "downloading", "save_failed", "timed_out", "teleported"):
-        assert _resumed_status(again) == "queued"
+    for kept in ("pending", "queued", "processing", "succeeded", "failed", "cancelled"):
+        assert resumed_status(kept) == kept
+    for again in ("downloading", "save_failed", "timed_out", "teleported"):
+        assert resumed_status(again) == "queued"

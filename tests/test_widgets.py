@@ -56,15 +56,15 @@ class FakeJob:
         self.created_at = 1_700_000_000.0
         self.finished_at: float | None = None
         self.error: str | None = None
-        self.cancelled = 0
+        self.cancels: list[tuple[bool, int | None]] = []
         self._observers: list[Callable[[Any], None]] = []
 
     def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         self._observers.append(callback)
         return lambda: self._observers.remove(callback)
 
-    def cancel(self) -> None:
-        self.cancelled += 1
+    def cancel(self, wait: bool = True, index: int | None = None) -> None:
+        self.cancels.append((wait, index))
 
     def changed(self) -> None:
         def notify() -> None:
@@ -78,11 +78,7 @@ class FakeJob:
 
 class FakeClient:
     def __init__(self) -> None:
-        self.cancelled: list[str] = []
         self.submitted: list[tuple[VideoRequest, int]] = []
-
-    def cancel(self, generation_id: str) -> None:
-        self.cancelled.append(generation_id)
 
     def submit(self, request: VideoRequest, num_generations: int = 1) -> FakeJob:
         self.submitted.append((request, num_generations))
@@ -214,24 +210,23 @@ def test_video_reply_names_a_missing_file(tmp_path: Path, mp4: Path) -> None:
     assert "Cannot read" in content["error"] and "gone.mp4" in content["error"] and not buffers
 
 
-def test_cancel_intents_reach_the_job_and_client() -> None:
+def test_cancel_intents_reach_the_job_without_waiting() -> None:
     job = FakeJob(request(), 2)
     job.generations[1].id = "gen-1"
-    client = FakeClient()
-    view = JobView(job, client=client)
+    view = JobView(job)  # type: ignore[arg-type]
     assert view.can_cancel_one
     view._on_msg(view, {"kind": "cancel", "index": 1}, [])
-    assert client.cancelled == ["gen-1"]
+    assert job.cancels == [(False, 1)]  # never blocks the kernel's message handler
     view._on_msg(view, {"kind": "cancel"}, [])
-    assert job.cancelled == 1
+    assert job.cancels == [(False, 1), (False, None)]
     view._on_msg(view, {"kind": "cancel", "index": 0}, [])  # no server id yet
-    assert client.cancelled == ["gen-1"] and "no server id" in view.notice
+    assert len(job.cancels) == 2 and "no server id" in view.notice
 
 
 def test_failed_intent_is_shown_not_dropped() -> None:
     job = FakeJob(request())
 
-    def broken() -> None:
+    def broken(wait: bool = True, index: int | None = None) -> None:
         raise RuntimeError("DELETE failed: 503")
 
     job.cancel = broken  # type: ignore[method-assign]

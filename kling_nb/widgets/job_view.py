@@ -14,74 +14,26 @@ import contextvars
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets as t
 
+from kling_nb.state import JOB_FINAL
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
 from kling_nb.widgets._static import packed_module
 
+if TYPE_CHECKING:  # a job shows itself with this view: a runtime import would be circular
+    from kling_nb.jobs import Generation, Job
+    from kling_nb.requests import VideoRequest
+
 __all__ = ["JobView", "display_bundle", "show"]
 
-_FINAL = frozenset({"succeeded", "partial", "failed", "cancelled", "timed_out", "error"})
 
-
-class _Result(Protocol):
-    path: Path
-    sha256: str
-    size: int
-
-
-class _Generation(Protocol):
-    index: int
-    id: str | None
-    status: str
-    enqueued_at: float | None
-    started_at: float | None
-    completed_at: float | None
-    error: str | None
-    result: _Result | None
-
-
-class _Request(Protocol):
-    @property
-    def model(self) -> str: ...
-    @property
-    def total_duration(self) -> int: ...
-    @property
-    def request_hash(self) -> str: ...
-    @property
-    def shots(self) -> Sequence[Any]: ...
-    def to_magic(self, num_generations: int = 1) -> str: ...
-    def to_python(self, endpoint: Any = "queue", num_generations: int = 1) -> str: ...
-    def to_curl(self, endpoint: Any = "queue", num_generations: int = 1) -> str: ...
-
-
-class _Job(Protocol):
-    request: Any
-    num_generations: int
-    generations: Sequence[_Generation]
-    status: str
-    replayed: bool
-    simulated: bool
-    estimated_cost: float | None
-    created_at: float
-    finished_at: float | None
-    error: str | None
-
-    def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
-    def cancel(self) -> None: ...
-
-
-class _Canceller(Protocol):
-    def cancel(self, generation_id: str) -> None: ...
-
-
-def summarize(request: _Request) -> str:
+def summarize(request: VideoRequest) -> str:
     """One line: shot count, total seconds and the first prompt, shortened."""
     shots = list(request.shots)
     first = " ".join(str(getattr(shots[0], "prompt", "")).split()) if shots else ""
@@ -98,7 +50,7 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def exports_for(request: _Request, num_generations: int) -> dict[str, str]:
+def exports_for(request: VideoRequest, num_generations: int) -> dict[str, str]:
     """The request as a ``%%kling`` cell, Python and cURL (a note where the magic cannot say it)."""
     try:
         magic = request.to_magic(num_generations=num_generations)
@@ -111,7 +63,7 @@ def exports_for(request: _Request, num_generations: int) -> dict[str, str]:
     }
 
 
-def generation_state(gen: _Generation, box: int = POSTER_BOX) -> dict[str, Any]:
+def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
     """The per-generation dict: what the front end renders, plus ``poster`` for the fallback.
 
     The poster (a ``data:`` URL within ``box`` pixels, or "") is not synced: JobView keeps it for
@@ -167,10 +119,9 @@ class JobView(anywidget.AnyWidget):
     can_cancel_one = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
 
-    def __init__(self, job: _Job, client: _Canceller | None = None, **kwargs: Any) -> None:
+    def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._job = job
-        self._client = client or getattr(job, "client", None) or getattr(job, "_client", None)
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         self._posters: dict[int, str] = {}  # per take, for the fallback only (never synced)
@@ -184,23 +135,23 @@ class JobView(anywidget.AnyWidget):
             self.cost = format_cost(job.estimated_cost)
             self.request_hash = request.request_hash
             self.exports = exports_for(request, n)
-            self.can_cancel_one = self._client is not None
+            self.can_cancel_one = True
             self._sync(job)
         self.on_msg(self._on_msg)
         self._unsubscribe: Callable[[], None] | None = job.observe(self._on_change)
 
     @property
-    def job(self) -> _Job:
+    def job(self) -> Job:
         """The job this view shows."""
         return self._job
 
-    def _on_change(self, job: _Job) -> None:
+    def _on_change(self, job: Job) -> None:
         # Runs on the client's runtime thread, in the context of the task that submitted the job.
         # An empty context makes the kernel stamp these messages with the cell running now, as a
         # plain thread's would be: nbclient keeps only those, and JupyterLab routes either way.
         contextvars.Context().run(self._sync, job)
 
-    def _sync(self, job: _Job) -> None:
+    def _sync(self, job: Job) -> None:
         # Runs on the client's runtime thread: set traits only, never print or display.
         with self._lock, self.hold_sync():
             self.status = job.status
@@ -214,7 +165,7 @@ class JobView(anywidget.AnyWidget):
             self._posters = {g["index"]: g.pop("poster") for g in generations}
             self.generations = generations
             self.clock = time.time()
-            handles = self._handles if job.status in _FINAL else []
+            handles = self._handles if job.status in JOB_FINAL else []
             self._handles = [] if handles else self._handles
         self._refresh_displays(handles)
 
@@ -261,15 +212,16 @@ class JobView(anywidget.AnyWidget):
         self.send({**reply, "mime": video_mime(path)}, buffers=[data])
 
     def _cancel(self, index: object) -> None:
+        # Never waits: the kernel's message handler must stay free while the DELETE runs.
         if index is None:
-            self._job.cancel()
+            self._job.cancel(wait=False)
             self.notice = "Cancel requested for all generations."
             return
         gen = self._job.generations[int(str(index))]
-        if self._client is None or not gen.id:
+        if not gen.id:
             self.notice = "This generation has no server id yet; use 'Cancel all'."
             return
-        self._client.cancel(gen.id)
+        self._job.cancel(wait=False, index=gen.index)
         self.notice = f"Cancel requested for take {gen.index + 1}."
 
     def close(self) -> None:
@@ -299,7 +251,7 @@ class JobView(anywidget.AnyWidget):
             bundle[0], metadata=bundle[1], raw=True, display_id=True
         )
         with self._lock:
-            if handle is not None and self.status not in _FINAL:
+            if handle is not None and self.status not in JOB_FINAL:
                 self._handles.append(handle)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -313,15 +265,15 @@ class JobView(anywidget.AnyWidget):
         return data, metadata
 
 
-def show(job: _Job, client: _Canceller | None = None) -> None:
+def show(job: Job) -> None:
     """Display a live JobView of ``job`` whose saved fallback is refreshed when it ends.
 
     Returns nothing (like ``display``), so a cell ending in ``show(job)`` shows one view.
     """
-    JobView(job, client=client)._ipython_display_()
+    JobView(job)._ipython_display_()
 
 
-def display_bundle(job: _Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def display_bundle(job: Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The mimebundle for ``Job._repr_mimebundle_``: a live JobView plus the static fallback."""
     bundle = JobView(job, **kwargs)._repr_mimebundle_()
     assert bundle is not None

@@ -145,7 +145,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
         client = self._client if self._client is not None else _default_client()
         job = client.submit(request, num_generations=self._num_generations)
         self.jobs.append(job)
-        view = JobView(job, client=client)
+        view = JobView(job)
         earlier: list[Any] = list(self.children)[1:]
         self.children = (self.editor, view, *earlier)
         self.editor.notice = ""

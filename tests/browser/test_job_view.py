@@ -29,7 +29,7 @@ kling_nb.widgets.job_view.show(job)  # refreshed by a display update when it end
 slow_client = kling_nb.Client(api_key="sk-test", base_url=slow.base_url,
                               outputs_dir="outputs_slow", simulated=True)
 long_job = slow_client.submit(kling_nb.VideoRequest(prompt="A long take", duration=3), 2)
-kling_nb.JobView(long_job, client=slow_client)""",
+kling_nb.JobView(long_job)""",
 ]
 pytestmark = pytest.mark.browser
 # Looked up afresh on each poll: a display update may re-render the view (a new <video>).

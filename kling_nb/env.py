@@ -1,0 +1,17 @@
+"""Environment variables kling_nb reads, and their defaults: named once, here."""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_OUTPUTS",
+    "OUTPUTS_ENV",
+]
+
+API_KEY_ENV = "OXEN_API_KEY"
+BASE_URL_ENV = "KLING_NB_BASE_URL"
+OUTPUTS_ENV = "KLING_NB_OUTPUTS"
+DEFAULT_BASE_URL = "https://hub.oxen.ai"
+DEFAULT_OUTPUTS = "kling_outputs"
