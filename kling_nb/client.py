@@ -549,11 +549,12 @@ def _resumed_status(recorded: str) -> GenerationStatus:
 def _coerce(
     request: VideoRequest | Mapping[str, Any], num_generations: int
 ) -> tuple[VideoRequest, int]:
+    from kling_nb.local_images import localize
     from kling_nb.requests import VideoRequest
 
     if isinstance(request, VideoRequest):
         return request, num_generations
-    body = dict(request)
+    body = localize(request)  # local image paths, bytes, PIL images -> checked tokens
     if "num_generations" in body:
         given = body.pop("num_generations")
         num_generations = given if num_generations == 1 else num_generations

@@ -38,6 +38,7 @@ from kling_nb.jobs import Generation, Job, Result
 from kling_nb.retry import Policy, retry_delay
 from kling_nb.runtime import Runtime, wait_event
 from kling_nb.store import GenerationRecord, Ledger, generation_line, job_line
+from kling_nb.uploads import Uploader
 
 __all__ = ["Engine", "uncertain_message"]
 
@@ -97,6 +98,7 @@ class Engine:
         self._lines: list[dict[str, Any]] = []
         self._to_notify: dict[str, Job] = {}
         self._flush_scheduled = False
+        self.uploads = Uploader(api, ledger)  # local reference images (kling_nb.uploads)
         #: Set when the client starts closing: from then on nothing new is recorded (a download
         #: cut short by the close stays pending in the ledger, for ``resume()``).
         self.closing = False
@@ -132,6 +134,10 @@ class Engine:
                 return
         self.start()
         await self.listener.wait_ready(self.policy.events_connect_wait)
+        resolved = await self._with_uploads(job, payload)
+        if resolved is None:
+            return
+        payload = resolved
         if job.cancel_requested:
             self._cancel_unsent(job)
         if job.done:  # cancelled while it waited
@@ -162,6 +168,17 @@ class Engine:
             self._record_job(job)
             return
         self.attach(job, rows)
+
+    async def _with_uploads(self, job: Job, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """``payload`` with its local images uploaded (once per content) and fresh presigned
+        URLs in their place, just before it is sent; None when that failed (the job then ends
+        ``error``, and nothing was queued)."""
+        try:
+            return await self.uploads.resolve(job.id, payload)
+        except KlingError as exc:
+            job.fail(f"{exc.message} Nothing was queued.")
+            self._record_job(job)
+            return None
 
     async def _enqueue(self, job: Job, payload: dict[str, Any]) -> Any:
         """``POST /api/ai/queue``, noting it as in flight until it answers or fails."""
@@ -292,6 +309,10 @@ class Engine:
 
     async def run_sync(self, job: Job, payload: dict[str, Any]) -> None:
         """The synchronous endpoint: one blocking call, never resent after it may have run."""
+        resolved = await self._with_uploads(job, payload)
+        if resolved is None:
+            return
+        payload = resolved
         gen = job.generations[0]
         gen.status, gen.started_at = "processing", time.time()
         self._record(job, gen)
