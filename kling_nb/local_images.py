@@ -200,7 +200,7 @@ def _too_big(name: str, size: int) -> str:
 
 def _remember(image: LocalImage) -> LocalImage:
     with _lock:
-        _known.setdefault(image.sha256, image)
+        _known[image.sha256] = image  # the latest source of this content
     return image
 
 
@@ -215,21 +215,22 @@ def _from_bytes(data: bytes, name: str | None) -> LocalImage:
 
 def _from_path(given: str | os.PathLike[str]) -> LocalImage:
     shown = os.fspath(given)
-    path = Path(shown).expanduser()
+    path = Path(shown).expanduser().absolute()  # read again at submit, maybe elsewhere
     try:
         stat = path.stat()
     except OSError:
-        where = "" if path.is_absolute() else f" (relative paths start in {Path.cwd()})"
+        relative = not Path(shown).expanduser().is_absolute()
+        where = f" (relative paths start in {Path.cwd()})" if relative else ""
         raise LocalImageError(f"{shown}: no such file{where}.") from None
     if not path.is_file():
         raise LocalImageError(f"{shown}: not a file.")
     if stat.st_size > MAX_BYTES:  # refused before reading it
         raise LocalImageError(_too_big(shown, stat.st_size))
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
     with _lock:
         known = _by_file.get(key)
     if known is not None and known.given == shown:
-        return known
+        return _remember(known)
     data = path.read_bytes()
     mime, width, height = _check(data, shown)
     sha = hashlib.sha256(data).hexdigest()
