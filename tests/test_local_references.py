@@ -192,7 +192,7 @@ def test_dry_run_shows_what_would_be_uploaded_and_sends_nothing(
     assert "face.png (480x360 image/png, " in out
     assert "-i face.png" in out  # the %%kling export names the file as given
     assert "upload(" in out and "workbench/context" in out  # the Python export uploads it
-    assert "must be uploaded first" in out  # the cURL export says so
+    assert "must be uploaded first" in out and "file=@face.png" in out  # the cURL export
     assert sim.stats()["requests_by_path"] == {}
 
 
