@@ -276,9 +276,9 @@ def reference(value: object, *, paths: bool) -> object:
     are read as paths only when ``paths`` (a request body parsed from JSON never is)."""
     if isinstance(value, str):
         return load(value).token if paths and value.strip() and not _is_url(value) else value
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [reference(item, paths=paths) for item in value]
-    if value is None or isinstance(value, int | float | dict):
+    if value is None or isinstance(value, int | float | dict | tuple):
         return value  # not an image: the request's own rules refuse it in their words
     return load(value).token
 
