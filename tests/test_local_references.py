@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ from PIL import Image
 
 from kling_nb import Client
 from kling_nb.jobs import Job
+from kling_nb.local_images import localize
 from kling_nb.magics import KlingMagics
+from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator
 from tests.test_magics import FAKE_KEY, cell, loaded
 
@@ -260,3 +265,32 @@ def test_an_expired_presigned_url_fails_the_generation_in_the_servers_words(
     error = job.generations[0].error or ""
     assert "Failed to download the image in input_image[0]: HTTP 403" in error
     assert "expired" in error
+
+
+def test_the_python_export_uploads_the_file_and_enqueues(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    picture(tmp_path / "face.png", MAGENTA)
+    request = VideoRequest.model_validate(
+        localize({"prompt": "@Image1 waves", "duration": 3, "input_image": ["face.png"]})
+    )
+    script = request.to_python().replace("https://hub.oxen.ai", sim.base_url)
+    env = {**os.environ, "OXEN_API_KEY": "k-export"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Status: queued" in done.stdout
+    stats = sim.stats()
+    assert stats["uploads"] == 1 and stats["presigns"] == 1 and stats["enqueue_calls"] == 1
+
+
+def test_no_upload_call_sends_an_oxen_user_agent(sim: Simulator, tmp_path: Path) -> None:
+    picture(tmp_path / "face.png", MAGENTA)
+    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
+    with Client(api_key="k-ua", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
+        assert client.submit(body).wait(timeout=30).status == "succeeded"
+    agents = {a for a in sim.stats()["requests_by_user_agent"] if a.startswith("kling-nb/")}
+    assert agents and not any("oxen" in a.lower() for a in agents)
+    assert sim.stats()["uploads"] == 1
