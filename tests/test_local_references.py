@@ -294,3 +294,17 @@ def test_no_upload_call_sends_an_oxen_user_agent(sim: Simulator, tmp_path: Path)
     agents = {a for a in sim.stats()["requests_by_user_agent"] if a.startswith("kling-nb/")}
     assert agents and not any("oxen" in a.lower() for a in agents)
     assert sim.stats()["uploads"] == 1
+
+
+def test_a_repository_of_someone_else_is_refused_and_nothing_is_queued(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLING_NB_UPLOAD_REPO", "someone-else/pictures")
+    picture(tmp_path / "face.png", MAGENTA)
+    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
+    with Client(api_key="k-other", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
+        job = client.submit(body).wait(timeout=30)
+    assert job.status == "error"
+    assert "Cannot create the repository someone-else/pictures" in (job.error or "")
+    assert "KLING_NB_UPLOAD_REPO" in (job.error or "")
+    assert sim.stats()["enqueue_calls"] == 0 and sim.stats()["uploads"] == 0
