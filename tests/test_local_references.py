@@ -308,3 +308,13 @@ def test_a_repository_of_someone_else_is_refused_and_nothing_is_queued(
     assert "Cannot create the repository someone-else/pictures" in (job.error or "")
     assert "KLING_NB_UPLOAD_REPO" in (job.error or "")
     assert sim.stats()["enqueue_calls"] == 0 and sim.stats()["uploads"] == 0
+
+
+def test_the_synchronous_endpoint_uploads_first_too(
+    magics: KlingMagics, shell: InteractiveShell, sim: Simulator, tmp_path: Path
+) -> None:
+    picture(tmp_path / "face.png", TEAL)
+    job = finished(cell(shell, "-i face.png -d 3 --sync", "@Image1 waves"))
+    assert share_of(job.results[0].path, TEAL) > 0.05
+    stats = sim.stats()
+    assert stats["sync_calls"] == 1 and stats["uploads"] == 1 and stats["enqueue_calls"] == 0
