@@ -39,7 +39,11 @@ async def fetch_references(state: SimState, params: dict[str, Any]) -> bytes | s
     """The first reference image's bytes (None if none is on the simulator), or the error
     message a failed fetch gives the generation."""
     base = state.config.base_url
-    own = [(w, u) for w, u in _image_urls(params) if base and u.startswith(base + "/")]
+    found = _image_urls(params)
+    for where, url in found:
+        if not url.lower().startswith(("http://", "https://")):  # e.g. a token never resolved
+            return _failed(where, "not an http(s) URL")
+    own = [(w, u) for w, u in found if base and u.startswith(base + "/")]
     first: bytes | None = None
     async with httpx.AsyncClient(timeout=_TIMEOUT) as client:
         for where, url in own:
