@@ -39,6 +39,7 @@ __all__ = [
     "map_references",
     "parse_token",
     "reference",
+    "too_big",
 ]
 
 MAX_BYTES = 30 * 1024 * 1024
@@ -175,7 +176,7 @@ def _check(data: bytes, name: str) -> tuple[str, int, int]:
     """The Kling limits, in order: type, size, short side, aspect ratio."""
     mime, width, height = _dimensions(data, name)
     if len(data) > MAX_BYTES:
-        raise LocalImageError(_too_big(name, len(data)))
+        raise LocalImageError(too_big(name, len(data)))
     if min(width, height) < MIN_SHORT_SIDE:
         raise LocalImageError(
             f"{name}: {width}x{height} px; Kling needs at least {MIN_SHORT_SIDE} px on the short "
@@ -191,7 +192,8 @@ def _check(data: bytes, name: str) -> tuple[str, int, int]:
     return mime, width, height
 
 
-def _too_big(name: str, size: int) -> str:
+def too_big(name: str, size: int) -> str:
+    """The refusal of an image of ``size`` bytes, over ``MAX_BYTES``."""
     return (
         f"{name}: {size / 1024 / 1024:.1f} MB; Kling takes images of at most "
         f"{MAX_BYTES // 1024 // 1024} MB: resize or recompress it."
@@ -225,7 +227,7 @@ def _from_path(given: str | os.PathLike[str]) -> LocalImage:
     if not path.is_file():
         raise LocalImageError(f"{shown}: not a file.")
     if stat.st_size > MAX_BYTES:  # refused before reading it
-        raise LocalImageError(_too_big(shown, stat.st_size))
+        raise LocalImageError(too_big(shown, stat.st_size))
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     with _lock:
         known = _by_file.get(key)

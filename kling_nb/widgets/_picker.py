@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kling_nb.local_images import MAX_BYTES, LocalImageError, load, lookup, parse_token
+from kling_nb.local_images import (
+    MAX_BYTES,
+    LocalImageError,
+    load,
+    lookup,
+    parse_token,
+    too_big,
+)
 
 __all__ = ["Picker"]
 
@@ -55,12 +62,7 @@ class Picker:
             name = str(content.get("name") or "image")
             size = content.get("size")
             if isinstance(size, int) and size > MAX_BYTES:
-                megabytes = size / 1024 / 1024
-                self._reply(
-                    msg_id,
-                    error=f"{name}: {megabytes:.1f} MB; Kling takes images of at most "
-                    f"{MAX_BYTES // 1024 // 1024} MB: resize or recompress it.",
-                )
+                self._reply(msg_id, error=too_big(name, size))
                 return
             parts = content.get("parts")
             self._arriving[msg_id] = _Arriving(name, parts if isinstance(parts, int) else 1)
