@@ -1,6 +1,6 @@
 // RequestForm front end (after common.js): edits a draft (sent whole as the `draft` trait); Python validates it and
 // answers with `errors`, `cost` and `exports`. Text goes in via textContent; image previews only
-// for http(s) URLs.
+// for http(s) URLs and local files (picker.js).
 const MAX_PROMPT = 512;
 let uid = 0;
 
@@ -130,7 +130,7 @@ function render({ model, el }) {
     img.alt = "preview";
     img.addEventListener("error", () => (img.hidden = true));
     const set = (u) => {
-      const ok = httpUrl(u.trim());
+      const ok = httpUrl(u.trim()) || localPreview(model, u.trim(), () => set(u));
       img.hidden = !ok;
       if (ok) img.src = ok;
       else img.removeAttribute("src");
@@ -143,7 +143,11 @@ function render({ model, el }) {
     const wrap = text(path, () => list[i], (v) => (list[i] = v), labelText,
       { type: "url", placeholder: "https://…", onInput: t.set });
     const line = h("div", "kling-url-row");
-    line.append(t.img);
+    line.append(t.img, filePicker(model, wrap, labelText, (token) => {
+      const input = wrap.querySelector("input");
+      input.value = token;
+      input.dispatchEvent(new Event("input"));
+    }));
     if (onRemove) line.append(button("Remove", `Remove ${labelText}`, onRemove));
     wrap.append(line);
     return wrap;

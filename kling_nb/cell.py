@@ -59,6 +59,7 @@ def build_request(options: argparse.Namespace, body: Body, settings: KlingSettin
     from pydantic import ValidationError
 
     from kling_nb.catalog import get_model
+    from kling_nb.local_images import LocalImageError, localize
     from kling_nb.requests import VideoRequest, error_summary
 
     model = options.model or settings.default_model
@@ -92,6 +93,10 @@ def build_request(options: argparse.Namespace, body: Body, settings: KlingSettin
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     try:
+        payload = localize(payload)  # a local file's path becomes its checked token
+    except LocalImageError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         return VideoRequest.model_validate(payload)
     except ValidationError as exc:
         raise UsageError(error_summary(exc)) from None
@@ -111,6 +116,7 @@ def dry_run_report(request: VideoRequest, num: int, *, sync: bool = False) -> st
             json.dumps(request.payload(), indent=2),
             "",
             f"Estimated cost: {format_cost(estimate_cost(request, num))}{takes}",
+            *_uploads(request),
             "",
             "As %%kling:",
             _magic_export(request, num),
@@ -122,6 +128,27 @@ def dry_run_report(request: VideoRequest, num: int, *, sync: bool = False) -> st
             request.to_curl(endpoint=endpoint, num_generations=num),
         ]
     )
+
+
+def _uploads(request: VideoRequest) -> list[str]:
+    """What submitting would upload first: each local image, once."""
+    from kling_nb.local_images import local_tokens, lookup, parse_token
+
+    lines = []
+    for token in local_tokens(request.payload()):
+        parsed = parse_token(token)
+        assert parsed is not None
+        image = lookup(parsed[0])
+        what = f"{image.width}x{image.height} {image.mime}, {image.size:,} bytes" if image else ""
+        lines.append(f"  {parsed[1]} ({what + ', ' if what else ''}sha256 {parsed[0][:12]}...)")
+    if not lines:
+        return []
+    return [
+        "",
+        "Local images to upload at submit (once per content, to your Oxen.ai repository; "
+        "each gets a fresh presigned URL):",
+        *lines,
+    ]
 
 
 def _magic_export(request: VideoRequest, num: int) -> str:

@@ -16,6 +16,7 @@ from kling_nb.retry import Policy
 from kling_nb.runtime import Runtime
 from kling_nb.store import Ledger
 from kling_nb.tracking import Tracker
+from kling_nb.uploads import Uploader
 
 __all__ = ["Engine"]
 
@@ -27,7 +28,7 @@ class Engine:
         self.api, self.policy, self.runtime = api, policy, runtime
         self.journal = Journal(ledger, runtime.loop)
         self.tracker = Tracker(api, policy, runtime, self.journal)
-        self.sender = Sender(self.tracker)
+        self.sender = Sender(self.tracker, Uploader(api, ledger))
         self._own: list[asyncio.Task[Any]] = []
 
     def start(self) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 from kling_nb.errors import APIConnectionError, KlingError, ServerError, redact
 from kling_nb.files import result_name, save_b64
 from kling_nb.jobs import Job, Result
+from kling_nb.local_images import local_tokens
 from kling_nb.runtime import wait_event
 from kling_nb.tracking import Tracker, row_id, rows
+from kling_nb.uploads import Uploader
 
 __all__ = ["Sender", "uncertain_message"]
 
@@ -37,8 +39,8 @@ def uncertain_message(job: Job, cause: str) -> str:
 class Sender:
     """Enqueues jobs for one client (runtime loop) and hands their generations to the tracker."""
 
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
+    def __init__(self, tracker: Tracker, uploads: Uploader) -> None:
+        self.tracker, self.uploads = tracker, uploads
         self.api, self.policy, self.journal = tracker.api, tracker.policy, tracker.journal
         #: Job ids whose enqueue call is under way.
         self.sending: set[str] = set()
@@ -56,6 +58,9 @@ class Sender:
             if _release_when_done(job, slot):  # cancelled while it waited for a slot
                 return
         await self.tracker.listener.wait_ready(self.policy.events_connect_wait)
+        resolved = await self._with_uploads(job, payload)
+        if resolved is None:
+            return
         if job.cancel_requested:
             self.tracker.cancel_unsent(job)
         if job.done:
@@ -63,11 +68,11 @@ class Sender:
         sent_at = time.time()
         self.sending.add(job.id)
         try:
-            answer = await self._enqueue(job, payload)
+            answer = await self._enqueue(job, resolved)
         except (ServerError, APIConnectionError) as exc:
             if isinstance(exc, APIConnectionError) and not exc.maybe_sent:
                 self._fail(job, f"{exc.message} Nothing was queued; submit the request again.")
-            elif not await self.adopt(job, payload, sent_at):
+            elif not await self.adopt(job, resolved, sent_at):
                 self._fail(job, uncertain_message(job, _short(exc)), uncertain=True)
             return
         except KlingError as exc:
@@ -81,6 +86,16 @@ class Sender:
             self._fail(job, message, uncertain=True)
             return
         self.tracker.attach(job, found)
+
+    async def _with_uploads(self, job: Job, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """``payload`` with its local images uploaded (once per content) and fresh presigned
+        URLs in their place, just before it is sent; None when that failed (the job then ends
+        ``error``, and nothing was queued)."""
+        try:
+            return await self.uploads.resolve(job.id, payload)
+        except KlingError as exc:
+            self._fail(job, f"{exc.message} Nothing was queued.")
+            return None
 
     def _fail(self, job: Job, message: str, uncertain: bool = False) -> None:
         self.journal.write(job, job.fail(message, uncertain))
@@ -160,6 +175,9 @@ class Sender:
         """The synchronous endpoint: one blocking call, never resent after it may have run.
         What the server answered is recorded before the result is saved, so a failed save is
         ``save_failed`` and ``resume()`` tries again."""
+        resolved = await self._with_uploads(job, payload)
+        if resolved is None:
+            return
         gen = job.generations[0]
         gen.started_at = time.time()
         self.journal.write(job, job.set(gen, "processing"))
@@ -168,7 +186,7 @@ class Sender:
                 "POST",
                 "/api/ai/videos/generate",
                 safety="unsafe",
-                json=payload,
+                json=resolved,
                 timeout=self.policy.sync_read_timeout,
             )
             video = _first_video(answer)
@@ -230,13 +248,17 @@ def _enqueue_key(payload: dict[str, Any]) -> str:
 
 
 def _matches(row: dict[str, Any], payload: dict[str, Any], sent_at: float) -> bool:
+    """Whether a queue row could be this payload's generation. A local image stands in the
+    payload as its token, on the server as a presigned URL (a new one each time): such a field
+    is not compared."""
     model = row.get("model_name") or row.get("model")
     if model != payload.get("model"):
         return False
     enqueued = _float(row.get("enqueued_at"))
     if enqueued is not None and enqueued < sent_at - 120:
         return False
-    return all(row[k] == v for k, v in payload.items() if k not in _NOT_MATCHED and k in row)
+    compared = {k: v for k, v in payload.items() if k not in _NOT_MATCHED and k in row}
+    return all(row[k] == v for k, v in compared.items() if not local_tokens({k: v}))
 
 
 def _first_video(answer: Any) -> dict[str, Any]:

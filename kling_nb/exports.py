@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any, Literal
 
+from kling_nb.local_images import local_tokens, lookup, map_references, parse_token
 from kling_nb.rules import validate_num_generations
 
 if TYPE_CHECKING:
@@ -68,20 +69,96 @@ def body_for(request: VideoRequest, endpoint: Endpoint, num_generations: int = 1
     return body
 
 
+def _local_path(token: str) -> str:
+    """The file a local image token came from, as the user wrote it; else its name."""
+    parsed = parse_token(token)
+    assert parsed is not None
+    image = lookup(parsed[0])
+    return image.given if image is not None and image.given else parsed[1]
+
+
+def _upload_note(tokens: list[str]) -> str:
+    """cURL: the local files must be uploaded first, and how."""
+    repo = f"{BASE_URL}/api/repos/$NAMESPACE/playground"
+    auth = '-H "Authorization: Bearer $OXEN_API_KEY"'
+    lines = [
+        "# Local files: each must be uploaded first (to one of your Oxen.ai repositories) and",
+        "# its local:sha256:... value below replaced by the URL the second command answers:",
+    ]
+    for token in tokens:
+        lines += [
+            f"#   curl -X POST {repo}/workbench/context {auth} \\",
+            f"#     -F {shlex.quote('file=@' + _local_path(token))} -F directory=kling_nb",
+            f"#   curl {repo}/file/presigned_url/main/ASSET_PATH {auth}",
+        ]
+    lines.append("# (ASSET_PATH: the asset_path the upload answers; the URL lasts about an hour.)")
+    return "\n".join(lines) + "\n"
+
+
 def to_curl(request: VideoRequest, endpoint: Endpoint = "queue", num_generations: int = 1) -> str:
-    """A cURL command like the seeds' examples; the key is read from ``$OXEN_API_KEY``."""
-    body = _json(body_for(request, endpoint, num_generations), indent=2)
+    """A cURL command like the seeds' examples; the key is read from ``$OXEN_API_KEY``. Local
+    images are left as tokens, with a note on uploading them first."""
+    payload = body_for(request, endpoint, num_generations)
+    tokens = local_tokens(payload)
+    body = _json(payload, indent=2)
     return (
-        f"curl -X POST {BASE_URL}{ENDPOINTS[endpoint]} \\\n"
+        (_upload_note(tokens) if tokens else "")
+        + f"curl -X POST {BASE_URL}{ENDPOINTS[endpoint]} \\\n"
         '  -H "Authorization: Bearer $OXEN_API_KEY" \\\n'
         '  -H "Content-Type: application/json" \\\n'
         f"  -d {shlex.quote(body)}\n"
     )
 
 
+class _Code(str):
+    """Python source to put in a literal as it is (a call, not a string)."""
+
+
+_UPLOAD = f'''
+API = "{BASE_URL}/api"
+HEADERS = {{"Authorization": f"Bearer {{os.environ['OXEN_API_KEY']}}"}}
+
+
+def upload(path, repo="playground"):
+    """Upload a local image to your Oxen.ai repository; a URL the model can fetch for an hour."""
+    user = requests.get(f"{{API}}/users/me", headers=HEADERS).json()["user"]["username"]
+    base = f"{{API}}/repos/{{user}}/{{repo}}"
+    if requests.get(base, headers=HEADERS).status_code == 404:
+        requests.post(
+            f"{{API}}/repos/",
+            headers=HEADERS,
+            json={{"name": repo, "namespace": user, "visibility": "private"}},
+        ).raise_for_status()
+    with open(path, "rb") as f:
+        answer = requests.post(
+            f"{{base}}/workbench/context",
+            headers=HEADERS,
+            files={{"file": (os.path.basename(path), f, mimetypes.guess_type(path)[0])}},
+            data={{"directory": "kling_nb"}},
+        )
+    answer.raise_for_status()
+    asset = answer.json()["asset_path"]
+    answer = requests.get(f"{{base}}/file/presigned_url/main/{{asset}}", headers=HEADERS)
+    answer.raise_for_status()
+    return answer.json()["url"]
+
+
+'''
+
+
 def to_python(request: VideoRequest, endpoint: Endpoint = "queue", num_generations: int = 1) -> str:
-    """A script using ``requests``, like the seeds' examples; the key comes from the environment."""
-    body = _python_literal(body_for(request, endpoint, num_generations), indent=1)
+    """A script using ``requests``, like the seeds' examples; the key comes from the environment.
+    Local images are uploaded first by an ``upload(path)`` function in the script."""
+    payload = body_for(request, endpoint, num_generations)
+    local = bool(local_tokens(payload))
+    if local:
+        payload = map_references(
+            payload,
+            lambda v: (
+                _Code(f"upload({_python_string(_local_path(v))})") if parse_token(str(v)) else v
+            ),
+        )
+    body = _python_literal(payload, indent=1)
     if endpoint == "queue":
         handle = (
             'for g in response.json()["generations"]:\n'
@@ -97,10 +174,11 @@ def to_python(request: VideoRequest, endpoint: Endpoint = "queue", num_generatio
     else:
         handle = 'print("Video URL:", response.json()["videos"][0]["url"])\n'
     imports = "import base64\nimport os\n" if "base64" in handle else "import os\n"
+    if local:
+        imports = imports.replace("import os\n", "import mimetypes\nimport os\n")
     return (
         f"{imports}\n"
-        "import requests\n\n"
-        "response = requests.post(\n"
+        "import requests\n" + (_UPLOAD if local else "\n") + "response = requests.post(\n"
         f'    "{BASE_URL}{ENDPOINTS[endpoint]}",\n'
         "    headers={\n"
         '        "Authorization": f"Bearer {os.environ[\'OXEN_API_KEY\']}",\n'
@@ -144,6 +222,8 @@ def _python_literal(value: object, indent: int) -> str:
             return "[]"
         items = [f"{inner}{_python_literal(v, indent + 1)}," for v in value]
         return "[\n" + "\n".join(items) + f"\n{pad}]"
+    if isinstance(value, _Code):
+        return str(value)
     if isinstance(value, str):
         return _python_string(value)
     return repr(value)  # bool, None, int, float: Python's spelling (True, not true)
@@ -170,6 +250,11 @@ def _option(flag: str, value: object) -> str:
     return f"{flag}={quoted}" if flag.startswith("--") else f"{flag} {quoted}"
 
 
+def _as_given(reference: str) -> str:
+    """A reference for the magic: a local image as the path it was read from, when known."""
+    return _local_path(reference) if parse_token(reference) else reference
+
+
 def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
     """The request as a ``%%kling`` cell: options on the first line, the prompt (or one
     ``[Ns] prompt`` line per shot) below. ``ValueError`` if the magic has no option for a field."""
@@ -188,16 +273,16 @@ def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
         options.append(_option("-a", request.aspect_ratio))
     if request.generate_audio:
         options.append("--audio")
-    options += [_option("-i", url) for url in request.images]
+    options += [_option("-i", _as_given(url)) for url in request.images]
     for element in request.elements or []:
-        urls = [element.frontal_image_url, *element.reference_image_urls]
+        urls = [_as_given(u) for u in (element.frontal_image_url, *element.reference_image_urls)]
         if any("," in url for url in urls):
             raise ValueError("--element separates URLs with commas; a URL here contains one.")
         options.append(_option("--element", ",".join(urls)))
     if request.start_image_url is not None:
-        options.append(_option("--start", request.start_image_url))
+        options.append(_option("--start", _as_given(request.start_image_url)))
     if request.tail_image_url is not None:
-        options.append(_option("--end", request.tail_image_url))
+        options.append(_option("--end", _as_given(request.tail_image_url)))
     if request.negative_prompt is not None:
         options.append(_option("--negative", request.negative_prompt))
     if count != 1:

@@ -7,7 +7,8 @@ Every line carries ``v`` (the format, 1), ``type``, ``time`` (Unix seconds) and 
                 kling_nb_version
     generation  index, generation_id, status, enqueued_at, started_at, completed_at, error,
                 result ({"path" relative to the folder, "sha256", "size"} or null)
-    job         status, error
+    job         status, error, uncertain
+    upload      name, sha256, asset_path, repository (a local reference image the job used)
 
 ``to_record()`` gives the line's JSON object, ``from_record()`` reads one back and raises
 ``pydantic.ValidationError`` for a record of another version or with a field of the wrong type.
@@ -31,8 +32,10 @@ __all__ = [
     "GenerationRecord",
     "JobLine",
     "JobRecord",
+    "Line",
     "SavedFile",
     "SubmissionRecord",
+    "UploadRecord",
     "parse_record",
 ]
 
@@ -110,18 +113,27 @@ class JobLine(_Line):
     uncertain: bool = False
 
 
-_ANY_LINE: TypeAdapter[SubmissionRecord | GenerationRecord | JobLine] = TypeAdapter(
-    Annotated[SubmissionRecord | GenerationRecord | JobLine, Field(discriminator="type")]
-)
+class UploadRecord(_Line):
+    """A local image a job used: its name, content hash and asset path (never a URL)."""
+
+    type: Literal["upload"] = "upload"
+    name: str
+    sha256: str
+    asset_path: str
+    repository: str
 
 
-def parse_record(record: object) -> SubmissionRecord | GenerationRecord | JobLine | None:
+Line = SubmissionRecord | GenerationRecord | JobLine | UploadRecord
+_ANY_LINE: TypeAdapter[Line] = TypeAdapter(Annotated[Line, Field(discriminator="type")])
+
+
+def parse_record(record: object) -> Line | None:
     """A line's record; None for a type this version does not know (e.g. written by a newer
     one); ``ValueError`` (``ValidationError``) for another format version or a known type it
     cannot read."""
     if not isinstance(record, dict) or type(record.get("v")) is not int or record["v"] != FORMAT:
         raise ValueError(f"not a format-{FORMAT} ledger record")
-    if record.get("type") not in ("submission", "generation", "job"):
+    if record.get("type") not in ("submission", "generation", "job", "upload"):
         return None
     return _ANY_LINE.validate_python(record)
 

@@ -46,6 +46,7 @@ from kling_nb.catalog import (
     get_model,
     list_models,
 )
+from kling_nb.local_images import reference
 from kling_nb.rules import (
     MAX_ELEMENT_REFERENCES,
     MAX_PROMPT_CHARS,
@@ -131,6 +132,11 @@ class Element(_RequestModel):
 
     frontal_image_url: str
     reference_image_urls: list[str] = Field(default_factory=list)
+
+    @field_validator("frontal_image_url", "reference_image_urls", mode="before")
+    @classmethod
+    def _local(cls, value: object) -> object:
+        return reference(value, paths=False)
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Self:
@@ -242,9 +248,15 @@ class VideoRequest(_RequestModel):
             raise PydanticCustomError("shot_duration", SHOT_DURATION_MESSAGE)
         return value
 
+    @field_validator("start_image_url", "tail_image_url", mode="before")
+    @classmethod
+    def _local(cls, value: object) -> object:
+        return reference(value, paths=False)
+
     @field_validator("input_image", mode="before")
     @classmethod
     def _urls(cls, value: object) -> object:
+        value = reference(value, paths=False)  # a Path, bytes or PIL image becomes its token
         if value is None or isinstance(value, str):
             return value
         if isinstance(value, list) and all(isinstance(item, str) for item in value):

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kling_nb.jobs import Generation, Job, Result
+from kling_nb.local_images import localize
 from kling_nb.records import GenerationRecord
 from kling_nb.requests import VideoRequest, estimate_cost
 
@@ -23,7 +24,7 @@ def coerce(request: VideoRequest | Mapping[str, Any], n: int) -> tuple[VideoRequ
     """A ``VideoRequest`` and its ``num_generations`` from a request or a queue body."""
     if isinstance(request, VideoRequest):
         return request, n
-    body = dict(request)
+    body = localize(request)  # local image paths, bytes, PIL images -> checked tokens
     if "num_generations" in body:
         given = body.pop("num_generations")
         n = given if n == 1 else n

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from kling_nb.local_images import is_local_token
+
 __all__ = [
     "MAX_ELEMENT_REFERENCES",
     "MAX_PROMPT_CHARS",
@@ -132,7 +134,10 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be fetched by the server, or None for a usable http(s) URL."""
+    """Why ``url`` cannot be fetched by the server, or None for a usable http(s) URL (or a
+    local image's token, which becomes one at submit)."""
+    if is_local_token(url):
+        return None
     if any(char.isspace() or not char.isprintable() for char in url):
         return (
             f"{_short(url)!r} has spaces, line breaks or control characters: percent-encode "
@@ -147,7 +152,8 @@ def url_problem(url: str) -> str | None:
     if scheme in ("", "file") or len(scheme) == 1:  # a path, file://, or a Windows drive letter
         return (
             f"{_short(url)!r} is a local file path; local files need a URL the server can fetch: "
-            "upload the file (for example to an Oxen.ai repository) and use its https:// URL."
+            "give it as pathlib.Path (or to %%kling, the form or Client.submit), and kling_nb "
+            "uploads it to your Oxen.ai repository at submit; or use an https:// URL."
         )
     return f"{_short(url)!r} is not an http(s) URL; image and video inputs must be http:// or https://."
 

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from kling_nb.errors import LedgerError, redact
-from kling_nb.records import GenerationRecord, JobLine, JobRecord, SubmissionRecord, parse_record
+from kling_nb.records import (
+    GenerationRecord,
+    JobRecord,
+    Line,
+    SubmissionRecord,
+    UploadRecord,
+    parse_record,
+)
 
 try:
     import fcntl
@@ -32,7 +39,6 @@ except ImportError:  # pragma: no cover - Windows: appends stay whole lines, unl
 __all__ = ["LEDGER_NAME", "JobRecord", "Ledger", "Line", "file_sha256"]
 
 LEDGER_NAME = "ledger.jsonl"
-Line = SubmissionRecord | GenerationRecord | JobLine
 log = logging.getLogger("kling_nb")
 
 
@@ -207,7 +213,7 @@ class Ledger:
             self._by_hash.setdefault(record.request_hash, []).append(line.job_id)
             return True
         job = self._jobs.get(line.job_id)
-        if job is None:
+        if job is None or isinstance(line, UploadRecord):
             return True  # a line of a job whose submission is not here: nothing to fold into
         if isinstance(line, GenerationRecord):
             if line.index >= job.num_generations:

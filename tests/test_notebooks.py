@@ -83,6 +83,14 @@ def test_each_notebook_runs_top_to_bottom_without_a_key(name: str, tmp_path: Pat
             assert job.request_hash in page
         posters = page.count('src="data:image/jpeg;base64,')
         assert posters >= sum(len(j.generations) for j in jobs.values())
+    if name == "references":
+        # A local file: uploaded once for the two requests that use it, recorded by content.
+        lines = (outputs / "simulated" / "ledger.jsonl").read_text().splitlines()
+        uploads = [json.loads(x) for x in lines if '"type":"upload"' in x]
+        assert {u["name"] for u in uploads} == {"face.png"} and len(uploads) == 2
+        assert len({u["asset_path"] for u in uploads}) == 1
+        assert "'uploads': 1, 'presigns': 2" in text_of(run_.notebook)
+        assert "Local images to upload at submit" in text_of(run_.notebook)
 
 
 def test_reproducible_research_reruns_with_zero_enqueues_and_the_same_files(

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from kling_nb.catalog import list_models
+from kling_nb.local_images import load
 from kling_nb.simulator import Simulator, run
 from kling_nb.simulator.samples import SAMPLE_NAMES
 from tests._simulator import AUTH, BODY, MODEL, api, wait_final
@@ -154,7 +155,8 @@ def test_sample_images_are_served_as_png(sim: Simulator, name: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     image = Image.open(io.BytesIO(response.content))
-    assert image.format == "PNG" and image.size == (256, 256)
+    assert image.format == "PNG" and image.size == (512, 512)
+    load(response.content, name=f"{name}.png")  # within Kling's limits (300 px and more)
 
 
 def test_samples_are_distinct_and_unknown_ones_refused(sim: Simulator) -> None:

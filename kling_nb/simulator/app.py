@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kling_nb.simulator.api import Api
 from kling_nb.simulator.control import Control
 from kling_nb.simulator.events import EventStream
+from kling_nb.simulator.repos import Repos
 from kling_nb.simulator.responses import ApiError, error_body, not_found
 from kling_nb.simulator.results import ResultDownload
 from kling_nb.simulator.state import SimState
@@ -88,6 +89,8 @@ def build_app(state: SimState) -> ASGIApp:
     """The complete ASGI app for one simulator."""
     api = Api(state)
     control = Control(state)
+    repos = Repos(state, api.authorize)
+    repo = "/api/repos/{namespace}/{repo}"
     routes = [
         Route(
             "/api/ai/queue",
@@ -104,6 +107,14 @@ def build_app(state: SimState) -> ASGIApp:
         Route("/api/ai/models", api.models, methods=["GET"]),
         Route("/api/ai/models/{model_id}", api.model, methods=["GET"]),
         Route("/api/ai/generations", api.history, methods=["GET"]),
+        Route("/api/users/me", repos.me, methods=["GET"]),
+        Route("/api/repos/", repos.create_repo, methods=["POST"]),
+        Route(repo, repos.get_repo, methods=["GET"]),
+        Route(f"{repo}/workbench/context", repos.upload, methods=["POST"]),
+        Route(
+            f"{repo}/file/presigned_url/main/{{asset_path:path}}", repos.presign, methods=["GET"]
+        ),
+        Route("/_simulator/files/{path:path}", repos.file, methods=["GET"]),
         Route(
             "/_simulator/results/{generation_id}.mp4",
             ResultDownload(state),

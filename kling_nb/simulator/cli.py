@@ -43,6 +43,7 @@ def _error_list(text: str) -> list[Any]:
 _FAULT_FLAGS: tuple[tuple[str, Any, str | None, str], ...] = (
     ("enqueue_errors", _error_list, "LIST", "statuses for the next enqueue calls, e.g. 502,429"),
     ("poll_errors", _error_list, "LIST", "statuses for the next GET /api/ai/queue/{id} calls"),
+    ("upload_errors", _error_list, "LIST", "statuses for the next file uploads"),
     ("events_drop_after", int, "N", "close every event stream after N events"),
     ("events_unavailable", None, None, "GET /api/events answers 404"),
     ("events_lose", int, "N", "the next N completion events are never sent"),
@@ -52,6 +53,7 @@ _FAULT_FLAGS: tuple[tuple[str, Any, str | None, str], ...] = (
     ("fail_message", str, "TEXT", "error message for --fail-next"),
     ("stuck", None, None, "generations stay 'processing' for ever"),
     ("result_url_ttl_seconds", float, "S", "result URLs expire after S seconds (default 3600)"),
+    ("upload_url_ttl_seconds", float, "S", "presigned file URLs expire after S seconds"),
     ("download_truncate", int, "N", "the next N downloads stop half way"),
     ("download_bytes_per_second", int, "N", "throttle result downloads"),
     ("result_size_bytes", int, "N", "pad every result MP4 to N bytes"),

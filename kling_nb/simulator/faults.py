@@ -9,6 +9,8 @@ Faults are set from ``run(**faults)``, ``Simulator.set_faults(**faults)``,
                            ``502`` or ``{"status": 502, "queued": true, "retry_after": 2}``
                            (``queued``: the job was created anyway; 429 sends Retry-After)
 ``poll_errors``            the same, for the next ``GET /api/ai/queue/{id}`` calls
+``upload_errors``          the same, for the next file uploads (``queued``: stored anyway)
+``upload_url_ttl_seconds`` presigned file URLs expire this long after they are handed out
 ``events_drop_after``      close every event stream after N events
 ``events_unavailable``     ``GET /api/events`` answers 404
 ``events_lose``            the next N completion events are never sent
@@ -87,6 +89,7 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_ERROR_LISTS = ("enqueue_errors", "poll_errors", "upload_errors")
 _COUNTS = ("events_lose", "fail_next", "download_truncate")
 _FLAGS = ("events_unavailable", "events_duplicate", "events_foreign", "stuck")
 _OPTIONAL_POSITIVE = ("events_drop_after", "download_bytes_per_second", "result_size_bytes")
@@ -98,6 +101,7 @@ class Faults:
 
     enqueue_errors: list[ErrorSpec] = field(default_factory=list)
     poll_errors: list[ErrorSpec] = field(default_factory=list)
+    upload_errors: list[ErrorSpec] = field(default_factory=list)
     events_drop_after: int | None = None
     events_unavailable: bool = False
     events_lose: int = 0
@@ -107,6 +111,7 @@ class Faults:
     fail_message: str = DEFAULT_FAIL_MESSAGE
     stuck: bool = False
     result_url_ttl_seconds: float = 3600.0
+    upload_url_ttl_seconds: float = 3600.0
     download_truncate: int = 0
     download_bytes_per_second: int | None = None
     result_size_bytes: int | None = None
@@ -124,7 +129,7 @@ class Faults:
             setattr(self, name, value)
 
     def _parse(self, name: str, value: object) -> object:
-        if name in ("enqueue_errors", "poll_errors"):
+        if name in _ERROR_LISTS:
             if not isinstance(value, list | tuple):
                 raise FaultError(f"{name} must be a list, e.g. [502, {{'status': 429}}]")
             return [ErrorSpec.parse(entry, name) for entry in value]
@@ -146,9 +151,9 @@ class Faults:
             if not isinstance(value, str) or not value:
                 raise FaultError("fail_message must be a non-empty string")
             return value
-        if name == "result_url_ttl_seconds":
+        if name in ("result_url_ttl_seconds", "upload_url_ttl_seconds"):
             if not _is_number(value) or float(value) <= 0:
-                raise FaultError("result_url_ttl_seconds must be a number of seconds > 0")
+                raise FaultError(f"{name} must be a number of seconds > 0")
             return float(value)
         if name == "credits_usd":
             if value is None:
@@ -159,7 +164,8 @@ class Faults:
         raise FaultError(f"unknown fault {name!r}; known faults: {', '.join(self.names())}")
 
     def take_error(self, name: str) -> ErrorSpec | None:
-        """Pop the next injected error of ``enqueue_errors`` or ``poll_errors``."""
+        """Pop the next injected error of ``enqueue_errors``, ``poll_errors`` or
+        ``upload_errors``."""
         queue: list[ErrorSpec] = getattr(self, name)
         return queue.pop(0) if queue else None
 
@@ -174,6 +180,6 @@ class Faults:
     def as_json(self) -> dict[str, Any]:
         """The current settings as JSON (what ``GET /_simulator/faults`` answers)."""
         out: dict[str, Any] = dataclasses.asdict(self)
-        out["enqueue_errors"] = [e.as_json() for e in self.enqueue_errors]
-        out["poll_errors"] = [e.as_json() for e in self.poll_errors]
+        for name in _ERROR_LISTS:
+            out[name] = [e.as_json() for e in getattr(self, name)]
         return out

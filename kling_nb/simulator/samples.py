@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 
 __all__ = ["SAMPLE_NAMES", "sample_png"]
 
-_SIZE = 256
+_SIZE = 256  # the drawing's canvas
+_SERVED = 512  # served scaled up: Kling takes images of at least 300 px on the short side
 _Draw = Callable[[ImageDraw.ImageDraw], None]
 
 
@@ -78,6 +79,7 @@ def sample_png(name: str) -> bytes:
     draw, background = _SAMPLES[name]
     image = Image.new("RGB", (_SIZE, _SIZE), background)
     draw(ImageDraw.Draw(image))
+    image = image.resize((_SERVED, _SERVED), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

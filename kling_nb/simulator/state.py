@@ -126,6 +126,9 @@ class Stats:
         "sync_calls",
         "model_calls",
         "history_calls",
+        "uploads",
+        "presigns",
+        "reference_fetches",
     )
 
     def __init__(self) -> None:
@@ -158,6 +161,8 @@ class SimState:
         self.subscribers: set[Subscriber] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.spent_usd = 0.0
+        # Repositories: "namespace/name" -> {asset path: (bytes, MIME type)}.
+        self.repos: dict[str, dict[str, tuple[bytes, str]]] = {}
 
     def add(self, generation: Generation) -> None:
         """Record a new generation."""
@@ -175,6 +180,7 @@ class SimState:
         self.stats = Stats()
         self.faults = _copy_faults(self.initial_faults)
         self.spent_usd = 0.0
+        self.repos.clear()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Start a background task that is kept until it ends (and cancelled on reset)."""
@@ -191,5 +197,8 @@ class SimState:
 
 def _copy_faults(faults: Faults) -> Faults:
     return dataclasses.replace(
-        faults, enqueue_errors=list(faults.enqueue_errors), poll_errors=list(faults.poll_errors)
+        faults,
+        enqueue_errors=list(faults.enqueue_errors),
+        poll_errors=list(faults.poll_errors),
+        upload_errors=list(faults.upload_errors),
     )

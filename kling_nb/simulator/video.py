@@ -14,6 +14,7 @@ import colorsys
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "AUDIO_SAMPLE_RATE",
     "Shot",
     "frame_size",
+    "inset_image",
     "padded_chunks",
     "parse_shots",
     "render_video",
@@ -271,9 +273,16 @@ def _layout(width: int, height: int) -> _Layout:
 
 
 def _overlay(
-    lay: _Layout, shot: Shot, number: int, count: int, model: str, index: int
+    lay: _Layout,
+    shot: Shot,
+    number: int,
+    count: int,
+    model: str,
+    index: int,
+    inset: Image.Image | None = None,
 ) -> tuple[U16, U16, list[tuple[int, int]]]:
-    """Static text of one shot: RGB x alpha, 256 - alpha (alpha in 0..256) and row bands."""
+    """Static text (and the reference image) of one shot: RGB x alpha, 256 - alpha (alpha in
+    0..256) and row bands."""
     img = Image.new("RGBA", (lay.width, lay.height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     m, w = lay.margin, lay.width
@@ -301,6 +310,8 @@ def _overlay(
     room = max(1, inner - math.ceil(lay.font.getlength(take)))
     footer = _fit(_printable(model), lay.font, room) + take
     draw.text((m, lay.timecode_y + lay.line), footer, font=lay.font, fill=(220, 220, 220))
+    if inset is not None:  # the reference image, opaque, at the right below the header
+        img.paste(inset.convert("RGBA"), (w - m - inset.width, top))
     rgba = np.asarray(img, dtype=np.uint16)
     alpha = _alpha256(rgba[:, :, 3:4])
     premult = (rgba[:, :, :3] * alpha).astype(np.uint16)
@@ -364,11 +375,18 @@ class _ShotArt:
 
 
 def _shot_art(
-    lay: _Layout, key: bytes, shot: Shot, number: int, count: int, model: str, index: int
+    lay: _Layout,
+    key: bytes,
+    shot: Shot,
+    number: int,
+    count: int,
+    model: str,
+    index: int,
+    inset: Image.Image | None,
 ) -> _ShotArt:
     seed = hashlib.sha256(key + f"|shot={number}".encode()).digest()
     background, period = _background(seed, lay.width, lay.height)
-    premult, inverse, bands = _overlay(lay, shot, number, count, model, index)
+    premult, inverse, bands = _overlay(lay, shot, number, count, model, index, inset)
     direction = 1 if seed[7] & 1 else -1
     speed = direction * period * (0.5 + seed[8] / 255)
     accent = np.array(
@@ -458,15 +476,27 @@ def _audio(key: bytes, shots: list[Shot]) -> F32:
 # ---------------------------------------------------------------- encoding
 
 
-def _encode(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
+def inset_image(reference: bytes, width: int, height: int) -> Image.Image:
+    """The reference image as drawn in a frame of ``width`` x ``height``: scaled to fit a box a
+    third of the width and half the height, aspect kept."""
+    with Image.open(io.BytesIO(reference)) as image:
+        inset = image.convert("RGB")
+    inset.thumbnail((max(2, width // 3), max(2, height // 2)))
+    return inset
+
+
+def _encode(
+    payload: Mapping[str, Any], index: int, height: int, fps: int, reference: bytes | None
+) -> bytes:
     shots = parse_shots(payload)
     width, height = frame_size(payload.get("aspect_ratio"), height)
     model = _model_label(payload)
     key = _seed(payload, shots, model, index)
+    inset = None if reference is None else inset_image(reference, width, height)
     with _TEXT_LOCK:  # FreeType faces are shared between threads
         lay = _layout(width, height)
         arts = [
-            _shot_art(lay, key, shot, number, len(shots), model, index)
+            _shot_art(lay, key, shot, number, len(shots), model, index, inset)
             for number, shot in enumerate(shots, start=1)
         ]
     audio = _audio(key, shots) if payload.get("generate_audio") else None
@@ -567,13 +597,16 @@ def _check(index: int, height: int, fps: int) -> None:
         raise ValueError(f"fps must be between 1 and 60, got {fps}.")
 
 
-def _mp4(payload: Mapping[str, Any], index: int, height: int, fps: int) -> bytes:
+def _mp4(
+    payload: Mapping[str, Any], index: int, height: int, fps: int, reference: bytes | None = None
+) -> bytes:
     _check(index, height, fps)
     parse_shots(payload)  # raise on bad durations before touching the cache
-    key = (_canonical(payload), index, height, fps)
+    seen = "" if reference is None else hashlib.sha256(reference).hexdigest()
+    key = (f"{_canonical(payload)}|reference={seen}", index, height, fps)
     data = _CACHE.get(key)
     if data is None:
-        data = _encode(payload, index, height, fps)
+        data = _encode(payload, index, height, fps, reference)
         _CACHE.put(key, data)
     return data
 
@@ -642,16 +675,18 @@ def render_video(
     height: int = 180,
     fps: int = 12,
     pad_to: int | None = None,
+    reference: bytes | None = None,
 ) -> bytes:
     """The MP4 for generation ``index`` of a request ``payload`` (the JSON body).
 
     The clip lasts the sum of the shots' durations, its frame is ``height`` pixels tall in the
-    payload's ``aspect_ratio``, and it has an AAC track iff ``generate_audio``. The same arguments
-    always give the same bytes (recent results are cached). With ``pad_to`` larger than the
+    payload's ``aspect_ratio``, and it has an AAC track iff ``generate_audio``; ``reference``
+    (image bytes the generation fetched) is shown in every frame. The same arguments always
+    give the same bytes (recent results are cached). With ``pad_to`` larger than the
     video, a 'free' box pads the file to exactly ``pad_to`` bytes; for large sizes prefer
     :func:`write_video` or :func:`padded_chunks`, which never hold the padding twice.
     """
-    mp4 = _mp4(payload, index, height, fps)
+    mp4 = _mp4(payload, index, height, fps, reference)
     if pad_to is None or pad_to <= len(mp4):
         return mp4
     return b"".join(padded_chunks(mp4, pad_to))

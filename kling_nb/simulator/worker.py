@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from kling_nb.requests import VideoRequest
 from kling_nb.simulator.events import publish_completion
+from kling_nb.simulator.references import fetch_references
 from kling_nb.simulator.state import Config, Generation, SimState
 from kling_nb.simulator.video import render_video
 
@@ -46,12 +47,17 @@ def check_request(params: dict[str, Any]) -> VideoRequest | str:
         return validation_message(exc)
 
 
-async def render(request: VideoRequest, index: int, config: Config) -> bytes:
-    """Render the video in a thread (PyAV releases the GIL while encoding); with
-    ``config.reuse_videos``, once per shape of request (the first one's video is reused)."""
+async def render(
+    request: VideoRequest, index: int, config: Config, reference: bytes | None = None
+) -> bytes:
+    """Render the video in a thread (PyAV releases the GIL while encoding), showing
+    ``reference``; with ``config.reuse_videos``, once per shape of request (the first one's
+    video is reused)."""
     payload = request.canonical()
     if not config.reuse_videos:
-        return await asyncio.to_thread(render_video, payload, index, height=config.video_height)
+        return await asyncio.to_thread(
+            render_video, payload, index, height=config.video_height, reference=reference
+        )
     shape = json.dumps(
         [
             payload.get("aspect_ratio"),
@@ -80,14 +86,19 @@ async def process(
     state: SimState, generation: Generation, request: VideoRequest, seconds: float
 ) -> None:
     """The processing phase: render while ``seconds`` pass, then finish (unless cancelled
-    meanwhile). ``fail_next`` and a payload the renderer cannot draw fail it."""
+    meanwhile). ``fail_next``, a reference image that cannot be fetched and a payload the
+    renderer cannot draw fail it."""
     if state.faults.take("fail_next"):
         await asyncio.sleep(seconds)
         generation.finish("failed", error=state.faults.fail_message)
         return
+    reference = await fetch_references(state, generation.params)
+    if isinstance(reference, str):
+        generation.finish("failed", error=reference)
+        return
     try:
         video, _ = await asyncio.gather(
-            render(request, generation.index, state.config), asyncio.sleep(seconds)
+            render(request, generation.index, state.config, reference), asyncio.sleep(seconds)
         )
     except ValueError as exc:
         generation.finish("failed", error=f"Getting model response error: 500 - {exc}")

@@ -68,12 +68,13 @@ def compact_text(name: str) -> str:
     return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
-def widget_module(name: str) -> str:
-    """A widget's ESM: the shared helpers of ``common.js`` followed by ``name``, compacted."""
-    return compact_text("common.js") + "\n" + compact_text(name)
+def widget_module(name: str, parts: Sequence[str] = ()) -> str:
+    """A widget's ESM: the shared helpers of ``common.js``, then ``parts`` (helper files of this
+    widget alone), then ``name``, compacted."""
+    return "\n".join(compact_text(part) for part in ("common.js", *parts, name))
 
 
-def packed_module(name: str, css: Sequence[str]) -> str:
+def packed_module(name: str, css: Sequence[str], parts: Sequence[str] = ()) -> str:
     """A widget's ESM with its CSS, gzipped and base64-encoded behind a small loader.
 
     Every saved widget carries its ESM (and CSS) in the notebook's widget state; packed they take
@@ -82,7 +83,7 @@ def packed_module(name: str, css: Sequence[str]) -> str:
     document itself, so the widget sets no ``_css``.
     """
     style = "\n".join(compact_text(part) for part in css)
-    source = f"{style}\0{widget_module(name)}".encode()
+    source = f"{style}\0{widget_module(name, parts)}".encode()
     packed = base64.b64encode(gzip.compress(source, compresslevel=9, mtime=0)).decode()
     digest = hashlib.sha256(style.encode()).hexdigest()[:12]
     return _LOADER.format(packed=packed, digest=digest)

@@ -17,6 +17,7 @@ import traitlets as t
 from pydantic import ValidationError
 
 from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
+from kling_nb.widgets._picker import Picker
 from kling_nb.widgets._static import packed_module
 from kling_nb.widgets.job_view import JobView, exports_for
 
@@ -26,7 +27,7 @@ __all__ = ["FormEditor", "RequestForm"]
 class FormEditor(anywidget.AnyWidget):
     """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
 
-    _esm = packed_module("form.js", ["kling.css", "form.css"])
+    _esm = packed_module("form.js", ["kling.css", "form.css"], parts=["picker.js"])
 
     models = t.List(t.Dict()).tag(sync=True)
     draft = t.Dict().tag(sync=True)
@@ -58,6 +59,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
         self.jobs: list[Any] = []
         self.editor.observe(self._on_draft, names="draft")
         self.editor.on_msg(self._on_msg)
+        self._picker = Picker(lambda content, buffers: self.editor.send(content, buffers))
         self.editor.draft = draft if draft is not None else draft_from_request(None)
 
     @classmethod
@@ -90,6 +92,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
 
     def validate(self, draft: dict[str, Any]) -> dict[str, list[str]]:
         """Validate a draft and publish errors, cost and exports; returns the errors."""
+        from kling_nb.local_images import LocalImageError, localize
         from kling_nb.requests import (
             VideoRequest,
             estimate_cost,
@@ -106,7 +109,9 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
             errors["num_generations"] = [str(exc)]
             n = 1
         try:
-            request = VideoRequest.model_validate(payload_from_draft(draft))
+            request = VideoRequest.model_validate(localize(payload_from_draft(draft)))
+        except LocalImageError as exc:  # a typed path that is no usable image
+            errors.setdefault("", []).append(str(exc))
         except ValidationError as exc:
             for path, messages in field_errors(exc).items():
                 errors.setdefault(path, []).extend(messages)
@@ -129,7 +134,9 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
             self.editor.validated_seq = int(draft.get("seq", 0))
         return errors
 
-    def _on_msg(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
+    def _on_msg(self, _widget: object, content: dict[str, Any], buffers: list[bytes]) -> None:
+        if self._picker.handle(content, buffers):  # local files for image slots
+            return
         if content.get("kind") != "submit":
             return
         try:
