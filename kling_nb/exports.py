@@ -206,6 +206,14 @@ def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
         body = [f"[{shot.duration}s] {shot.prompt}" for shot in request.multi_prompt]
     else:
         body = [request.prompt or ""]
+    prompts = [shot.prompt for shot in request.multi_prompt or []]
+    if request.prompt is not None:
+        prompts.append(request.prompt)
+    if any(not text.strip() for text in prompts):
+        raise ValueError(
+            "%%kling cannot write a blank prompt (its parser drops the blank space around a "
+            "prompt): use to_python() or to_curl() for this request."
+        )
     for block in body:
         lines = block.splitlines()
         if any(_SHOT_HEADER.match(line.strip()) for line in lines[1:]) or (

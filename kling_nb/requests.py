@@ -470,7 +470,8 @@ class VideoRequest(_RequestModel):
 
     def canonical(self) -> dict[str, Any]:
         """The request with the server's defaults filled in, ``None`` and empty lists dropped, keys
-        sorted; ``response_format`` (how the answer is delivered, not what is made) is left out."""
+        sorted, prompts without blank space around them; ``response_format`` (how the answer is
+        delivered, not what is made) is left out."""
         result: dict[str, Any] = json.loads(self.canonical_json())
         return result
 
@@ -481,12 +482,17 @@ class VideoRequest(_RequestModel):
             for key, value in self.payload().items()
             if value != [] and key != "response_format"
         }
+        # The blank space around a prompt means nothing, and a %%kling cell cannot hold it (its
+        # parser drops it, kling_nb.body): without it, an export reads back with the same hash.
         if self.multi_prompt:
             body["multi_prompt"] = [
-                {"prompt": shot.prompt, "duration": shot.duration} for shot in self.multi_prompt
+                {"prompt": shot.prompt.strip(), "duration": shot.duration}
+                for shot in self.multi_prompt
             ]
-        elif self.prompt is not None and "duration" in spec.params:
-            body["duration"] = self._single_duration(spec)
+        elif self.prompt is not None:
+            body["prompt"] = self.prompt.strip()
+            if "duration" in spec.params:
+                body["duration"] = self._single_duration(spec)
         if self.elements:
             body["elements"] = [
                 {**e.model_dump(mode="json"), "reference_image_urls": e.reference_image_urls}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from _seeds import O3_PRO_SEED, balanced_braces, python_dict, request_examples, seed_text
-from _strategies import valid_requests
+from _strategies import padded, valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -272,6 +272,8 @@ def test_to_magic_escapes_braces_dollars_quotes_and_dashes():
         ({"model": "v2.6-t2v", "prompt": "x", "cfg_scale": 0.5}, "no option for 'cfg_scale'"),
         ({"prompt": "x", "target_namespace": "org"}, "no option for 'target_namespace'"),
         ({"prompt": "x", "response_format": "b64_json"}, "no option for 'response_format'"),
+        ({"prompt": " \xa0\n"}, "a blank prompt"),
+        ({"multi_prompt": [{"prompt": "x"}, {"prompt": "\u3000"}]}, "a blank prompt"),
         ({"prompt": "[5s] x"}, "starts like a shot header"),
         ({"prompt": "x\n [ 3 s ] y"}, "starts like a shot header"),
         ({"multi_prompt": [{"prompt": "x\n[2s] y"}]}, "starts like a shot header"),
@@ -320,8 +322,10 @@ def test_to_magic_of_every_seed_example_reads_back_as_the_same_request(example):
 
 
 @examples(150)
-@given(valid_requests(WORDS), WORDS)
+@given(valid_requests(padded(WORDS)), WORDS)
 def test_to_magic_of_any_request_reads_back_with_the_same_hash(request, negative):
+    """Prompts with blank space around them too, which the magic cannot write: it means
+    nothing, so the canonical form leaves it out (as the magic's parser does)."""
     body = request.payload()
     body.pop("response_format", None)
     body.pop("target_namespace", None)
