@@ -114,14 +114,9 @@ def to_python(request: VideoRequest, endpoint: Endpoint = "queue", num_generatio
 
 
 def _json(value: object, indent: int | None = None) -> str:
-    """JSON keeping non-ASCII text readable, except lone surrogates (not encodable as UTF-8),
-    which stay ``\\u`` escapes."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, indent=indent)
-    return text
+    """JSON keeping non-ASCII text readable (a request holds no lone surrogate, which UTF-8
+    could not encode: validation refuses one)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False)
 
 
 def _python_string(text: str) -> str:

@@ -358,11 +358,10 @@ def test_all_exports_gives_three_texts_and_says_why_a_cell_is_impossible():
     assert "/api/ai/videos/generate" in texts["curl"]
 
 
-def test_exports_of_text_with_a_lone_surrogate_still_send_it(monkeypatch, tmp_path):
+def test_exports_keep_non_ascii_text_readable_and_send_it(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    request = VideoRequest(prompt="caf\u00e9 \ud800 \u4e00")
-    assert len(request.request_hash) == 64
+    request = VideoRequest(prompt="caf\u00e9 \u4e00 \U0001f98a")
     check_python(request, "queue", 1, monkeypatch)
     script = request.to_curl()
-    assert "\\ud800" in script and "caf\\u00e9" in script  # all escaped, as JSON allows
+    assert "caf\u00e9 \u4e00 \U0001f98a" in script
     assert json.loads(run_curl(script)[8]) == request.payload()

@@ -292,6 +292,29 @@ def test_a_mistake_is_a_one_line_usage_error_and_sends_nothing(
     assert "_kling" not in shell.user_ns
 
 
+def test_a_lone_surrogate_in_any_text_is_a_clear_error_and_nothing_is_sent(
+    magics: KlingMagics, shell: InteractiveShell, server: Simulator, tmp_path: Path
+) -> None:
+    """Text decoded with errors="surrogateescape" (a file name, say) cannot be sent as UTF-8."""
+    from pydantic import ValidationError
+
+    shell.user_ns["name"] = b"caf\xe9".decode("utf-8", "surrogateescape")
+    said = r"holds a lone surrogate '\\udce9' \(character 4\), which cannot be sent as UTF-8"
+    with pytest.raises(UsageError, match=f"^Value error, 'prompt' {said}") as info:
+        cell(shell, "", "{name} at dusk, a slow walk")
+    assert "\n" not in str(info.value)
+    with pytest.raises(UsageError, match=f"'negative_prompt' {said}"):
+        cell(shell, "--negative={name}", PROMPT)
+    client = magics.session.client()
+    shots = [{"prompt": "a"}, {"prompt": shell.user_ns["name"]}]
+    with pytest.raises(ValidationError, match=f"'multi_prompt.1.prompt' {said}"):
+        client.submit({"multi_prompt": shots})
+    with pytest.raises(ValidationError, match=f"'target_namespace' {said}"):
+        client.generate({"prompt": PROMPT, "target_namespace": shell.user_ns["name"]})
+    assert nothing_sent(server)
+    assert client.jobs == [] and not (tmp_path / "ledger.jsonl").exists()
+
+
 def test_a_mistake_without_a_key_does_not_start_the_simulator(
     keyless: KlingMagics, shell: InteractiveShell
 ) -> None:
