@@ -524,15 +524,13 @@ class VideoRequest(_RequestModel):
             for key, value in self.payload().items()
             if value != [] and key != "response_format"
         }
-        # The blank space around a prompt means nothing, and a %%kling cell cannot hold it (its
-        # parser drops it, kling_nb.body): without it, an export reads back with the same hash.
         if self.multi_prompt:
             body["multi_prompt"] = [
-                {"prompt": shot.prompt.strip(), "duration": shot.duration}
+                {"prompt": _trimmed(shot.prompt), "duration": shot.duration}
                 for shot in self.multi_prompt
             ]
         elif self.prompt is not None:
-            body["prompt"] = self.prompt.strip()
+            body["prompt"] = _trimmed(self.prompt)
             if "duration" in spec.params:
                 body["duration"] = self._single_duration(spec)
         if self.elements:
@@ -634,6 +632,13 @@ class VideoRequest(_RequestModel):
         request = cls.model_validate(dict(payload), context=rule_context(names, broken))
         request._ignored_rules = frozenset(broken)
         return request
+
+
+def _trimmed(prompt: str) -> str:
+    """The blank space around a prompt means nothing, and a %%kling cell cannot hold it (its
+    parser drops it, kling_nb.body): without it, an export reads back with the same hash. A blank
+    prompt stays as it is (no cell holds one, and an empty one would not be a valid request)."""
+    return prompt.strip() or prompt
 
 
 def _hash(canonical_json: str) -> str:
