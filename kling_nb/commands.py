@@ -2,7 +2,9 @@
 
 Each command prints plain text (readable in a notebook and in terminal IPython) and returns
 ``None``, except ``form``, which returns the widget to display. Only ``resume`` and the
-``--remote`` variants need a client; the others read the session and the ledgers and start nothing.
+``--remote`` variants need a client; the others read the session and the ledgers and start nothing
+(``jobs``, ``cancel all`` and ``resume`` first record as lost the simulated jobs whose simulator
+is gone: ``kling_nb.lost``).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from kling_nb.catalog import (
     ASPECT_RATIOS,
@@ -63,6 +63,7 @@ from kling_nb.rules import (
     rule_context,
     validate_num_generations,
 )
+from kling_nb.sendable import unsendable_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -93,8 +94,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _CFG_SCALE_RANGE = (0.0, 10.0)
 _MENTION = re.compile(r"@(Image|Element)(\d+)")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # UTF-8 cannot encode one alone
-_Loc = tuple[str | int, ...]
 
 
 class _RequestModel(BaseModel):
@@ -107,39 +106,10 @@ class _RequestModel(BaseModel):
     def _sendable_text(cls, data: object) -> object:
         """A lone surrogate (text decoded with ``errors="surrogateescape"``, say) cannot be sent
         as UTF-8: refused in any text, and not a rule that ``unchecked`` can ignore."""
-        errors = [
-            InitErrorDetails(type=_unsendable(loc, text), loc=loc, input=text)
-            for loc, text in _texts(data, ())
-            if _SURROGATE.search(text)
-        ]
+        errors = unsendable_text(data)
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return data
-
-
-def _texts(value: object, loc: _Loc) -> Iterable[tuple[_Loc, str]]:
-    """Every text in a body (field names too), with where it is."""
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _texts(key, loc)
-            yield from _texts(item, (*loc, str(key)))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _texts(item, (*loc, index))
-
-
-def _unsendable(loc: _Loc, text: str) -> PydanticCustomError:
-    match = _SURROGATE.search(text)
-    assert match is not None
-    where = ".".join(map(str, loc)) or "the request"
-    message = (
-        f"{where!r} holds a lone surrogate {match.group(0)!r} (character {match.start() + 1}), "
-        "which cannot be sent as UTF-8: the text was probably decoded with "
-        "errors='surrogateescape'; remove or replace that character."
-    )
-    return PydanticCustomError("text_encoding", "Value error, {message}", {"message": message})
 
 
 class Shot(_RequestModel):
