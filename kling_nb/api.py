@@ -141,7 +141,7 @@ class Api:
                     f"{context}: HTTP {status} with an unreadable body. "
                     "Try again in a few minutes.",
                     status_code=status,
-                    body=redact(response.content[:500].decode("utf-8", "replace")),
+                    body=redact(response.content.decode("utf-8", "replace"))[:500],
                 ) from None
 
     async def download(self, url: str, folder: Path, stem: str) -> Saved:

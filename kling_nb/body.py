@@ -10,8 +10,9 @@ Grammar::
   belong to a shot, so text before the first marker is an error. A marker may be indented; a
   near miss (``[5 s]``, ``[5sec]``, ``[5]``) at the start of a line is an error, not prompt text.
 - A prompt keeps its lines as written, joined with newlines; only the blank space around the whole
-  prompt is dropped. So the ``%%kling`` export of a request (``VideoRequest.to_magic``, the form's
-  export) reads back as the very same request, with the same hash, and replays.
+  prompt (``str.strip``) is dropped, as the request's canonical form drops it. So the ``%%kling``
+  export of a request (``VideoRequest.to_magic``, the form's export) reads back as the same
+  request, with the same hash, and replays.
 - Interpolation runs after the body is split into shots, so a variable's value never starts a shot.
 - Every mistake is an IPython ``UsageError`` that says what to write instead.
 

@@ -34,6 +34,7 @@ from kling_nb.errors import (
     register_secret,
 )
 from kling_nb.jobs import Job
+from kling_nb.lost import settle as settle_lost
 from kling_nb.records import GenerationRecord, JobRecord, SubmissionRecord
 from kling_nb.retry import Policy
 from kling_nb.store import Ledger
@@ -358,6 +359,7 @@ class Client:
         A job recorded but never answered (the process stopped while sending it) is looked for
         in the server's queue and adopted; if it is not there it ends ``error``, saying so.
         """
+        settle_lost(self.ledger)  # simulated jobs whose simulator is gone: final, never resumed
         pending = self.ledger.pending(base_url=self.base_url)
         records = [r for r in pending if r.job_id not in self._by_id]
         return self._reattach(records) if records else []

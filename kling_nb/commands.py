@@ -2,7 +2,9 @@
 
 Each command prints plain text (readable in a notebook and in terminal IPython) and returns
 ``None``, except ``form``, which returns the widget to display. Only ``resume`` and the
-``--remote`` variants need a client; the others read the session and the ledgers and start nothing.
+``--remote`` variants need a client; the others read the session and the ledgers and start nothing
+(``jobs``, ``cancel all`` and ``resume`` first record as lost the simulated jobs whose simulator
+is gone: ``kling_nb.lost``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kling_nb import listings
 if TYPE_CHECKING:
     from kling_nb.jobs import Job
     from kling_nb.magics import KlingMagics
+    from kling_nb.store import JobRecord
 
 __all__ = ["GUIDE", "run_command"]
 
@@ -102,8 +105,9 @@ def _models(magics: KlingMagics, args: list[str]) -> None:
 def _jobs(magics: KlingMagics, args: list[str]) -> None:
     _expect("jobs", args)
     jobs = magics.session.jobs
+    lost = _settle_lost(magics)
     earlier = listings.unattached(listings.ledger_records(magics.outputs_dir), jobs)
-    table = listings.jobs_table(jobs, earlier, time.time())
+    table = listings.jobs_table(jobs, earlier, time.time(), lost)
     if table is None:
         print("No jobs yet in this session, and none unfinished in the ledger.")
         return
@@ -111,6 +115,25 @@ def _jobs(magics: KlingMagics, args: list[str]) -> None:
     if earlier:
         print(
             "Jobs marked (ledger) ran before this kernel started: %kling resume re-attaches them."
+        )
+    _say_lost(lost)
+
+
+def _settle_lost(magics: KlingMagics) -> list[JobRecord]:
+    """Record as lost the simulated jobs whose simulator is gone (``kling_nb.lost``)."""
+    from kling_nb.lost import settle
+
+    return [record for ledger in listings.ledgers(magics.outputs_dir) for record in settle(ledger)]
+
+
+def _say_lost(lost: list[JobRecord]) -> None:
+    if lost:
+        them = "it" if len(lost) == 1 else "them"
+        print(
+            f"Lost: {listings.count(len(lost), 'simulated job')} of an earlier kernel. The bundled "
+            f"simulator that made {them} stopped with that kernel, so {them} can never finish; "
+            f"the ledger now records {them} as failed (simulated results cost nothing: run the "
+            "cell again)."
         )
 
 
@@ -123,10 +146,12 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
         for job in running:
             job.cancel()
         print(f"Cancelled {listings.count(len(running), 'running job')}.")
+        lost = _settle_lost(magics)
         left = listings.unattached(listings.ledger_records(magics.outputs_dir), jobs)
         if left:
             earlier = listings.count(len(left), "job")
             print(f"{earlier} from before this kernel: %kling resume, then cancel.")
+        _say_lost(lost)
         return
     for job in jobs:
         if target == job.id or target in job.generation_ids:
@@ -156,6 +181,7 @@ def _resume(magics: KlingMagics, args: list[str]) -> None:
     from IPython.display import display as _display
 
     display = cast("Callable[..., None]", _display)
+    _say_lost(_settle_lost(magics))
     jobs = magics.session.client().resume()
     for job in jobs:
         magics.session.remember(job)

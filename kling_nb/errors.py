@@ -23,7 +23,8 @@
 
 ``error_for_status(status, body)`` is the only place a status becomes a class. Every message says
 what happened and what to do next, and never contains the API key: ``redact`` removes every key a
-client registered with ``register_secret``.
+client registered with ``register_secret``, and any long start of one (a cut may leave one), before
+a message or an error body is cut.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ __all__ = [
 ]
 
 REDACTED = "***"
+# A cut text (ours before redaction, or a server's) may keep the start of a key: that long a
+# start is redacted wherever it is, a shorter one only where the text ends.
+_START_ANYWHERE = 8
+_START_AT_END = 4
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
@@ -70,11 +75,52 @@ def register_secret(secret: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    for secret in tuple(_secrets):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    """``text`` with every registered secret replaced by ``***``, and any start of one that a
+    cut may have left: ``_START_ANYWHERE`` characters or more anywhere, ``_START_AT_END`` or more
+    where the text ends (where a cut falls)."""
+    spans = [span for secret in tuple(_secrets) for span in _spans(text, secret)]
+    if not spans:
+        return text
+    # Keys may share a start ("sk-live-..."): the union of every match is redacted at once.
+    parts: list[str] = []
+    done = 0
+    for start, end in sorted(spans):
+        if start > done or not parts:  # a new run (not one that overlaps or touches the last)
+            parts += [text[done:start], REDACTED]
+        done = max(done, end)
+    return "".join(parts) + text[done:]
+
+
+def _spans(text: str, secret: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds ``secret`` or a start of it long enough to redact."""
+    head = secret[:_START_ANYWHERE]
+    found = []
+    start = text.find(head)
+    while start != -1:
+        end = start + len(head)
+        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+            end += 1
+        found.append((start, end))
+        start = text.find(head, start + 1)
+    tail = len(text) - min(len(secret), _START_ANYWHERE) + 1  # where a shorter start may begin
+    start = text.find(secret[0], max(tail, 0))
+    while start != -1 and len(text) - start >= _START_AT_END:
+        if secret.startswith(text[start:]):
+            found.append((start, len(text)))
+            break
+        start = text.find(secret[0], start + 1)
+    return found
+
+
+def _redact_value(value: Any) -> Any:
+    """A parsed body with every text in it (keys too) redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redact_value(k): _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 class KlingError(Exception):
@@ -131,12 +177,13 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(KlingError):
-    """The server answered with an error status. ``status_code`` and ``body`` hold the details."""
+    """The server answered with an error status. ``status_code`` and ``body`` (redacted) hold
+    the details."""
 
     def __init__(self, message: str, *, status_code: int, body: Any = None) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.body = body
+        self.body = _redact_value(body)
 
 
 class BadRequestError(APIStatusError):
@@ -175,6 +222,9 @@ class ServerError(APIStatusError):
     """5xx: the server failed."""
 
 
+_MESSAGE_CHARS = 500  # of a whole body taken as the message
+
+
 def _parse(body: str | bytes | dict[str, Any] | None) -> Any:
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
@@ -187,7 +237,8 @@ def _parse(body: str | bytes | dict[str, Any] | None) -> Any:
 
 
 def extract_message(body: str | bytes | dict[str, Any] | None) -> str:
-    """The human message in an Oxen error body.
+    """The human message in an Oxen error body, redacted (then cut to 500 characters when it is
+    the whole body).
 
     Tried in order: ``error.detail``, ``error.title``, ``error.message``, ``error`` as a string,
     ``status_message``, ``message``, then the raw text.
@@ -199,17 +250,17 @@ def extract_message(body: str | bytes | dict[str, Any] | None) -> str:
             for key in ("detail", "title", "message"):
                 value = error.get(key)
                 if isinstance(value, str) and value.strip():
-                    return value.strip()
+                    return redact(value.strip())
         if isinstance(error, str) and error.strip():
-            return error.strip()
+            return redact(error.strip())
         for key in ("status_message", "message"):
             value = data.get(key)
             if isinstance(value, str) and value.strip():
-                return value.strip()
-        return json.dumps(data)[:500]
+                return redact(value.strip())
+        return redact(json.dumps(data))[:_MESSAGE_CHARS]
     if data is None:
         return ""
-    return str(data).strip()[:500]
+    return redact(str(data).strip())[:_MESSAGE_CHARS]
 
 
 _VALIDATION_MARKERS = ("value error", "field required", "input should be", "is invalid", "exceeds")

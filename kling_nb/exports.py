@@ -192,14 +192,9 @@ def to_python(request: VideoRequest, endpoint: Endpoint = "queue", num_generatio
 
 
 def _json(value: object, indent: int | None = None) -> str:
-    """JSON keeping non-ASCII text readable, except lone surrogates (not encodable as UTF-8),
-    which stay ``\\u`` escapes."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, indent=indent)
-    return text
+    """JSON keeping non-ASCII text readable (a request holds no lone surrogate, which UTF-8
+    could not encode: validation refuses one)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False)
 
 
 def _python_string(text: str) -> str:
@@ -291,6 +286,14 @@ def to_magic(request: VideoRequest, num_generations: int = 1) -> str:
         body = [f"[{shot.duration}s] {shot.prompt}" for shot in request.multi_prompt]
     else:
         body = [request.prompt or ""]
+    prompts = [shot.prompt for shot in request.multi_prompt or []]
+    if request.prompt is not None:
+        prompts.append(request.prompt)
+    if any(not text.strip() for text in prompts):
+        raise ValueError(
+            "%%kling cannot write a blank prompt (its parser drops the blank space around a "
+            "prompt): use to_python() or to_curl() for this request."
+        )
     for block in body:
         lines = block.splitlines()
         if any(_SHOT_HEADER.match(line.strip()) for line in lines[1:]) or (

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec
     from kling_nb.jobs import Job
-    from kling_nb.store import JobRecord
+    from kling_nb.store import JobRecord, Ledger
 
 __all__ = [
     "count",
     "history_table",
     "jobs_table",
     "ledger_records",
+    "ledgers",
     "models_table",
     "remote_history_table",
     "remote_models_table",
@@ -49,16 +50,20 @@ def remote_models_table(models: Iterable[dict[str, Any]]) -> str:
     return _table(["MODEL ID", "NAME"], rows)
 
 
-def jobs_table(jobs: Sequence[Job], records: Iterable[JobRecord], now: float) -> str | None:
-    """This session's jobs, then the ledger's unfinished ones it does not hold, marked (ledger)."""
+def jobs_table(
+    jobs: Sequence[Job], records: Iterable[JobRecord], now: float, lost: Iterable[JobRecord] = ()
+) -> str | None:
+    """This session's jobs, then the ledger's unfinished ones it does not hold, marked (ledger),
+    then the ``lost`` ones (simulated, their simulator gone: see ``kling_nb.lost``)."""
     rows = []
     for job in jobs:
         cost = "none (replayed)" if job.replayed else _cost(job.estimated_cost)
         status = job.status + _sim(job.simulated)
         prompt = job.request.shots[0].prompt if job.request.shots else ""
         rows.append([job.id, status, _age(now - job.created_at), cost, _clip(prompt)])
-    for record in records:
-        status = f"{record.status} (ledger){_sim(record.simulated)}"
+    marked = [(r, r.status) for r in records] + [(r, "lost") for r in lost]
+    for record, shown in marked:
+        status = f"{shown} (ledger){_sim(record.simulated)}"
         age, cost = _age(now - record.created_at), _cost(record.estimated_cost)
         rows.append([record.job_id, status, age, cost, _record_prompt(record)])
     return _table(["JOB", "STATUS", "AGE", "EST. COST", "PROMPT"], rows) if rows else None
@@ -102,15 +107,18 @@ def remote_history_table(answer: dict[str, Any]) -> str | None:
     return text
 
 
-def ledger_records(outputs_dir: str | Path) -> list[Record]:
-    """Every job in the ledgers of the outputs folder and its simulated subfolder, oldest first."""
+def ledgers(outputs_dir: str | Path) -> list[Ledger]:
+    """The ledgers of the outputs folder and of its simulated subfolder, where there are some."""
     from kling_nb.store import LEDGER_NAME, Ledger
 
     outputs = Path(outputs_dir).expanduser().absolute()  # as the client writes them
-    found: list[Record] = []
-    for folder in (outputs, outputs / "simulated"):
-        if (folder / LEDGER_NAME).is_file():
-            found.extend((folder, record) for record in Ledger(folder).jobs().values())
+    folders = (outputs, outputs / "simulated")
+    return [Ledger(folder) for folder in folders if (folder / LEDGER_NAME).is_file()]
+
+
+def ledger_records(outputs_dir: str | Path) -> list[Record]:
+    """Every job in the ledgers of the outputs folder and its simulated subfolder, oldest first."""
+    found = [(ledger.folder, r) for ledger in ledgers(outputs_dir) for r in ledger.jobs().values()]
     return sorted(found, key=lambda item: item[1].created_at)
 
 

@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -63,6 +64,7 @@ from kling_nb.rules import (
     rule_context,
     validate_num_generations,
 )
+from kling_nb.sendable import unsendable_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -98,6 +100,16 @@ class _RequestModel(BaseModel):
     """Strict, immutable; unknown keys are kept only so the ``unknown_field`` rule can name them."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sendable_text(cls, data: object) -> object:
+        """A lone surrogate (text decoded with ``errors="surrogateescape"``, say) cannot be sent
+        as UTF-8: refused in any text, and not a rule that ``unchecked`` can ignore."""
+        errors = unsendable_text(data)
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
 
 
 class Shot(_RequestModel):
@@ -481,7 +493,8 @@ class VideoRequest(_RequestModel):
 
     def canonical(self) -> dict[str, Any]:
         """The request with the server's defaults filled in, ``None`` and empty lists dropped, keys
-        sorted; ``response_format`` (how the answer is delivered, not what is made) is left out."""
+        sorted, prompts without blank space around them; ``response_format`` (how the answer is
+        delivered, not what is made) is left out."""
         result: dict[str, Any] = json.loads(self.canonical_json())
         return result
 
@@ -494,10 +507,13 @@ class VideoRequest(_RequestModel):
         }
         if self.multi_prompt:
             body["multi_prompt"] = [
-                {"prompt": shot.prompt, "duration": shot.duration} for shot in self.multi_prompt
+                {"prompt": _trimmed(shot.prompt), "duration": shot.duration}
+                for shot in self.multi_prompt
             ]
-        elif self.prompt is not None and "duration" in spec.params:
-            body["duration"] = self._single_duration(spec)
+        elif self.prompt is not None:
+            body["prompt"] = _trimmed(self.prompt)
+            if "duration" in spec.params:
+                body["duration"] = self._single_duration(spec)
         if self.elements:
             body["elements"] = [
                 {**e.model_dump(mode="json"), "reference_image_urls": e.reference_image_urls}
@@ -597,6 +613,13 @@ class VideoRequest(_RequestModel):
         request = cls.model_validate(dict(payload), context=rule_context(names, broken))
         request._ignored_rules = frozenset(broken)
         return request
+
+
+def _trimmed(prompt: str) -> str:
+    """The blank space around a prompt means nothing, and a %%kling cell cannot hold it (its
+    parser drops it, kling_nb.body): without it, an export reads back with the same hash. A blank
+    prompt stays as it is (no cell holds one, and an empty one would not be a valid request)."""
+    return prompt.strip() or prompt
 
 
 def _hash(canonical_json: str) -> str:

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import dataclasses
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,9 @@ __all__ = ["KEY_HELP", "SIMULATED_NOTE", "KlingSettings", "Session"]
 API_KEY_ENV = "OXEN_API_KEY"
 BASE_URL_ENV = "KLING_NB_BASE_URL"
 OUTPUTS_ENV = "KLING_NB_OUTPUTS"
-# Sent to the local simulator only; it accepts any key, and this one is not a secret.
-SIMULATOR_KEY = "kling-nb-simulator-not-a-secret"
+# Sent to the local simulator only, which accepts any key. Not a secret, but random: every
+# client's key is redacted from all text, starts of it included, and no word may look like it.
+SIMULATOR_KEY = secrets.token_urlsafe(24)
 
 KEY_HELP = "set a key with %env OXEN_API_KEY=... (or os.environ in Python)"
 SIMULATED_NOTE = f"Simulated: no OXEN_API_KEY is set, so nothing reached Oxen.ai; {KEY_HELP}."
@@ -116,7 +118,7 @@ class _Target:
     """Client's arguments; a change in any of them means a new client (the budget is applied to
     whichever client is current, see ``Session._apply_budget``)."""
 
-    api_key: str
+    api_key: str = dataclasses.field(repr=False)  # shown by %xmode Verbose, say
     base_url: str | None
     outputs_dir: Path
     deadline_seconds: float
@@ -159,15 +161,20 @@ class Session:
 
     def client(self) -> Client:
         """The client for the current settings and environment, created (and maybe the simulator
-        started) on first use; an outputs folder that cannot be used is a ``UsageError`` first."""
+        started) on first use; an outputs folder that cannot be used, or a key that cannot be
+        sent, is a ``UsageError`` first."""
         _usable_folder(Path(self.settings.outputs_dir).expanduser())  # before any simulator
         target = self._target()
         _usable_folder(target.outputs_dir)
         client = self._clients.get(target)
         if client is None:
             from kling_nb.client import Client
+            from kling_nb.errors import KlingError
 
-            client = Client(**dataclasses.asdict(target))
+            try:
+                client = Client(**dataclasses.asdict(target))
+            except KlingError as exc:  # a key that cannot be sent: one line, no frames to show
+                raise UsageError(exc.message) from None
             self._clients[target] = client
             self._register_atexit()
         self._apply_budget(client)

@@ -10,7 +10,17 @@ from kling_nb.catalog import get_model
 from kling_nb.requests import VideoRequest
 
 URL = "https://example.com/a.jpg"
-ANY_TEXT = st.text(min_size=1, max_size=40).filter(lambda s: "@" not in s)
+# No lone surrogates (category Cs): a request refuses them, as UTF-8 cannot encode them.
+ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40).filter(
+    lambda s: "@" not in s
+)
+#: Blank space around a text, as a prompt may have it (non-breaking and wide spaces too).
+BLANK = st.text(st.sampled_from(" \t\n\r\xa0\u2009\u3000\u2028"), max_size=3)
+
+
+def padded(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """``text`` with blank space drawn before and after it."""
+    return st.tuples(BLANK, text, BLANK).map("".join)
 
 
 def valid_requests(text: st.SearchStrategy[str] = ANY_TEXT) -> st.SearchStrategy[VideoRequest]:

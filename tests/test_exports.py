@@ -15,7 +15,7 @@ from _seeds import (
     request_examples,
     seed_text,
 )
-from _strategies import valid_requests
+from _strategies import padded, valid_requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -279,6 +279,8 @@ def test_to_magic_escapes_braces_dollars_quotes_and_dashes():
         ({"model": "v2.6-t2v", "prompt": "x", "cfg_scale": 0.5}, "no option for 'cfg_scale'"),
         ({"prompt": "x", "target_namespace": "org"}, "no option for 'target_namespace'"),
         ({"prompt": "x", "response_format": "b64_json"}, "no option for 'response_format'"),
+        ({"prompt": " \xa0\n"}, "a blank prompt"),
+        ({"multi_prompt": [{"prompt": "x"}, {"prompt": "\u3000"}]}, "a blank prompt"),
         ({"prompt": "[5s] x"}, "starts like a shot header"),
         ({"prompt": "x\n [ 3 s ] y"}, "starts like a shot header"),
         ({"multi_prompt": [{"prompt": "x\n[2s] y"}]}, "starts like a shot header"),
@@ -327,8 +329,10 @@ def test_to_magic_of_every_seed_example_reads_back_as_the_same_request(example):
 
 
 @examples(150)
-@given(valid_requests(WORDS), WORDS)
+@given(valid_requests(padded(WORDS)), WORDS)
 def test_to_magic_of_any_request_reads_back_with_the_same_hash(request, negative):
+    """Prompts with blank space around them too, which the magic cannot write: it means
+    nothing, so the canonical form leaves it out (as the magic's parser does)."""
     body = request.payload()
     body.pop("response_format", None)
     body.pop("target_namespace", None)
@@ -361,11 +365,10 @@ def test_all_exports_gives_three_texts_and_says_why_a_cell_is_impossible():
     assert "/api/ai/videos/generate" in texts["curl"]
 
 
-def test_exports_of_text_with_a_lone_surrogate_still_send_it(monkeypatch, tmp_path):
+def test_exports_keep_non_ascii_text_readable_and_send_it(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    request = VideoRequest(prompt="caf\u00e9 \ud800 \u4e00")
-    assert len(request.request_hash) == 64
+    request = VideoRequest(prompt="caf\u00e9 \u4e00 \U0001f98a")
     check_python(request, "queue", 1, monkeypatch)
     script = request.to_curl()
-    assert "\\ud800" in script and "caf\\u00e9" in script  # all escaped, as JSON allows
+    assert "caf\u00e9 \u4e00 \U0001f98a" in script
     assert json.loads(run_curl(script)[8]) == request.payload()

@@ -733,6 +733,35 @@ def test_recorded_requests_come_back_whatever_today_s_rules_say():
         VideoRequest.recorded({"model": "kling-video-gone", "prompt": "x"})
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"prompt": "a \ud800 b"}, "prompt"),
+        ({"multi_prompt": [{"prompt": "a"}, {"prompt": "\udce9"}]}, "multi_prompt.1.prompt"),
+        ({"prompt": "a", "negative_prompt": "\udfff"}, "negative_prompt"),
+        ({"prompt": "a", "target_namespace": "org\udc80"}, "target_namespace"),
+        ({"prompt": "a", "input_image": ["https://e.com/\udc80.jpg"]}, "input_image.0"),
+        (
+            {"prompt": "a", "elements": [{"frontal_image_url": "https://e.com/\udc80.jpg"}]},
+            "elements.0.frontal_image_url",
+        ),
+        ({"prompt": "a", "promt\udc80": "x"}, "the request"),
+    ],
+)
+def test_a_lone_surrogate_in_any_text_is_refused_whatever_rules_are_ignored(body, where):
+    """It could never be sent (UTF-8 cannot encode it): no rule to ignore, one clear error."""
+    for build in (VideoRequest.model_validate, lambda b: VideoRequest.unchecked(b, ignore=RULES)):
+        with pytest.raises(ValidationError) as info:
+            build(body)
+        (error,) = info.value.errors()
+        assert error["type"] == "text_encoding"
+        summary = error_summary(info.value)
+        assert summary.startswith(f"Value error, {where!r} holds a lone surrogate")
+        assert "cannot be sent as UTF-8" in summary
+    if where != "the request":
+        assert list(field_errors(info.value)) == [where]  # shown beside its field in the form
+
+
 def test_plain_validation_never_uses_the_escape_hatch():
     with pytest.raises(ValidationError):
         VideoRequest.model_validate(RULE_EXAMPLES["url_scheme"], context={"ignore": ["url_scheme"]})
@@ -808,8 +837,8 @@ def test_valid_requests_round_trip_through_canonical_json(request):
             "0172de3ae1fcedb740d355728e5a4cf99776c9bda6f8cac07021d16373a97ce4",
         ),
         (
-            {"model": "v2.6-t2v", "prompt": "x\ud800 一只", "cfg_scale": 1},
-            "72c56b29b4d3f28a044041b32327574792f787ea9d9d48906eb404b348b38bcd",
+            {"model": "v2.6-t2v", "prompt": "x \U0001f98a 一只", "cfg_scale": 1},
+            "20db376a25632124d846881215a1136b22bf9830e72178a1592ffc17cc23a2e7",
         ),
         (
             {"multi_prompt": [{"prompt": "a", "duration": 3}, {"prompt": "b", "duration": 4}]},

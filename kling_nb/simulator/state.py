@@ -34,7 +34,7 @@ class Config:
 
     generation_seconds: float = 0.2
     keepalive_seconds: float = 15.0
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     video_height: int = 180
     max_body_bytes: int = 1_000_000
     # Render one video per shape (aspect ratio, shots, audio) and give it to every generation

@@ -1,0 +1,51 @@
+"""Text a request could never send: a lone surrogate, which UTF-8 cannot encode.
+
+Python text holds one after decoding bytes with ``errors="surrogateescape"`` (file names and
+environment variables are decoded so), or from a ``"\\ud800"`` JSON escape. Sent, it would raise
+``UnicodeEncodeError`` half way through a submission; the request models refuse it instead, in
+any field, as a validation error that names the field (see ``VideoRequest``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+__all__ = ["unsendable_text"]
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_Loc = tuple[str | int, ...]
+
+
+def unsendable_text(body: object) -> list[InitErrorDetails]:
+    """A ``text_encoding`` error for each text in ``body`` (field names too) that holds a lone
+    surrogate, located where the text is (``multi_prompt.1.prompt``)."""
+    errors = []
+    for loc, text in _texts(body, ()):
+        match = _SURROGATE.search(text)
+        if match is None:
+            continue
+        where = ".".join(map(str, loc)) or "the request"
+        message = (
+            f"{where!r} holds a lone surrogate {match.group(0)!r} (character {match.start() + 1}), "
+            "which cannot be sent as UTF-8: the text was probably decoded with "
+            "errors='surrogateescape'; remove or replace that character."
+        )
+        error = PydanticCustomError("text_encoding", "Value error, {message}", {"message": message})
+        errors.append(InitErrorDetails(type=error, loc=loc, input=text))
+    return errors
+
+
+def _texts(value: object, loc: _Loc) -> Iterator[tuple[_Loc, str]]:
+    """Every text in a body (field names too), with where it is."""
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(key, loc)
+            yield from _texts(item, (*loc, str(key)))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _texts(item, (*loc, index))
