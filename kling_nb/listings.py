@@ -4,10 +4,12 @@ answers in, text out (``None`` when there is nothing to list)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kling_nb.records import Record, fit_columns, model_alias, record_prompts, relative_path
 
 if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec
@@ -18,7 +20,6 @@ __all__ = [
     "count",
     "history_table",
     "jobs_table",
-    "ledger_records",
     "models_table",
     "remote_history_table",
     "remote_models_table",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 HISTORY_ROWS = 50
-Record = tuple[Path, "JobRecord"]
+WIDTH = 100  # a terminal's or a notebook output's comfortable line
 
 
 def models_table(specs: Iterable[ModelSpec]) -> str:
@@ -50,37 +51,54 @@ def remote_models_table(models: Iterable[dict[str, Any]]) -> str:
 
 
 def jobs_table(jobs: Sequence[Job], records: Iterable[JobRecord], now: float) -> str | None:
-    """This session's jobs, then the ledger's unfinished ones it does not hold, marked (ledger)."""
+    """This session's jobs, then the ledger's unfinished ones it does not hold, marked (ledger);
+    one line each, within 100 columns (the prompt is cut to fit)."""
     rows = []
     for job in jobs:
-        cost = "none (replayed)" if job.replayed else _cost(job.estimated_cost)
+        cost = "$0 (replayed)" if job.replayed else _cost(job.estimated_cost)
         status = job.status + _sim(job.simulated)
-        prompt = job.request.shots[0].prompt if job.request.shots else ""
-        rows.append([job.id, status, _age(now - job.created_at), cost, _clip(prompt)])
+        prompt = " / ".join(shot.prompt for shot in job.request.shots)
+        age = _age(now - job.created_at)
+        rows.append([job.id, model_alias(str(job.request.model)), status, age, cost, prompt])
     for record in records:
         status = f"{record.status} (ledger){_sim(record.simulated)}"
         age, cost = _age(now - record.created_at), _cost(record.estimated_cost)
-        rows.append([record.job_id, status, age, cost, _record_prompt(record)])
-    return _table(["JOB", "STATUS", "AGE", "EST. COST", "PROMPT"], rows) if rows else None
+        prompt = " / ".join(record_prompts(record.request))
+        rows.append([record.job_id, model_alias(record.model), status, age, cost, prompt])
+    header = ["JOB", "MODEL", "STATUS", "AGE", "EST. COST", "PROMPT"]
+    return fit_columns(header, rows, flex=5, width=WIDTH) if rows else None
 
 
 def history_table(records: Sequence[Record]) -> str | None:
-    """The latest ledger jobs, oldest first, with the paths of their saved results."""
+    """The latest ledger jobs, oldest first, one line each within 100 columns: when, model,
+    status, takes saved, cost, the prompt (cut to fit) and the first result's path relative to
+    the outputs folder (printed once above)."""
     rows = []
-    for folder, record in records[-HISTORY_ROWS:]:
-        results = ", ".join(
-            str(folder / str(g.result.get("path")))
-            for g in sorted(record.generations.values(), key=lambda g: g.index)
-            if g.result
-        )
+    latest = records[-HISTORY_ROWS:]
+    folders = sorted(
+        {
+            relative_path(folder.parent if folder.name == "simulated" else folder)
+            for folder, _ in latest
+        }
+    )
+    for folder, record in latest:
+        gens = sorted(record.generations.values(), key=lambda g: g.index)
+        saved = [folder / str(g.result.get("path")) for g in gens if g.result]
+        top = folder.parent if folder.name == "simulated" else folder
+        first = os.path.relpath(saved[0], top) if saved else "-"
+        more = f" +{len(saved) - 1}" if len(saved) > 1 else ""
         status = record.status + _sim(record.simulated)
-        cost, prompt = _cost(record.estimated_cost), _record_prompt(record)
-        rows.append([_when(record.created_at), record.job_id, status, cost, prompt, results or "-"])
+        done = f"{len(saved)}/{record.num_generations}"
+        prompt = " / ".join(record_prompts(record.request))
+        rows.append([_when(record.created_at), model_alias(record.model), status, done])
+        rows[-1] += [_cost(record.estimated_cost), prompt, first + more]
     if not rows:
         return None
-    text = _table(["CREATED", "JOB", "STATUS", "EST. COST", "PROMPT", "RESULTS"], rows)
+    header = ["CREATED", "MODEL", "STATUS", "SAVED", "EST. COST", "PROMPT", "RESULT"]
+    text = f"Results are in {', '.join(folders)}/ (RESULT is relative to it).\n"
+    text += fit_columns(header, rows, flex=5, width=WIDTH)
     if len(records) > len(rows):
-        text += f"\nThe latest {len(rows)} of {len(records)} jobs; the ledger holds them all."
+        text += f"\nThe latest {len(rows)} of {len(records)} jobs; kling_nb.history() has them all."
     return text
 
 
@@ -92,26 +110,15 @@ def remote_history_table(answer: dict[str, Any]) -> str | None:
         stamp = _when(when) if isinstance(when, int | float) and not isinstance(when, bool) else "-"
         ids = [str(row.get("generation_id")), str(row.get("status"))]
         cost = f"${row['cost']}" if row.get("cost") is not None else "-"
-        model = str(row.get("model_name") or row.get("model") or "-")
-        rows.append([stamp, *ids, cost, model, _clip(str(row.get("prompt") or ""))])
+        model = model_alias(str(row.get("model_name") or row.get("model") or "-"))
+        rows.append([stamp, *ids, cost, model, str(row.get("prompt") or "")])
     if not rows:
         return None
-    text = _table(["ENQUEUED", "GENERATION", "STATUS", "COST", "MODEL", "PROMPT"], rows)
+    header = ["ENQUEUED", "GENERATION", "STATUS", "COST", "MODEL", "PROMPT"]
+    text = fit_columns(header, rows, flex=5, width=WIDTH)
     if answer.get("total_cost") is not None:
         text += f"\nTotal cost: ${answer['total_cost']} (first page; the server's figures)."
     return text
-
-
-def ledger_records(outputs_dir: str | Path) -> list[Record]:
-    """Every job in the ledgers of the outputs folder and its simulated subfolder, oldest first."""
-    from kling_nb.store import LEDGER_NAME, Ledger
-
-    outputs = Path(outputs_dir).expanduser().absolute()  # as the client writes them
-    found: list[Record] = []
-    for folder in (outputs, outputs / "simulated"):
-        if (folder / LEDGER_NAME).is_file():
-            found.extend((folder, record) for record in Ledger(folder).jobs().values())
-    return sorted(found, key=lambda item: item[1].created_at)
 
 
 def unattached(records: Iterable[Record], jobs: Iterable[Job]) -> list[JobRecord]:
@@ -144,16 +151,6 @@ def _sim(simulated: bool) -> str:
     return " (simulated)" if simulated else ""
 
 
-def _record_prompt(record: JobRecord) -> str:
-    request = record.request
-    shots = request.get("multi_prompt") or [{"prompt": request.get("prompt") or ""}]
-    return _clip(str(shots[0].get("prompt", "")))
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _cost(usd: float | None) -> str:
     from kling_nb.requests import format_cost
 
@@ -173,8 +170,4 @@ def _age(seconds: float) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
+    return fit_columns(header, rows)

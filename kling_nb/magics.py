@@ -22,7 +22,7 @@ from IPython.core.magic import line_cell_magic as _line_cell_magic
 from kling_nb.body import parse_body
 from kling_nb.cell import build_request, dry_run_report, num_generations
 from kling_nb.commands import run_command
-from kling_nb.session import KEY_HELP, SIMULATED_NOTE, KlingSettings, Session
+from kling_nb.session import KEY_HELP, KlingSettings, Session
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -128,7 +128,6 @@ class KlingMagics(Magics, KlingSettings):
             if options.wait:
                 wait_for(running)
             return running
-        had_simulator = self.session.simulator is not None
         client = self.session.client()  # may start the simulator, which says so
         known = len(client.jobs)
         try:
@@ -158,10 +157,10 @@ class KlingMagics(Magics, KlingSettings):
                 "Replayed the recorded result of this unchanged request: nothing was sent, no "
                 "cost. Run with --force for a new take."
             )
-        if job.simulated and had_simulator:
-            notes.append(SIMULATED_NOTE)
         if notes:
             print("\n".join(notes))
+        if job.simulated:
+            self.session.say_simulated()
         if options.wait and not job.done:
             wait_for(job)
         return job
@@ -186,9 +185,17 @@ class KlingMagics(Magics, KlingSettings):
 
 
 def wait_for(job: Job) -> None:
-    """Block until ``job`` ends; an interrupt stops the waiting, never the job."""
+    """Block until ``job`` ends; an interrupt stops the waiting, never the job. In a terminal
+    one progress line (status, elapsed, estimate) is rewritten meanwhile."""
+    import sys
+
+    from kling_nb.progress import wait_with_progress
+
     try:
-        job.wait()
+        if sys.stdout.isatty():
+            wait_with_progress(job, sys.stdout)
+        else:
+            job.wait()
     except KeyboardInterrupt:
         print(_interrupted(job))
 
