@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kling_nb.records import Record, fit_columns, model_alias, record_prompts, relative_path
+from kling_nb.records import Record, billed, fit_columns, model_alias, record_prompts, relative_path
 
 if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec
@@ -28,6 +28,7 @@ __all__ = [
 
 HISTORY_ROWS = 50
 WIDTH = 100  # a terminal's or a notebook output's comfortable line
+PROMPT_ROOM = 24
 
 
 def models_table(specs: Iterable[ModelSpec]) -> str:
@@ -71,8 +72,8 @@ def jobs_table(jobs: Sequence[Job], records: Iterable[JobRecord], now: float) ->
 
 def history_table(records: Sequence[Record]) -> str | None:
     """The latest ledger jobs, oldest first, one line each within 100 columns: when, model,
-    status, takes saved, cost, the prompt (cut to fit) and the first result's path relative to
-    the outputs folder (printed once above)."""
+    status, takes saved, what it cost, the prompt (cut to fit) and the first result's path
+    relative to the outputs folder (printed once above)."""
     rows = []
     latest = records[-HISTORY_ROWS:]
     folders = sorted(
@@ -91,10 +92,16 @@ def history_table(records: Sequence[Record]) -> str | None:
         done = f"{len(saved)}/{record.num_generations}"
         prompt = " / ".join(record_prompts(record.request))
         rows.append([_when(record.created_at), model_alias(record.model), status, done])
-        rows[-1] += [_cost(record.estimated_cost), prompt, first + more]
+        rows[-1] += [_record_cost(record, len(saved)), prompt, first + more]
     if not rows:
         return None
-    header = ["CREATED", "MODEL", "STATUS", "SAVED", "EST. COST", "PROMPT", "RESULT"]
+    header = ["CREATED", "MODEL", "STATUS", "SAVED", "COST", "PROMPT", "RESULT"]
+    # The prompt keeps PROMPT_ROOM columns; a result path longer than what is left (a server's
+    # generation id) loses its middle, and kling_nb.history() has it whole.
+    fixed = sum(max(len(r[i]) for r in [header, *rows]) for i in range(5)) + 2 * 6
+    room = max(len(header[6]), WIDTH - fixed - PROMPT_ROOM)
+    for row in rows:
+        row[6] = _middle(row[6], room)
     text = f"Results are in {', '.join(folders)}/ (RESULT is relative to it).\n"
     text += fit_columns(header, rows, flex=5, width=WIDTH)
     if len(records) > len(rows):
@@ -157,8 +164,23 @@ def _cost(usd: float | None) -> str:
     return format_cost(usd)
 
 
+def _middle(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters by an ellipsis in its middle."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
+def _record_cost(record: JobRecord, saved: int) -> str:
+    """What an ended job was billed (its succeeded takes), or ``est. $x`` while it runs."""
+    if record.pending or record.unsent or record.status == "submitting":
+        return "est. " + _cost(record.estimated_cost)
+    return _cost(billed(record.estimated_cost, record.num_generations, saved))
+
+
 def _when(unix: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(unix))
+    return time.strftime("%m-%d %H:%M", time.localtime(unix))
 
 
 def _age(seconds: float) -> str:
