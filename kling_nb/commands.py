@@ -290,9 +290,12 @@ def _gallery(magics: KlingMagics, args: list[str]) -> Any:
     options = parser.parse_args(args)
     from kling_nb.widgets.gallery import gallery
 
-    return gallery(
-        magics.outputs_dir, last=options.last, model=options.model, search=options.search
-    )
+    try:
+        return gallery(
+            magics.outputs_dir, last=options.last, model=options.model, search=options.search
+        )
+    except ValueError as exc:  # an unknown model, or --last 0
+        raise UsageError(str(exc)) from None
 
 
 def _parser(prog: str) -> Any:

@@ -496,9 +496,7 @@ def test_jobs_cancel_and_history(
         lines[0]
         == f"Results are in {os.path.relpath(magics.outputs_dir)}/ (RESULT is relative to it)."
     )
-    assert re.search(
-        r"o3-pro\s+succeeded\s+1/1\s+\$1\.12\s+A puppy runs through a park\s+\S+\.mp4", out
-    )
+    assert re.search(r"o3-pro\s+succeeded\s+1/1\s+\$1\.12\s+A puppy runs through .*\.mp4", out)
     assert re.search(r"o3-pro\s+cancelled\s+0/1\s+\$0\.00\s+A cat sleeps\s+-$", out, re.M)  # billed
 
 

@@ -102,7 +102,7 @@ def gallery(
         found = [x for x in found if x.model == wanted]
     if search:
         found = [x for x in found if search.lower() in x.prompt.lower()]
-    found.reverse()
+    found.sort(key=lambda x: (x.created, -x.take), reverse=True)  # latest job first
     if last is not None:
         found = found[:last]
     filters = [f"model {model}" if model else "", f"matching {search!r}" if search else ""]
