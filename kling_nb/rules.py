@@ -21,6 +21,8 @@ __all__ = [
     "NUM_GENERATIONS_MESSAGE",
     "RULES",
     "SHOT_DURATION_MESSAGE",
+    "SHOT_SECONDS",
+    "TAKES",
     "VALUE_ERROR",
     "Checks",
     "LocalRuleWarning",
@@ -35,6 +37,8 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 512
 MAX_ELEMENT_REFERENCES = 3
+SHOT_SECONDS = range(1, 16)  # a shot's allowed lengths
+TAKES = range(1, 5)  # num_generations
 NUM_GENERATIONS_MESSAGE = "num_generations must be an integer between 1 and 4"
 
 #: The local rules, by name. ``VideoRequest.unchecked(body, ignore=[name, ...])`` lets a request
@@ -82,7 +86,7 @@ def literal_message(values: Iterable[object]) -> str:
     return f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-SHOT_DURATION_MESSAGE = literal_message(range(1, 16))
+SHOT_DURATION_MESSAGE = literal_message(SHOT_SECONDS)
 
 
 class Checks:
@@ -186,6 +190,6 @@ def check_unknown(
 
 def validate_num_generations(n: object) -> int:
     """``n`` if it is an integer from 1 to 4, else ``ValueError`` in the server's words."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4:
+    if isinstance(n, bool) or not isinstance(n, int) or n not in TAKES:
         raise ValueError(NUM_GENERATIONS_MESSAGE)
     return n

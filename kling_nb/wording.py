@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kling_nb.rules import MAX_PROMPT_CHARS, VALUE_ERROR
+from kling_nb.rules import MAX_PROMPT_CHARS, SHOT_SECONDS, VALUE_ERROR
 
 __all__ = ["error_summary", "field_errors", "field_name", "sentence", "user_message"]
 
@@ -59,7 +59,7 @@ def user_message(error: dict[str, Any]) -> str:
     message = str(error["msg"]).removeprefix(VALUE_ERROR).rstrip(".")
     shot = loc[:1] == ("multi_prompt",)
     if kind == "shot_duration":
-        rule = _seconds_rule(ctx.get("allowed") or range(1, 16))
+        rule = _seconds_rule(ctx.get("allowed") or SHOT_SECONDS)
         subject, noun = (f"shot {_nth(loc[1])}", "a shot") if shot else (where, "the duration")
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{subject} is {value} s; {noun} is {rule}"

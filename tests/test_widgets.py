@@ -84,7 +84,9 @@ class FakeClient:
     def cancel(self, generation_id: str) -> None:
         self.cancelled.append(generation_id)
 
-    def submit(self, request: VideoRequest, num_generations: int = 1) -> FakeJob:
+    def submit(
+        self, request: VideoRequest, num_generations: int = 1, force: bool = False
+    ) -> FakeJob:
         self.submitted.append((request, num_generations))
         return FakeJob(request, num_generations)
 
