@@ -23,8 +23,8 @@ from kling_nb.widgets._draft import (
     payload_from_draft,
 )
 from kling_nb.widgets._static import packed_module
-from kling_nb.wording import sentence
 from kling_nb.widgets.job_view import JobView, exports_for
+from kling_nb.wording import sentence
 
 __all__ = ["FormEditor", "RequestForm"]
 
@@ -153,8 +153,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
         request, n = self.request, self._num_generations
         cost = format_cost(estimate_cost(request, n))
         last = self.jobs[-1] if self.jobs else None
-        same = last is not None and last.request.request_hash == request.request_hash
-        if same and not force and last.num_generations == n:
+        if last is not None and not force and _same(last, request, n):
             self.editor.notice = (
                 f"Unchanged since job {last.id} above: nothing was sent. "
                 f"New take sends it again, billed ({cost})."
@@ -173,6 +172,12 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
             else ""
         )
         return job
+
+
+def _same(job: Any, request: Any, num_generations: int) -> bool:
+    """Whether ``job`` was submitted for exactly this request and number of takes."""
+    same_request = job.request.request_hash == request.request_hash
+    return bool(same_request and job.num_generations == num_generations)
 
 
 def _default_client() -> Any:
