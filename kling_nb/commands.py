@@ -201,6 +201,7 @@ def _config(magics: KlingMagics, args: list[str]) -> None:
         ["outputs_dir", str(Path(magics.outputs_dir).expanduser().resolve())],
         ["budget_usd", "none" if magics.budget_usd is None else format_cost(magics.budget_usd)],
         ["deadline_seconds", f"{magics.deadline_seconds:g}"],
+        ["simulator_seconds", f"{magics.simulator_seconds:g}"],
         ["OXEN_API_KEY", key],
         [BASE_URL_ENV, os.environ.get(BASE_URL_ENV) or "not set (Oxen.ai)"],
         ["simulator", simulator.base_url if simulator else "not running"],
@@ -278,7 +279,7 @@ def _samples(magics: KlingMagics, args: list[str]) -> None:
     simulator = session.simulator or session.start_simulator()
     print("Sample images of the simulator, for -i, --element, --start or --end:")
     for name in SAMPLE_NAMES:
-        print(f"  {name:<8}{simulator.sample_url(name)}")
+        print(f"  {name:<17}{simulator.sample_url(name)}")
     print("They exist only while this simulator runs; Oxen.ai cannot fetch them.")
 
 

@@ -50,7 +50,8 @@ _USAGE = """%%kling [-m MODEL] [-d SECONDS] [-a 16:9|9:16|1:1] [--audio] [-i URL
           [--element FRONT[,REF...]]... [--start URL] [--end URL] [--negative TEXT]
           [-n 1..4] [-o NAME] [--wait] [--force] [--dry-run] [--sync]
   %%kling [help | models [--remote] | jobs | cancel ID|all | resume | history [--remote]
-          | config | simulator start|stop|status | form]"""
+          | gallery [--last N] [--model M] [--search TEXT] | config
+          | simulator start [OPTIONS]|stop|status | samples | form]"""
 _DURATION_HELP = "Seconds, for a single prompt (with [Ns] shots, each has its own)."
 _ASPECT = "Aspect ratio (default: KlingMagics.aspect_ratio, else the model's)."
 _IMAGE_HELP = "A reference image, @Image1, @Image2... in the prompt (repeatable)."
@@ -89,7 +90,7 @@ class KlingMagics(Magics, KlingSettings):
         The body is the prompt; a line starting with [Ns] starts a shot of N seconds, lines
         after it continue that shot. {name} is a variable of yours, {{ and }} are braces.
         The cell returns the job at once (also in _kling). %kling help lists the commands:
-        models, jobs, cancel, resume, history, config, simulator, form.
+        models, jobs, cancel, resume, history, gallery, config, simulator, samples, form.
         """
         if cell is None:
             return run_command(self, line)

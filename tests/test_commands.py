@@ -114,3 +114,11 @@ def test_wait_in_a_terminal_prints_one_updating_line(
     job = cell(shell, "--wait", PROMPT)
     out = capsys.readouterr().out
     assert job.done and f"\rJob {job.id}: succeeded · " in out and out.endswith("\n")
+
+
+def test_config_shows_the_simulators_pace(
+    magics: KlingMagics, shell: InteractiveShell, capsys: Any
+) -> None:
+    shell.run_line_magic("config", "KlingMagics.simulator_seconds = 2.5")
+    line(shell, "config")
+    assert "simulator_seconds  2.5\n" in capsys.readouterr().out

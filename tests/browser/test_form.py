@@ -81,7 +81,7 @@ from kling_nb.simulator import run
 sim = run(generation_seconds=0.2)
 client = kling_nb.Client(api_key="sk-test", base_url=sim.base_url, outputs_dir="outputs_form",
                          simulated=True)
-request = kling_nb.VideoRequest(prompt="A paper boat drifts down a rainy street", duration=2)
+request = kling_nb.VideoRequest(prompt="A paper boat drifts down a rainy street", duration=3)
 client.submit(request).wait(timeout=60)  # recorded: the form's Submit replays it
 form = kling_nb.RequestForm.from_request(request, client=client)
 form""",
@@ -101,22 +101,22 @@ def test_submit_replays_once_and_new_take_shows_its_cost(
     notice = form.locator(".kling-notice")
     expect(notice).to_have_text(
         "Replayed the recorded result of this unchanged request: nothing was sent, no cost. "
-        "New take makes another, billed ($0.45)."
+        "New take makes another, billed ($0.67)."
     )
     views = nb.output(0).locator(".kling-job")
     expect(views).to_have_count(1)
-    expect(views.first.locator(".kling-cost")).to_have_text("$0 (replayed; made for $0.45)")
+    expect(views.first.locator(".kling-cost")).to_have_text("$0 (replayed; made for $0.67)")
     submit.click()
-    expect(notice).to_contain_text("nothing was sent. New take sends it again, billed ($0.45).")
+    expect(notice).to_contain_text("nothing was sent. New take sends it again, billed ($0.67).")
     expect(views).to_have_count(1)  # replayed once
     new_take.click()
     confirm = form.locator(".kling-confirm")
-    expect(confirm).to_contain_text("A new take is billed: $0.45. Send it?")
+    expect(confirm).to_contain_text("A new take is billed: $0.67. Send it?")
     screenshot(nb.output(0), "form-new-take.png")
     confirm.get_by_role("button", name="Send a new, billed take").click()
     expect(views).to_have_count(2)
     expect(views.first).to_have_attribute("data-status", "succeeded", timeout=60_000)
-    expect(views.first.locator(".kling-cost")).to_have_text("$0.45")
+    expect(views.first.locator(".kling-cost")).to_have_text("$0.67")
     expect(notice).to_have_text("")
 
 

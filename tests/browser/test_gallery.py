@@ -29,7 +29,7 @@ from kling_nb.simulator import run
 sim = run(generation_seconds=0.2, reuse_videos=True)  # one render for all
 with kling_nb.Client(api_key="sk-test", base_url=sim.base_url, outputs_dir="outputs",
                      simulated=True) as client:
-    jobs = [client.submit(kling_nb.VideoRequest(prompt=p, duration=2), 4) for p in {PROMPTS!r}]
+    jobs = [client.submit(kling_nb.VideoRequest(prompt=p, duration=3), 4) for p in {PROMPTS!r}]
     four = [job.wait(timeout=120) for job in jobs][0]
 del jobs, client  # the gallery reads the ledger, not these""",
     'kling_nb.gallery("outputs")',
@@ -40,8 +40,8 @@ del jobs, client  # the gallery reads the ledger, not these""",
     """slow = run(generation_seconds=600)
 slow_client = kling_nb.Client(api_key="sk-test", base_url=slow.base_url, outputs_dir="outputs",
                               simulated=True)
-known = slow_client.submit(kling_nb.VideoRequest(prompt="A kite, again", duration=2))
-new = slow_client.submit(kling_nb.VideoRequest(prompt="A kite, longer", duration=3))
+known = slow_client.submit(kling_nb.VideoRequest(prompt="A kite, again", duration=3))
+new = slow_client.submit(kling_nb.VideoRequest(prompt="A kite, longer", duration=4))
 import ipywidgets
 ipywidgets.HBox([kling_nb.JobView(known), kling_nb.JobView(new)])""",
 ]
@@ -76,14 +76,14 @@ def test_the_gallery_loads_videos_only_as_they_scroll_into_view(nb: NotebookPage
     assert 0 < loaded < 24
     first = cards.first
     expect(first.locator(".kling-card-prompt")).to_have_text(PROMPTS[-1])  # latest first
-    expect(first.locator(".kling-card-facts")).to_contain_text("o3-pro · take 1 of 4 · 2 s")
+    expect(first.locator(".kling-card-facts")).to_contain_text("o3-pro · take 1 of 4 · 3 s")
     view.locator(".kling-gallery-grid").evaluate("g => g.scrollTo(0, g.scrollHeight)")
     expect(last).to_have_attribute("data-loaded", "true", timeout=30_000)
-    playing = "v => v.readyState >= 2 && Number.isFinite(v.duration) && v.src.startsWith('blob:')"
-    last.locator("video").evaluate(
-        f"v => new Promise(r => {{ const ok = () => ({playing})(v); "
-        "if (ok()) r(); else v.addEventListener('loadeddata', r); }})"
+    last.locator("video").evaluate(  # its bytes arrived and play
+        "v => new Promise((done) => v.readyState >= 2 ? done()"
+        " : v.addEventListener('loadeddata', done))"
     )
+    assert last.locator("video").evaluate("v => v.src.startsWith('blob:') && v.duration") > 2.5
     view.locator(".kling-gallery-grid").evaluate("g => g.scrollTo(0, 0)")
     nb.page.wait_for_timeout(300)
     screenshot(view, "gallery.png")
@@ -159,8 +159,8 @@ def test_a_running_take_shows_the_time_left_from_the_ledger(nb: NotebookPage) ->
     expect(views).to_have_count(2, timeout=60_000)
     known = views.nth(0).locator(".kling-gen .kling-elapsed")
     new = views.nth(1).locator(".kling-gen .kling-elapsed")
-    expect(known).to_contain_text("any moment now", timeout=30_000)  # 2 s takes took < 1 s
-    expect(new).to_contain_text("no estimate yet")  # no 3 s take of this model finished yet
+    expect(known).to_contain_text("any moment now", timeout=30_000)  # 3 s takes took < 1 s
+    expect(new).to_contain_text("no estimate yet")  # no 4 s take of this model finished yet
 
 
 def test_dark_theme_screenshots(nb: NotebookPage) -> None:
