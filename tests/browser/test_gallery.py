@@ -26,7 +26,7 @@ PROMPTS = [
 CELLS = [
     f"""import kling_nb
 from kling_nb.simulator import run
-sim = run(generation_seconds=0.2, reuse_videos=True)  # one render for all
+sim = run(generation_seconds=0.2)
 with kling_nb.Client(api_key="sk-test", base_url=sim.base_url, outputs_dir="outputs",
                      simulated=True) as client:
     jobs = [client.submit(kling_nb.VideoRequest(prompt=p, duration=3), 4) for p in {PROMPTS!r}]
