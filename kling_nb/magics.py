@@ -242,7 +242,9 @@ def _is_name(text: str) -> bool:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the magics, and nothing else (no output, network or thread)."""
-    ipython.register_magics(KlingMagics(ipython))
+    magics = KlingMagics(ipython)
+    ipython.register_magics(magics)
+    magics.session.activate()
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

@@ -157,6 +157,9 @@ class Session:
         self._use_simulator = False
         self._atexit = False
         self._said_simulated = False
+
+    def activate(self) -> None:
+        """Make this the session ``current_session()`` returns (``%load_ext kling_nb`` does)."""
         global _active
         _active = self
 
@@ -326,6 +329,6 @@ _active: Session | None = None
 
 
 def current_session() -> Session | None:
-    """The session of the loaded ``%load_ext kling_nb`` (the latest one), or None: what the form
-    and ``kling_nb.history()`` use to follow the notebook's settings and client."""
+    """The session of the loaded ``%load_ext kling_nb`` (the latest one; None once unloaded): what
+    the form and ``kling_nb.history()`` use to follow the notebook's settings and client."""
     return _active

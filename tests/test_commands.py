@@ -122,3 +122,16 @@ def test_config_shows_the_simulators_pace(
     shell.run_line_magic("config", "KlingMagics.simulator_seconds = 2.5")
     line(shell, "config")
     assert "simulator_seconds  2.5\n" in capsys.readouterr().out
+
+
+def test_the_loaded_session_is_the_current_one(
+    magics: KlingMagics, shell: InteractiveShell
+) -> None:
+    from kling_nb.session import current_session
+
+    assert current_session() is magics.session
+    KlingMagics(shell=None)  # a magics object alone is not the notebook's session
+    assert current_session() is magics.session
+    shell.extension_manager.unload_extension("kling_nb")
+    assert current_session() is None
+    shell.extension_manager.load_extension("kling_nb")
