@@ -135,3 +135,14 @@ def test_the_loaded_session_is_the_current_one(
     shell.extension_manager.unload_extension("kling_nb")
     assert current_session() is None
     shell.extension_manager.load_extension("kling_nb")
+
+
+def test_history_and_gallery_follow_the_sessions_outputs_folder(
+    magics: KlingMagics, shell: InteractiveShell, tmp_path: Any
+) -> None:
+    import kling_nb
+
+    shell.run_line_magic("config", f"KlingMagics.outputs_dir = '{tmp_path / 'elsewhere'}'")
+    job = cell(shell, "", PROMPT).wait(timeout=30)
+    assert list(kling_nb.history()["job_id"]) == [job.id]
+    assert [c["job_id"] for c in kling_nb.gallery().cards] == [job.id]
