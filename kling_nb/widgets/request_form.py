@@ -190,7 +190,4 @@ def _default_client() -> Any:
             "This form has no client: create it with RequestForm(client=kling_nb.Client()), "
             "or run %load_ext kling_nb first to use the session's client."
         )
-    client = session.client()
-    if client.simulated:
-        session.say_simulated()
-    return client
+    return session.client()
