@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import anywidget
 import traitlets as t
 
-from kling_nb.records import typical_for
+from kling_nb.history import typical_for
 from kling_nb.summaries import cost_text, shots_text
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime

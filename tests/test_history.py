@@ -10,7 +10,7 @@ import pytest
 
 import kling_nb
 from kling_nb.client import Client
-from kling_nb.records import (
+from kling_nb.history import (
     ETA_SAMPLES,
     billed,
     eta_text,
