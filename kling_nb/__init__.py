@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec, get_model, list_models
     from kling_nb.client import Client
     from kling_nb.errors import KlingError
-    from kling_nb.jobs import Generation, Job, Result
     from kling_nb.history import history
+    from kling_nb.jobs import Generation, Job, Result
     from kling_nb.requests import Element, Shot, VideoRequest, estimate_cost
     from kling_nb.widgets import JobView, RequestForm
     from kling_nb.widgets.gallery import gallery

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 
-from kling_nb import history, listings
+from kling_nb import listings
+from kling_nb.history import ledger_records
 
 if TYPE_CHECKING:
     from kling_nb.jobs import Job
@@ -108,7 +109,7 @@ def _models(magics: KlingMagics, args: list[str]) -> None:
 def _jobs(magics: KlingMagics, args: list[str]) -> None:
     _expect("jobs", args)
     jobs = magics.session.jobs
-    earlier = listings.unattached(history.ledger_records(magics.outputs_dir), jobs)
+    earlier = listings.unattached(ledger_records(magics.outputs_dir), jobs)
     table = listings.jobs_table(jobs, earlier, time.time())
     if table is None:
         print("No jobs yet in this session, and none unfinished in the ledger.")
@@ -129,7 +130,7 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
         for job in running:
             job.cancel()
         print(f"Cancelled {listings.count(len(running), 'running job')}.")
-        left = listings.unattached(history.ledger_records(magics.outputs_dir), jobs)
+        left = listings.unattached(ledger_records(magics.outputs_dir), jobs)
         if left:
             earlier = listings.count(len(left), "job")
             print(f"{earlier} from before this kernel: %kling resume, then cancel.")
@@ -178,7 +179,7 @@ def _history(magics: KlingMagics, args: list[str]) -> None:
         table = listings.remote_history_table(magics.session.client().history())
         print(table or "The server has no generations for this account yet.")
         return
-    table = listings.history_table(history.ledger_records(magics.outputs_dir))
+    table = listings.history_table(ledger_records(magics.outputs_dir))
     print(table or f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
 
 

@@ -24,8 +24,8 @@ def cost_text(job: Any, estimated: str = "") -> str:
     """The estimate (after ``estimated``, e.g. ``"est. "``) while it runs or when every take
     succeeded; ``$0 (replayed; made for $1.12)`` for a replay; ``billed $0.56 of est. $1.12`` for
     an ended job with takes that did not succeed (Oxen bills per second of video made)."""
-    from kling_nb.jobs import FINAL
     from kling_nb.history import billed
+    from kling_nb.jobs import FINAL
     from kling_nb.requests import format_cost
 
     estimate = format_cost(job.estimated_cost)
