@@ -11,6 +11,16 @@ function clockText(seconds) {
   return m ? `${m}m ${String(s % 60).padStart(2, "0")}s` : `${s}s`;
 }
 
+// Beside a running take's elapsed time: the time left by the ledger's typical duration for this
+// model and length (`typical_seconds`), ticking in the browser; as kling_nb.history.eta_text.
+function etaText(typical, elapsed) {
+  if (typeof typical !== "number") return "no estimate yet";
+  const left = Math.round(typical - elapsed);
+  if (left < 1) return "any moment now";
+  const m = Math.floor(left / 60);
+  return m ? `about ${m}m ${String(left % 60).padStart(2, "0")}s left` : `about ${left}s left`;
+}
+
 function sizeText(n) {
   if (typeof n !== "number") return "";
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
@@ -52,8 +62,10 @@ function card(model, index, offset) {
       cancel.hidden = SETTLED.includes(g.status) || !model.get("can_cancel_one") || !g.id;
       if (g.path) {
         video.hidden = false;
-        const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];
-        facts.textContent = bits.filter(Boolean).join(" · ");
+        const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size)];
+        const path = h("span", "kling-path", g.path); // one line: an id never breaks mid-way
+        path.title = g.path;
+        facts.replaceChildren(bits.filter(Boolean).join(" · ") + " · ", path);
         facts.title = `sha256 ${g.sha256}`;
         if (!requested) {
           requested = `${index}-${Math.random().toString(36).slice(2)}`;
@@ -67,7 +79,9 @@ function card(model, index, offset) {
       const start = g.started_at || g.enqueued_at || model.get("created_at");
       if (!start) return (elapsed.textContent = "");
       const end = g.completed_at || (DONE.includes(g.status) ? start : Date.now() / 1000 - offset());
-      elapsed.textContent = clockText(end - start);
+      const running = !g.completed_at && !DONE.includes(g.status);
+      const eta = running ? ` · ${etaText(model.get("typical_seconds"), end - start)}` : "";
+      elapsed.textContent = clockText(end - start) + eta;
     },
     video(msg, buffers) {
       if (msg.id !== requested) return; // another view's reply

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec, get_model, list_models
     from kling_nb.client import Client
     from kling_nb.errors import KlingError
+    from kling_nb.history import history
     from kling_nb.jobs import Generation, Job, Result
     from kling_nb.requests import Element, Shot, VideoRequest, estimate_cost
     from kling_nb.widgets import JobView, RequestForm
+    from kling_nb.widgets.gallery import gallery
 
 _LAZY: dict[str, str] = {
     "Client": "kling_nb.client",
@@ -47,6 +49,8 @@ _LAZY: dict[str, str] = {
     "Shot": "kling_nb.requests",
     "VideoRequest": "kling_nb.requests",
     "estimate_cost": "kling_nb.requests",
+    "gallery": "kling_nb.widgets.gallery",
+    "history": "kling_nb.history",
     "get_model": "kling_nb.catalog",
     "list_models": "kling_nb.catalog",
 }
@@ -65,7 +69,9 @@ __all__ = [
     "VideoRequest",
     "__version__",
     "estimate_cost",
+    "gallery",
     "get_model",
+    "history",
     "list_models",
     "load_ipython_extension",
     "unload_ipython_extension",

@@ -1,10 +1,11 @@
-"""The ``%kling`` line commands: models, jobs, cancel, resume, history, config, simulator, form.
+"""The ``%kling`` line commands: models, jobs, cancel, resume, history, gallery, config, simulator,
+samples, form.
 
 Each command prints plain text (readable in a notebook and in terminal IPython) and returns
-``None``, except ``form``, which returns the widget to display. Only ``resume`` and the
-``--remote`` variants need a client; the others read the session and the ledgers and start nothing
-(``jobs``, ``cancel all`` and ``resume`` first record as lost the simulated jobs whose simulator
-is gone: ``kling_nb.lost``).
+``None``, except ``form`` and ``gallery``, which return the widget to display. Only ``resume``
+and the ``--remote`` variants need a client; the others read the session and the ledgers and start
+nothing (``samples`` starts the simulator when there is no key; ``jobs``, ``cancel all`` and
+``resume`` first record as lost the simulated jobs whose simulator is gone: ``kling_nb.lost``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 from IPython.core.error import UsageError
 
 from kling_nb import listings
+from kling_nb.env import API_KEY_ENV
+from kling_nb.history import ledger_records, ledgers
 
 if TYPE_CHECKING:
     from kling_nb.jobs import Job
@@ -46,12 +49,16 @@ kling_nb: Kling videos from this notebook (Oxen.ai).
   %kling cancel ID|all       cancel a job (or every running one)
   %kling resume              re-attach to generations still running after a restart
   %kling history [--remote]  what the ledger recorded (--remote: the server's, with costs)
+  %kling gallery [--last N] [--model M] [--search TEXT]   the saved videos, to compare takes
   %kling config              the effective settings (%config KlingMagics.<name> = ... changes them)
-  %kling simulator start|stop|status   the bundled local simulator
+  %kling simulator start|stop|status   the bundled local simulator (start takes the options
+                             of kling-nb simulator, e.g. --generation-seconds 10)
+  %kling samples             the simulator's sample image URLs, for -i in simulated runs
   %kling form                a request builder with validation, cost and exports
   %kling client              this session's Client, for the Python API (client = %kling client)
 
-Without OXEN_API_KEY every request goes to the bundled simulator, and says so."""
+Without OXEN_API_KEY every request goes to the bundled simulator, and says so
+(%config KlingMagics.simulator_seconds sets how long its generations take)."""
 
 
 def run_command(magics: KlingMagics, line: str) -> object:
@@ -106,7 +113,7 @@ def _jobs(magics: KlingMagics, args: list[str]) -> None:
     _expect("jobs", args)
     jobs = magics.session.jobs
     lost = _settle_lost(magics)
-    earlier = listings.unattached(listings.ledger_records(magics.outputs_dir), jobs)
+    earlier = listings.unattached(ledger_records(magics.outputs_dir), jobs)
     table = listings.jobs_table(jobs, earlier, time.time(), lost)
     if table is None:
         print("No jobs yet in this session, and none unfinished in the ledger.")
@@ -123,7 +130,7 @@ def _settle_lost(magics: KlingMagics) -> list[JobRecord]:
     """Record as lost the simulated jobs whose simulator is gone (``kling_nb.lost``)."""
     from kling_nb.lost import settle
 
-    return [record for ledger in listings.ledgers(magics.outputs_dir) for record in settle(ledger)]
+    return [record for ledger in ledgers(magics.outputs_dir) for record in settle(ledger)]
 
 
 def _say_lost(lost: list[JobRecord]) -> None:
@@ -147,7 +154,7 @@ def _cancel(magics: KlingMagics, args: list[str]) -> None:
             job.cancel()
         print(f"Cancelled {listings.count(len(running), 'running job')}.")
         lost = _settle_lost(magics)
-        left = listings.unattached(listings.ledger_records(magics.outputs_dir), jobs)
+        left = listings.unattached(ledger_records(magics.outputs_dir), jobs)
         if left:
             earlier = listings.count(len(left), "job")
             print(f"{earlier} from before this kernel: %kling resume, then cancel.")
@@ -198,14 +205,14 @@ def _history(magics: KlingMagics, args: list[str]) -> None:
         table = listings.remote_history_table(magics.session.client().history())
         print(table or "The server has no generations for this account yet.")
         return
-    table = listings.history_table(listings.ledger_records(magics.outputs_dir))
+    table = listings.history_table(ledger_records(magics.outputs_dir))
     print(table or f"The ledger in {magics.outputs_dir} is empty: nothing has been generated yet.")
 
 
 def _config(magics: KlingMagics, args: list[str]) -> None:
     _expect("config", args)
+    from kling_nb.env import BASE_URL_ENV
     from kling_nb.requests import format_cost
-    from kling_nb.session import BASE_URL_ENV
 
     session = magics.session
     simulator = session.simulator
@@ -221,7 +228,8 @@ def _config(magics: KlingMagics, args: list[str]) -> None:
         ["outputs_dir", str(Path(magics.outputs_dir).expanduser().resolve())],
         ["budget_usd", "none" if magics.budget_usd is None else format_cost(magics.budget_usd)],
         ["deadline_seconds", f"{magics.deadline_seconds:g}"],
-        ["OXEN_API_KEY", key],
+        ["simulator_seconds", f"{magics.simulator_seconds:g}"],
+        [API_KEY_ENV, key],
         [BASE_URL_ENV, os.environ.get(BASE_URL_ENV) or "not set (Oxen.ai)"],
         ["simulator", simulator.base_url if simulator else "not running"],
     ]
@@ -230,37 +238,99 @@ def _config(magics: KlingMagics, args: list[str]) -> None:
 
 
 def _simulator(magics: KlingMagics, args: list[str]) -> Any:
-    _expect("simulator", args, count=1)
+    if not args or args[0] not in ("start", "stop", "status") or (args[0] != "start" and args[1:]):
+        raise UsageError(f"Usage: {_USAGE['simulator']}")
     action = args[0]
     session = magics.session
     if action == "start":
         running = session.simulator
-        simulator = session.start_simulator(explicit=True)  # says so when it starts one
+        options = _simulator_options(magics, args[1:])
+        if running is not None and args[1:]:
+            print(
+                "The simulator is already running: %kling simulator stop, then start it with "
+                "these options."
+            )
+        from kling_nb.simulator.faults import FaultError
+
+        try:
+            simulator = session.start_simulator(explicit=True, options=options)  # says so
+        except (FaultError, OSError) as exc:
+            raise UsageError(f"The simulator did not start: {exc}.") from None
         if running is not None:
             until = " until %kling simulator stop" if session.api_key() else ""
             print(f"Requests go to the simulator at {running.base_url}{until}.")
         return simulator  # `sim = %kling simulator start` gives sim.sample_url(name) and stats
-    elif action == "stop":
+    if action == "stop":
         if session.stop_simulator():
             again = "" if session.api_key() else " The next submission starts it again (no key)."
             print("Stopped the simulator." + again)
         else:
             print("The simulator is not running.")
-    elif action == "status":
-        current = session.simulator
-        if current is None:
-            print("The simulator is not running.")
-        else:
-            stats = current.stats()
-            print(
-                f"The simulator is running at {current.base_url}: "
-                f"{stats.get('enqueue_calls', 0)} enqueue calls, "
-                f"{stats.get('generations_created', 0)} generations."
-            )
-            return current
-    else:
-        raise UsageError(f"Usage: {_USAGE['simulator']}")
-    return None
+        return None
+    current = session.simulator
+    if current is None:
+        print("The simulator is not running.")
+        return None
+    stats = current.stats()
+    print(
+        f"The simulator is running at {current.base_url}: "
+        f"{stats.get('enqueue_calls', 0)} enqueue calls, "
+        f"{stats.get('generations_created', 0)} generations."
+    )
+    return current
+
+
+def _simulator_options(magics: KlingMagics, args: list[str]) -> dict[str, Any]:
+    """``%kling simulator start``'s options: exactly ``kling-nb simulator``'s, read by its own
+    parser (a free port and ``simulator_seconds`` by default)."""
+    from kling_nb.session import NO_SIMULATOR
+
+    try:
+        from kling_nb.simulator.cli import add_arguments, simulator_settings
+    except ImportError:
+        raise UsageError(NO_SIMULATOR) from None
+    parser = _parser("%kling simulator start")
+    add_arguments(parser)
+    parser.set_defaults(port=0, generation_seconds=magics.simulator_seconds)
+    return simulator_settings(parser.parse_args(args))
+
+
+def _samples(magics: KlingMagics, args: list[str]) -> None:
+    _expect("samples", args)
+    from kling_nb.simulator.samples import SAMPLE_NAMES
+
+    session = magics.session
+    if session.simulator is None and not session.simulated:
+        print("The simulator is not running (a key is set): %kling simulator start, then again.")
+        return
+    simulator = session.simulator or session.start_simulator()
+    print("Sample images of the simulator, for -i, --element, --start or --end:")
+    for name in SAMPLE_NAMES:
+        print(f"  {name:<17}{simulator.sample_url(name)}")
+    print("They exist only while this simulator runs; Oxen.ai cannot fetch them.")
+
+
+def _gallery(magics: KlingMagics, args: list[str]) -> Any:
+    parser = _parser("%kling gallery")
+    parser.add_argument("--last", type=int, metavar="N", help="the latest N results")
+    parser.add_argument("--model", metavar="M", help="only this model (id or alias)")
+    parser.add_argument("--search", metavar="TEXT", help="only prompts containing TEXT")
+    options = parser.parse_args(args)
+    from kling_nb.widgets.gallery import gallery
+
+    try:
+        return gallery(
+            magics.outputs_dir, last=options.last, model=options.model, search=options.search
+        )
+    except ValueError as exc:  # an unknown model, or --last 0
+        raise UsageError(str(exc)) from None
+
+
+def _parser(prog: str) -> Any:
+    """An argument parser whose mistakes are ``UsageError`` lines, as the magic's own."""
+    from IPython.core.magic_arguments import MagicArgumentParser
+
+    return MagicArgumentParser(prog=prog, add_help=False)  # type: ignore[no-untyped-call]
 
 
 def _client(magics: KlingMagics, args: list[str]) -> Any:
@@ -284,8 +354,10 @@ _USAGE = {
     "cancel": "%kling cancel ID|all",
     "resume": "%kling resume",
     "history": "%kling history [--remote]",
+    "gallery": "%kling gallery [--last N] [--model M] [--search TEXT]",
+    "samples": "%kling samples",
     "config": "%kling config",
-    "simulator": "%kling simulator start|stop|status",
+    "simulator": "%kling simulator start [OPTIONS of kling-nb simulator]|stop|status",
     "form": "%kling form",
     "client": "%kling client",
     "help": "%kling help",
@@ -296,6 +368,8 @@ _COMMANDS: dict[str, Callable[[KlingMagics, list[str]], object]] = {
     "cancel": _cancel,
     "resume": _resume,
     "history": _history,
+    "gallery": _gallery,
+    "samples": _samples,
     "config": _config,
     "simulator": _simulator,
     "form": _form,

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kling_nb.env import API_KEY_ENV, BASE_URL_ENV, OUTPUTS_ENV
 from kling_nb.requests import format_cost
 from kling_nb.store import JobRecord, Ledger
 
 #: Variables removed from the kernel's environment so that the demo can never reach Oxen.ai.
-_LIVE_SETTINGS = ("OXEN_API_KEY", "KLING_NB_BASE_URL")
+_LIVE_SETTINGS = (API_KEY_ENV, BASE_URL_ENV)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def execute_notebook(
 def simulated_env(outputs: Path) -> dict[str, str]:
     """This process's environment without any Oxen.ai key, with results kept in ``outputs``."""
     env = {k: v for k, v in os.environ.items() if k not in _LIVE_SETTINGS}
-    env["KLING_NB_OUTPUTS"] = str(outputs)
+    env[OUTPUTS_ENV] = str(outputs)
     return env
 
 

@@ -286,17 +286,19 @@ class Job:
 
     # -- display -----------------------------------------------------------------------------
     def summary(self) -> str:
-        """One line: id, model, status, takes, estimated cost."""
-        from kling_nb.requests import format_cost
+        """One line: id, model, status, takes, cost (estimated, replayed or billed), then the
+        shots and one line per take."""
+        from kling_nb.summaries import cost_text, shots_text
 
         parts = [f"Job {self.id}", str(self.request.model), self.status]
         parts.append(f"{self.num_generations} generation{'s' if self.num_generations > 1 else ''}")
-        parts.append(f"est. {format_cost(self.estimated_cost)}")
+        parts.append(cost_text(self, "est. "))
         if self.replayed:
             parts.append("replayed from the ledger")
         if self.simulated:
             parts.append("SIMULATED")
         text = " · ".join(parts)
+        text += "\n  " + shots_text(self.request.shots, self.request.total_duration)
         for g in self.generations:
             line = f"\n  [{g.index}] {g.id or '-'} {g.status}"
             if g.result is not None:

@@ -4,22 +4,22 @@ answers in, text out (``None`` when there is nothing to list)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kling_nb.history import Record, billed, fit_columns, model_alias, record_prompts, relative_path
 
 if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec
     from kling_nb.jobs import Job
-    from kling_nb.store import JobRecord, Ledger
+    from kling_nb.store import JobRecord
 
 __all__ = [
     "count",
     "history_table",
     "jobs_table",
-    "ledger_records",
-    "ledgers",
     "models_table",
     "remote_history_table",
     "remote_models_table",
@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 HISTORY_ROWS = 50
-Record = tuple[Path, "JobRecord"]
+WIDTH = 100  # a terminal's or a notebook output's comfortable line
+PROMPT_ROOM = 24
 
 
 def models_table(specs: Iterable[ModelSpec]) -> str:
@@ -54,38 +55,61 @@ def jobs_table(
     jobs: Sequence[Job], records: Iterable[JobRecord], now: float, lost: Iterable[JobRecord] = ()
 ) -> str | None:
     """This session's jobs, then the ledger's unfinished ones it does not hold, marked (ledger),
-    then the ``lost`` ones (simulated, their simulator gone: see ``kling_nb.lost``)."""
+    then the ``lost`` ones (simulated, their simulator gone: see ``kling_nb.lost``); one line
+    each, within 100 columns (the prompt is cut to fit)."""
     rows = []
     for job in jobs:
-        cost = "none (replayed)" if job.replayed else _cost(job.estimated_cost)
+        cost = "$0 (replayed)" if job.replayed else _cost(job.estimated_cost)
         status = job.status + _sim(job.simulated)
-        prompt = job.request.shots[0].prompt if job.request.shots else ""
-        rows.append([job.id, status, _age(now - job.created_at), cost, _clip(prompt)])
+        prompt = " / ".join(shot.prompt for shot in job.request.shots)
+        age = _age(now - job.created_at)
+        rows.append([job.id, model_alias(str(job.request.model)), status, age, cost, prompt])
     marked = [(r, r.status) for r in records] + [(r, "lost") for r in lost]
     for record, shown in marked:
         status = f"{shown} (ledger){_sim(record.simulated)}"
         age, cost = _age(now - record.created_at), _cost(record.estimated_cost)
-        rows.append([record.job_id, status, age, cost, _record_prompt(record)])
-    return _table(["JOB", "STATUS", "AGE", "EST. COST", "PROMPT"], rows) if rows else None
+        prompt = " / ".join(record_prompts(record.request))
+        rows.append([record.job_id, model_alias(record.model), status, age, cost, prompt])
+    header = ["JOB", "MODEL", "STATUS", "AGE", "EST. COST", "PROMPT"]
+    return fit_columns(header, rows, flex=5, width=WIDTH) if rows else None
 
 
 def history_table(records: Sequence[Record]) -> str | None:
-    """The latest ledger jobs, oldest first, with the paths of their saved results."""
+    """The latest ledger jobs, oldest first, one line each within 100 columns: when, model,
+    status, takes saved, what it cost, the prompt (cut to fit) and the first result's path
+    relative to the outputs folder (printed once above)."""
     rows = []
-    for folder, record in records[-HISTORY_ROWS:]:
-        results = ", ".join(
-            str(folder / str(g.result.get("path")))
-            for g in sorted(record.generations.values(), key=lambda g: g.index)
-            if g.result
-        )
+    latest = records[-HISTORY_ROWS:]
+    folders = sorted(
+        {
+            relative_path(folder.parent if folder.name == "simulated" else folder)
+            for folder, _ in latest
+        }
+    )
+    for folder, record in latest:
+        gens = sorted(record.generations.values(), key=lambda g: g.index)
+        saved = [folder / str(g.result.get("path")) for g in gens if g.result]
+        top = folder.parent if folder.name == "simulated" else folder
+        first = os.path.relpath(saved[0], top) if saved else "-"
+        more = f" +{len(saved) - 1}" if len(saved) > 1 else ""
         status = record.status + _sim(record.simulated)
-        cost, prompt = _cost(record.estimated_cost), _record_prompt(record)
-        rows.append([_when(record.created_at), record.job_id, status, cost, prompt, results or "-"])
+        done = f"{len(saved)}/{record.num_generations}"
+        prompt = " / ".join(record_prompts(record.request))
+        rows.append([_when(record.created_at), model_alias(record.model), status, done])
+        rows[-1] += [_record_cost(record, len(saved)), prompt, first + more]
     if not rows:
         return None
-    text = _table(["CREATED", "JOB", "STATUS", "EST. COST", "PROMPT", "RESULTS"], rows)
+    header = ["CREATED", "MODEL", "STATUS", "SAVED", "COST", "PROMPT", "RESULT"]
+    # The prompt keeps PROMPT_ROOM columns; a result path longer than what is left (a server's
+    # generation id) loses its middle, and kling_nb.history() has it whole.
+    fixed = sum(max(len(r[i]) for r in [header, *rows]) for i in range(5)) + 2 * 6
+    room = max(len(header[6]), WIDTH - fixed - PROMPT_ROOM)
+    for row in rows:
+        row[6] = _middle(row[6], room)
+    text = f"Results are in {', '.join(folders)}/ (RESULT is relative to it).\n"
+    text += fit_columns(header, rows, flex=5, width=WIDTH)
     if len(records) > len(rows):
-        text += f"\nThe latest {len(rows)} of {len(records)} jobs; the ledger holds them all."
+        text += f"\nThe latest {len(rows)} of {len(records)} jobs; kling_nb.history() has them all."
     return text
 
 
@@ -97,29 +121,15 @@ def remote_history_table(answer: dict[str, Any]) -> str | None:
         stamp = _when(when) if isinstance(when, int | float) and not isinstance(when, bool) else "-"
         ids = [str(row.get("generation_id")), str(row.get("status"))]
         cost = f"${row['cost']}" if row.get("cost") is not None else "-"
-        model = str(row.get("model_name") or row.get("model") or "-")
-        rows.append([stamp, *ids, cost, model, _clip(str(row.get("prompt") or ""))])
+        model = model_alias(str(row.get("model_name") or row.get("model") or "-"))
+        rows.append([stamp, *ids, cost, model, str(row.get("prompt") or "")])
     if not rows:
         return None
-    text = _table(["ENQUEUED", "GENERATION", "STATUS", "COST", "MODEL", "PROMPT"], rows)
+    header = ["ENQUEUED", "GENERATION", "STATUS", "COST", "MODEL", "PROMPT"]
+    text = fit_columns(header, rows, flex=5, width=WIDTH)
     if answer.get("total_cost") is not None:
         text += f"\nTotal cost: ${answer['total_cost']} (first page; the server's figures)."
     return text
-
-
-def ledgers(outputs_dir: str | Path) -> list[Ledger]:
-    """The ledgers of the outputs folder and of its simulated subfolder, where there are some."""
-    from kling_nb.store import LEDGER_NAME, Ledger
-
-    outputs = Path(outputs_dir).expanduser().absolute()  # as the client writes them
-    folders = (outputs, outputs / "simulated")
-    return [Ledger(folder) for folder in folders if (folder / LEDGER_NAME).is_file()]
-
-
-def ledger_records(outputs_dir: str | Path) -> list[Record]:
-    """Every job in the ledgers of the outputs folder and its simulated subfolder, oldest first."""
-    found = [(ledger.folder, r) for ledger in ledgers(outputs_dir) for r in ledger.jobs().values()]
-    return sorted(found, key=lambda item: item[1].created_at)
 
 
 def unattached(records: Iterable[Record], jobs: Iterable[Job]) -> list[JobRecord]:
@@ -152,24 +162,29 @@ def _sim(simulated: bool) -> str:
     return " (simulated)" if simulated else ""
 
 
-def _record_prompt(record: JobRecord) -> str:
-    request = record.request
-    shots = request.get("multi_prompt") or [{"prompt": request.get("prompt") or ""}]
-    return _clip(str(shots[0].get("prompt", "")))
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _cost(usd: float | None) -> str:
     from kling_nb.requests import format_cost
 
     return format_cost(usd)
 
 
+def _middle(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters by an ellipsis in its middle."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
+def _record_cost(record: JobRecord, saved: int) -> str:
+    """What an ended job was billed (its succeeded takes), or ``est. $x`` while it runs."""
+    if record.pending or record.unsent or record.status == "submitting":
+        return "est. " + _cost(record.estimated_cost)
+    return _cost(billed(record.estimated_cost, record.num_generations, saved))
+
+
 def _when(unix: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(unix))
+    return time.strftime("%m-%d %H:%M", time.localtime(unix))
 
 
 def _age(seconds: float) -> str:
@@ -181,8 +196,4 @@ def _age(seconds: float) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
+    return fit_columns(header, rows)

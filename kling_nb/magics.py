@@ -22,7 +22,7 @@ from IPython.core.magic import line_cell_magic as _line_cell_magic
 from kling_nb.body import parse_body
 from kling_nb.cell import build_request, dry_run_report, num_generations
 from kling_nb.commands import run_command
-from kling_nb.session import KEY_HELP, SIMULATED_NOTE, KlingSettings, Session
+from kling_nb.session import KEY_HELP, KlingSettings, Session
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -50,7 +50,8 @@ _USAGE = """%%kling [-m MODEL] [-d SECONDS] [-a 16:9|9:16|1:1] [--audio] [-i URL
           [--element FRONT[,REF...]]... [--start URL] [--end URL] [--negative TEXT]
           [-n 1..4] [-o NAME] [--wait] [--force] [--dry-run] [--sync]
   %%kling [help | models [--remote] | jobs | cancel ID|all | resume | history [--remote]
-          | config | simulator start|stop|status | form]"""
+          | gallery [--last N] [--model M] [--search TEXT] | config
+          | simulator start [OPTIONS]|stop|status | samples | form]"""
 _DURATION_HELP = "Seconds, for a single prompt (with [Ns] shots, each has its own)."
 _ASPECT = "Aspect ratio (default: KlingMagics.aspect_ratio, else the model's)."
 _IMAGE_HELP = "A reference image, @Image1, @Image2... in the prompt (repeatable)."
@@ -89,7 +90,7 @@ class KlingMagics(Magics, KlingSettings):
         The body is the prompt; a line starting with [Ns] starts a shot of N seconds, lines
         after it continue that shot. {name} is a variable of yours, {{ and }} are braces.
         The cell returns the job at once (also in _kling). %kling help lists the commands:
-        models, jobs, cancel, resume, history, config, simulator, form.
+        models, jobs, cancel, resume, history, gallery, config, simulator, samples, form.
         """
         if cell is None:
             return run_command(self, line)
@@ -128,7 +129,6 @@ class KlingMagics(Magics, KlingSettings):
             if options.wait:
                 wait_for(running)
             return running
-        had_simulator = self.session.simulator is not None
         client = self.session.client()  # may start the simulator, which says so
         known = len(client.jobs)
         try:
@@ -160,10 +160,10 @@ class KlingMagics(Magics, KlingSettings):
             )
         if job.replayed_takes:
             notes.append(partial_note(job))
-        if job.simulated and had_simulator:
-            notes.append(SIMULATED_NOTE)
         if notes:
             print("\n".join(notes))
+        if job.simulated:
+            self.session.say_simulated()
         if options.wait and not job.done:
             wait_for(job)
         return job
@@ -200,9 +200,17 @@ def partial_note(job: Job) -> str:
 
 
 def wait_for(job: Job) -> None:
-    """Block until ``job`` ends; an interrupt stops the waiting, never the job."""
+    """Block until ``job`` ends; an interrupt stops the waiting, never the job. In a terminal
+    one progress line (status, elapsed, estimate) is rewritten meanwhile."""
+    import sys
+
+    from kling_nb.progress import wait_with_progress
+
     try:
-        job.wait()
+        if sys.stdout.isatty():
+            wait_with_progress(job, sys.stdout)
+        else:
+            job.wait()
     except KeyboardInterrupt:
         print(_interrupted(job))
 
@@ -248,7 +256,9 @@ def _is_name(text: str) -> bool:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the magics, and nothing else (no output, network or thread)."""
-    ipython.register_magics(KlingMagics(ipython))
+    magics = KlingMagics(ipython)
+    ipython.register_magics(magics)
+    magics.session.activate()
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

@@ -58,13 +58,12 @@ from kling_nb.rules import (
     check_prompt,
     check_unknown,
     check_url,
-    error_summary,
-    field_errors,
     literal_message,
     rule_context,
     validate_num_generations,
 )
 from kling_nb.sendable import unsendable_text
+from kling_nb.wording import error_summary, field_errors
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -359,7 +358,8 @@ class VideoRequest(_RequestModel):
         before = len(checks.errors)
         for loc, seconds in located:
             if seconds not in spec.allowed_durations:
-                checks.fail("shot_duration", loc, message, seconds)
+                allowed = list(spec.allowed_durations)
+                checks.fail("shot_duration", loc, message, seconds, allowed=allowed)
         if len(checks.errors) > before:
             return  # as on the server: per-shot errors stop before the totals are checked
         total = sum(seconds for _, seconds in located)

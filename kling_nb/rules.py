@@ -23,13 +23,14 @@ __all__ = [
     "NUM_GENERATIONS_MESSAGE",
     "RULES",
     "SHOT_DURATION_MESSAGE",
+    "SHOT_SECONDS",
+    "TAKES",
+    "VALUE_ERROR",
     "Checks",
     "LocalRuleWarning",
     "check_prompt",
     "check_unknown",
     "check_url",
-    "error_summary",
-    "field_errors",
     "literal_message",
     "rule_context",
     "url_problem",
@@ -38,6 +39,8 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 512
 MAX_ELEMENT_REFERENCES = 3
+SHOT_SECONDS = range(1, 16)  # a shot's allowed lengths
+TAKES = range(1, 5)  # num_generations
 NUM_GENERATIONS_MESSAGE = "num_generations must be an integer between 1 and 4"
 
 #: The local rules, by name. ``VideoRequest.unchecked(body, ignore=[name, ...])`` lets a request
@@ -64,7 +67,7 @@ RULES: Mapping[str, str] = {
 
 _IGNORE = "kling_nb.ignore"
 _BROKEN = "kling_nb.broken"
-_VALUE_ERROR = "Value error, "
+VALUE_ERROR = "Value error, "
 
 
 def rule_context(ignore: frozenset[str], broken: set[str]) -> dict[str, Any]:
@@ -85,7 +88,7 @@ def literal_message(values: Iterable[object]) -> str:
     return f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-SHOT_DURATION_MESSAGE = literal_message(range(1, 16))
+SHOT_DURATION_MESSAGE = literal_message(SHOT_SECONDS)
 
 
 class Checks:
@@ -98,21 +101,27 @@ class Checks:
         self.errors: list[InitErrorDetails] = []
 
     def fail(
-        self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
+        self,
+        rule: str,
+        loc: tuple[str | int, ...],
+        message: str,
+        value: object = None,
+        **context: Any,
     ) -> None:
-        """Record that ``rule`` failed at ``loc`` with ``message``, unless the caller ignores it."""
+        """Record that ``rule`` failed at ``loc`` with ``message``, unless the caller ignores it;
+        ``context`` (e.g. the allowed values) lets ``wording`` say the rule in the user's words."""
         assert rule in RULES, rule
         if rule in self.ignore:
             self.broken.add(rule)
             return
-        error = PydanticCustomError(rule, "{message}", {"message": message})
+        error = PydanticCustomError(rule, "{message}", {"message": message, **context})
         self.errors.append(InitErrorDetails(type=error, loc=loc, input=value))
 
     def value_error(
         self, rule: str, loc: tuple[str | int, ...], message: str, value: object = None
     ) -> None:
         """``fail`` with a sentence, prefixed ``Value error, `` as pydantic does for ValueError."""
-        self.fail(rule, loc, _VALUE_ERROR + message, value)
+        self.fail(rule, loc, VALUE_ERROR + message, value)
 
     def raise_if_any(self, title: str) -> None:
         """Raise every recorded failure as one ``ValidationError`` (locations kept)."""
@@ -187,34 +196,6 @@ def check_unknown(
 
 def validate_num_generations(n: object) -> int:
     """``n`` if it is an integer from 1 to 4, else ``ValueError`` in the server's words."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4:
+    if isinstance(n, bool) or not isinstance(n, int) or n not in TAKES:
         raise ValueError(NUM_GENERATIONS_MESSAGE)
     return n
-
-
-def _path(loc: tuple[str | int, ...]) -> str:
-    return ".".join(str(part) for part in loc)
-
-
-def field_errors(exc: ValidationError) -> dict[str, list[str]]:
-    """Messages by field path (``"prompt"``, ``"multi_prompt.1.duration"``; ``""`` for the whole
-    request), without pydantic's ``Value error, `` prefix: for showing next to form fields."""
-    found: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False):
-        message = error["msg"].removeprefix(_VALUE_ERROR)
-        messages = found.setdefault(_path(error["loc"]), [])
-        if message not in messages:
-            messages.append(message)
-    return found
-
-
-def error_summary(exc: ValidationError) -> str:
-    """Every error on one line in the seeds' wording; field errors that do not name their field
-    (``Field required``) get its path first: ``multi_prompt.0.prompt: Field required``."""
-    parts: list[str] = []
-    for error in exc.errors(include_url=False):
-        message, path = error["msg"], _path(error["loc"])
-        line = message if not path or message.startswith(_VALUE_ERROR) else f"{path}: {message}"
-        if line not in parts:
-            parts.append(line)
-    return "; ".join(parts)

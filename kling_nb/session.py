@@ -33,11 +33,17 @@ if TYPE_CHECKING:
     from kling_nb.jobs import Job
     from kling_nb.simulator import Simulator
 
-__all__ = ["KEY_HELP", "SIMULATED_NOTE", "KlingSettings", "Session"]
+from kling_nb.active import current_session, set_current
+from kling_nb.env import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_OUTPUTS,
+    OUTPUTS_ENV,
+    SIMULATOR_SECONDS_ENV,
+)
 
-API_KEY_ENV = "OXEN_API_KEY"
-BASE_URL_ENV = "KLING_NB_BASE_URL"
-OUTPUTS_ENV = "KLING_NB_OUTPUTS"
+__all__ = ["KEY_HELP", "SIMULATED_NOTE", "KlingSettings", "Session", "current_session"]
+
 # Sent to the local simulator only, which accepts any key. Not a secret, but random: every
 # client's key is redacted from all text, starts of it included, and no word may look like it.
 SIMULATOR_KEY = secrets.token_urlsafe(24)
@@ -71,10 +77,19 @@ class KlingSettings(Configurable):
     deadline_seconds = Float(
         1800.0, help="Give up on a job that has not finished after this many seconds."
     ).tag(config=True)
+    simulator_seconds = Float(
+        help="How long each generation of the bundled simulator takes (default: "
+        "$KLING_NB_SIMULATOR_SECONDS or 4, so that the live view can be seen). Applies when the "
+        "simulator starts."
+    ).tag(config=True)
+
+    @default("simulator_seconds")
+    def _default_simulator_seconds(self) -> float:
+        return float(os.environ.get(SIMULATOR_SECONDS_ENV) or 4.0)
 
     @default("outputs_dir")
     def _default_outputs_dir(self) -> str:
-        return os.environ.get(OUTPUTS_ENV) or "kling_outputs"
+        return os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS
 
     @validate("default_model")
     def _check_model(self, proposal: dict[str, Any]) -> str:
@@ -90,6 +105,12 @@ class KlingSettings(Configurable):
     def _check_deadline(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:
             raise TraitError("deadline_seconds must be a positive number of seconds.")
+        return float(proposal["value"])
+
+    @validate("simulator_seconds")
+    def _check_simulator_seconds(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("simulator_seconds must be 0 or more seconds.")
         return float(proposal["value"])
 
 
@@ -142,6 +163,17 @@ class Session:
         self._simulator_stack = contextlib.ExitStack()
         self._use_simulator = False
         self._atexit = False
+        self._said_simulated = False
+
+    def activate(self) -> None:
+        """Make this the session ``current_session()`` returns (``%load_ext kling_nb`` does)."""
+        set_current(self)
+
+    def say_simulated(self) -> None:
+        """Print that results are simulated, once per session (each view's badge says it too)."""
+        if not self._said_simulated:
+            self._said_simulated = True
+            self._out(SIMULATED_NOTE)
 
     # -- where requests go ------------------------------------------------------------------
     @staticmethod
@@ -217,20 +249,25 @@ class Session:
         )
 
     # -- the bundled simulator --------------------------------------------------------------
-    def start_simulator(self, *, explicit: bool = False) -> Simulator:
+    def start_simulator(
+        self, *, explicit: bool = False, options: dict[str, Any] | None = None
+    ) -> Simulator:
         """Start the bundled simulator (once per session) and say so; ``explicit`` (from
-        ``%kling simulator start``) also sends requests to it while a key is set."""
+        ``%kling simulator start``) also sends requests to it while a key is set. ``options`` are
+        ``kling_nb.simulator.run``'s (generation seconds default to ``simulator_seconds``)."""
         if explicit:
             self._use_simulator = True
         if self._simulator is not None:
             return self._simulator
+        settings = {"generation_seconds": self.settings.simulator_seconds, **(options or {})}
         try:
             from kling_nb.simulator import run
 
-            simulator = self._simulator_stack.enter_context(run())
+            simulator = self._simulator_stack.enter_context(run(**settings))
         except ImportError:
             raise UsageError(NO_SIMULATOR) from None
         self._simulator = simulator
+        self._said_simulated = True  # the line below says it
         self._register_atexit()
         why = "as asked" if self.api_key() else "because no OXEN_API_KEY is set"
         then = (
@@ -289,6 +326,7 @@ class Session:
         if self._atexit:
             atexit.unregister(self.close)
             self._atexit = False
+        set_current(None, unless=self)
 
     def _register_atexit(self) -> None:
         if not self._atexit:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from kling_nb.simulator import Simulator, run
+
+# The session's simulator paces generations for people (4 s); the tests, and the kernels they
+# start (which inherit this), keep it fast.
+os.environ.setdefault("KLING_NB_SIMULATOR_SECONDS", "0.2")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

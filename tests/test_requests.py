@@ -99,8 +99,8 @@ def test_the_4k_seed_examples_send_no_prompt_and_fail_as_the_server_says(example
     assert "prompt" not in example.body
     with pytest.raises(ValidationError) as info:
         VideoRequest.model_validate(example.body)
-    assert [e["msg"] for e in info.value.errors()] == [NEITHER]
-    assert error_summary(info.value) == NEITHER
+    assert [e["msg"] for e in info.value.errors()] == [NEITHER]  # the server's words...
+    assert error_summary(info.value) == NEITHER.removeprefix("Value error, ")  # ...said plainly
     # With a prompt added, the same body is valid and round-trips.
     body = {**example.body, "prompt": "A robot waves"}
     assert VideoRequest.model_validate(body).payload() == body
@@ -194,13 +194,18 @@ def test_errors_table_row(error, cause):
         with pytest.raises(ValidationError) as info:
             VideoRequest.model_validate(body)
         summary = error_summary(info.value)
-        # The table quotes the server's text; locally it is what follows "422 - ".
+        # The table quotes the server's text; the error keeps what follows "422 - " (the
+        # simulator answers with it), and the summary says it without pydantic's prefix.
         local = error.removeprefix("Getting model response error: 422 - ")
         if "..." in local:  # the table abbreviates the literal; the seed spells it out
             assert local == "Input should be '1', '2', ... or '15'"
             assert SHOT_LITERAL in seed_text(O3_PRO_SEED)
-            local = SHOT_LITERAL
-        assert local in summary
+            assert [e["msg"] for e in info.value.errors()] == [SHOT_LITERAL]
+            # ...and the user reads the shot and the rule instead.
+            assert summary == "shot 1 is 16 s; a shot is 1 to 15 s."
+            continue
+        assert any(local in e["msg"] for e in info.value.errors())
+        assert local.removeprefix("Value error, ") in summary
         assert "\n" not in summary
 
 
@@ -448,10 +453,10 @@ def test_image_and_video_models_need_their_input():
     VideoRequest(model="v3-motion", prompt="x", input_image=URL, input_video=video)
     with pytest.raises(ValidationError) as info:
         VideoRequest(model="v3-motion", prompt="x")
-    assert error_summary(info.value) == "input_image: Field required; input_video: Field required"
+    assert error_summary(info.value) == "input_image: Field required; input_video: Field required."
     with pytest.raises(ValidationError) as info:
         VideoRequest(model="v2.6-i2v", prompt="x")
-    assert field_errors(info.value) == {"input_image": ["Field required"]}
+    assert field_errors(info.value) == {"input_image": ["input_image: Field required."]}
 
 
 def test_input_image_shape_follows_the_model():
@@ -626,24 +631,67 @@ def test_field_errors_map_to_paths_without_the_value_error_prefix():
     }
     with pytest.raises(ValidationError) as info:
         VideoRequest.model_validate(body)
-    assert field_errors(info.value) == {"multi_prompt.1.duration": [SHOT_LITERAL]}
+    assert field_errors(info.value) == {
+        "multi_prompt.1.duration": ["shot 2 is 20 s; a shot is 1 to 15 s."]
+    }
     with pytest.raises(ValidationError) as info:
         VideoRequest.model_validate(
             {"prompt": "x", "multi_prompt": shots(5), "aspect_ratio": "2:1"}
         )
     assert field_errors(info.value) == {
         "": ["Cannot provide both 'prompt' and 'multi_prompt'."],
-        "aspect_ratio": ["Input should be '16:9', '9:16' or '1:1'"],
+        "aspect_ratio": ["aspect_ratio: Input should be '16:9', '9:16' or '1:1'."],
     }
 
 
-def test_error_summary_is_one_line_in_the_seeds_words():
+def test_error_summary_is_one_line_in_the_users_words():
     with pytest.raises(ValidationError) as info:
-        VideoRequest.model_validate({"multi_prompt": [{"duration": 5}, {"prompt": "x" * 513}]})
+        VideoRequest.model_validate({"multi_prompt": [{"duration": 5}, {"prompt": "x" * 600}]})
     assert error_summary(info.value) == (
-        "multi_prompt.0.prompt: Field required; "
-        "multi_prompt.1.prompt: String should have at most 512 characters"
+        "shot 1 prompt: Field required; shot 2 prompt is 600 characters; the limit is 512."
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "summary"),
+    [
+        ({"prompt": "x" * 600}, "prompt is 600 characters; the limit is 512."),
+        ({"prompt": ""}, "prompt is empty; describe what the video shows."),
+        (
+            {"multi_prompt": [{"prompt": "a", "duration": 5}, {"prompt": "b", "duration": 20}]},
+            "shot 2 is 20 s; a shot is 1 to 15 s.",
+        ),
+        ({"prompt": "a", "duration": 20}, "duration is 20 s; the duration is 1 to 15 s."),
+        (
+            {"model": "v2.6-t2v", "prompt": "a", "duration": 7},
+            "duration is 7 s; the duration is 5 or 10 s.",
+        ),
+        (
+            {"multi_prompt": [{"prompt": "a", "duration": "5"}]},
+            "shot 1 is '5'; a shot is a whole number of seconds, 1 to 15 s.",
+        ),
+        # The seeds' own sentences stay, after the field they are about.
+        (
+            {"multi_prompt": [{"prompt": "a", "duration": 10}, {"prompt": "b", "duration": 6}]},
+            "shots: Total shot duration (16s) exceeds maximum allowed (15s).",
+        ),
+        (
+            {"multi_prompt": [{"prompt": "a", "duration": 1}, {"prompt": "b", "duration": 1}]},
+            "shots: duration value '2' is invalid. Try using duration='5' instead, as duration "
+            "support may vary by model and mode.",
+        ),
+        (
+            {"prompt": "@Image2 runs", "input_image": [URL]},
+            "prompt: '@Image2' refers to image 2, but the request has 1 in 'input_image': add it "
+            "or fix the reference (counted from 1).",
+        ),
+    ],
+)
+def test_messages_name_the_shot_or_field_and_end_once(body, summary):
+    with pytest.raises(ValidationError) as info:
+        VideoRequest.model_validate(body)
+    assert error_summary(info.value) == summary
+    assert ".." not in summary and ".;" not in summary
 
 
 # ----- the escape hatch -----

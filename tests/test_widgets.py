@@ -80,7 +80,9 @@ class FakeClient:
     def __init__(self) -> None:
         self.submitted: list[tuple[VideoRequest, int]] = []
 
-    def submit(self, request: VideoRequest, num_generations: int = 1) -> FakeJob:
+    def submit(
+        self, request: VideoRequest, num_generations: int = 1, force: bool = False
+    ) -> FakeJob:
         self.submitted.append((request, num_generations))
         return FakeJob(request, num_generations)
 

@@ -17,7 +17,7 @@ if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("star
         "the simulator needs the 'simulator' extra: pip install 'kling-nb[simulator]'"
     )
 
-__all__ = ["add_arguments", "serve"]
+__all__ = ["add_arguments", "serve", "simulator_settings"]
 
 
 def _error_list(text: str) -> list[Any]:
@@ -121,22 +121,27 @@ def fault_settings(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def simulator_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``Simulator``'s keyword arguments from parsed options (also ``%kling simulator start``'s)."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "generation_seconds": args.generation_seconds,
+        "keepalive_seconds": args.keepalive_seconds,
+        "api_key": args.api_key,
+        "video_height": args.video_height,
+        "reuse_videos": args.reuse_videos,
+        **fault_settings(args),
+    }
+
+
 def serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop, 2 on a bad setting, 1 if it cannot bind."""
     from kling_nb.simulator.faults import FaultError
     from kling_nb.simulator.server import Simulator
 
     try:
-        sim = Simulator(
-            host=args.host,
-            port=args.port,
-            generation_seconds=args.generation_seconds,
-            keepalive_seconds=args.keepalive_seconds,
-            api_key=args.api_key,
-            video_height=args.video_height,
-            reuse_videos=args.reuse_videos,
-            **fault_settings(args),
-        )
+        sim = Simulator(**simulator_settings(args))
     except FaultError as exc:
         print(f"kling-nb simulator: {exc}", file=sys.stderr)
         return 2

@@ -42,6 +42,19 @@ def model_choices() -> list[dict[str, Any]]:
     ]
 
 
+def form_limits() -> dict[str, Any]:
+    """The request rules' numbers the form shows (counters, ranges, choices): from the rules
+    themselves, so the browser never holds a second copy."""
+    from kling_nb.rules import MAX_ELEMENT_REFERENCES, MAX_PROMPT_CHARS, SHOT_SECONDS, TAKES
+
+    return {
+        "prompt_chars": MAX_PROMPT_CHARS,
+        "shot_seconds": [SHOT_SECONDS[0], SHOT_SECONDS[-1]],
+        "takes": list(TAKES),
+        "element_references": MAX_ELEMENT_REFERENCES,
+    }
+
+
 def _number(value: Any) -> Any:
     """An int from a form field when it is one, else the raw value for the validator to refuse."""
     if isinstance(value, bool):

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets as t
 
+from kling_nb.history import typical_for
 from kling_nb.state import JOB_FINAL
+from kling_nb.summaries import cost_text, shots_text
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
 from kling_nb.widgets._static import packed_module
@@ -34,13 +36,8 @@ __all__ = ["JobView", "display_bundle", "show"]
 
 
 def summarize(request: VideoRequest) -> str:
-    """One line: shot count, total seconds and the first prompt, shortened."""
-    shots = list(request.shots)
-    first = " ".join(str(getattr(shots[0], "prompt", "")).split()) if shots else ""
-    if len(first) > 80:
-        first = first[:79] + "…"
-    count = f"{len(shots)} shots, " if len(shots) > 1 else ""
-    return f"{count}{request.total_duration}s: {first}"
+    """One line: shot count, total seconds and every shot's prompt, shortened."""
+    return shots_text(list(request.shots), request.total_duration)
 
 
 def _display_path(path: Path) -> str:
@@ -118,6 +115,8 @@ class JobView(anywidget.AnyWidget):
     exports = t.Dict().tag(sync=True)
     can_cancel_one = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
+    # Median seconds of the ledger's latest takes of this model and length (None: no estimate).
+    typical_seconds = t.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -126,13 +125,11 @@ class JobView(anywidget.AnyWidget):
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         self._posters: dict[int, str] = {}  # per take, for the fallback only (never synced)
         request = job.request
-        from kling_nb.requests import format_cost
-
         n = job.num_generations
         with self.hold_sync():
             self.model = request.model
             self.summary = summarize(request)
-            self.cost = format_cost(job.estimated_cost)
+            self.typical_seconds = typical_for(job)
             self.request_hash = request.request_hash
             self.exports = exports_for(request, n)
             self.can_cancel_one = True
@@ -155,6 +152,7 @@ class JobView(anywidget.AnyWidget):
         # Runs on the client's runtime thread: set traits only, never print or display.
         with self._lock, self.hold_sync():
             self.status = job.status
+            self.cost = cost_text(job)
             self.error = job.error or ""
             self.replayed = bool(job.replayed)
             self.simulated = bool(job.simulated)

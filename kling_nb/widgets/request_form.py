@@ -16,10 +16,16 @@ import ipywidgets
 import traitlets as t
 from pydantic import ValidationError
 
-from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
+from kling_nb.widgets._draft import (
+    draft_from_request,
+    form_limits,
+    model_choices,
+    payload_from_draft,
+)
 from kling_nb.widgets._picker import Picker
 from kling_nb.widgets._static import packed_module
 from kling_nb.widgets.job_view import JobView, exports_for
+from kling_nb.wording import sentence
 
 __all__ = ["FormEditor", "RequestForm"]
 
@@ -30,6 +36,7 @@ class FormEditor(anywidget.AnyWidget):
     _esm = packed_module("form.js", ["kling.css", "form.css"], parts=["picker.js"])
 
     models = t.List(t.Dict()).tag(sync=True)
+    limits = t.Dict().tag(sync=True)  # the request rules' numbers, from Python (one source)
     draft = t.Dict().tag(sync=True)
     validated_seq = t.Int(-1).tag(sync=True)
     valid = t.Bool(False).tag(sync=True)
@@ -50,7 +57,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
     children: tuple[Any, ...]
 
     def __init__(self, client: Any = None, *, draft: dict[str, Any] | None = None) -> None:
-        self.editor = FormEditor(models=model_choices())
+        self.editor = FormEditor(models=model_choices(), limits=form_limits())
         super().__init__(children=[self.editor])
         self._client = client
         self._lock = threading.Lock()
@@ -73,13 +80,8 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
     def request(self) -> Any:
         """The current request as a VideoRequest; ValueError naming the problems if invalid."""
         if self._request is None:
-            problems = "; ".join(
-                f"{path or 'request'}: {' '.join(msgs)}"
-                for path, msgs in self.editor.errors.items()
-            )
-            raise ValueError(
-                f"The form's request is not valid yet: {problems}. Fix it in the form."
-            )
+            problems = " ".join(m for msgs in self.editor.errors.values() for m in msgs)
+            raise ValueError(f"The form's request is not valid yet: {problems} Fix it in the form.")
         return self._request
 
     @property
@@ -106,7 +108,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
         try:
             n = validate_num_generations(draft.get("num_generations", 1))
         except ValueError as exc:
-            errors["num_generations"] = [str(exc)]
+            errors["num_generations"] = [sentence(str(exc))]
             n = 1
         try:
             request = VideoRequest.model_validate(localize(payload_from_draft(draft)))
@@ -116,7 +118,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
             for path, messages in field_errors(exc).items():
                 errors.setdefault(path, []).extend(messages)
         except ValueError as exc:  # e.g. an unknown model
-            errors.setdefault("model", []).append(str(exc))
+            errors.setdefault("model", []).append(sentence(str(exc)))
         ok = not errors and request is not None
         with self._lock, self.editor.hold_sync():
             self._request = request if ok else None
@@ -140,34 +142,59 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
         if content.get("kind") != "submit":
             return
         try:
-            self.submit()
+            self.submit(force=bool(content.get("force")))
         except Exception as exc:  # shown beside the button; a failed submit must not vanish
-            self.editor.notice = f"{type(exc).__name__}: {exc}"
+            self.editor.notice = f"{type(exc).__name__}: {sentence(str(exc))}"
         finally:
             self.editor.submitted += 1  # the button, disabled on click, comes back
 
-    def submit(self) -> Any:
-        """Send the current request (as Submit does); returns the Job and shows its JobView."""
-        request = self.request
+    def submit(self, *, force: bool = False) -> Any:
+        """Send the current request (as Submit does); returns the Job and shows its JobView.
+
+        An unchanged request replays its recorded result (at no cost) once; submitting it again
+        points at that view and sends nothing. ``force`` (the New take button) sends a new,
+        billed take, as ``%%kling --force`` does.
+        """
+        from kling_nb.requests import estimate_cost, format_cost
+
+        request, n = self.request, self._num_generations
+        cost = format_cost(estimate_cost(request, n))
+        last = self.jobs[-1] if self.jobs else None
+        if last is not None and not force and _same(last, request, n):
+            self.editor.notice = (
+                f"Unchanged since job {last.id} above: nothing was sent. "
+                f"New take sends it again, billed ({cost})."
+            )
+            return last
         client = self._client if self._client is not None else _default_client()
-        job = client.submit(request, num_generations=self._num_generations)
+        job = client.submit(request, num_generations=n, force=force)
         self.jobs.append(job)
         view = JobView(job)
         earlier: list[Any] = list(self.children)[1:]
         self.children = (self.editor, view, *earlier)
-        self.editor.notice = ""
+        self.editor.notice = (
+            "Replayed the recorded result of this unchanged request: nothing was sent, no cost. "
+            f"New take makes another, billed ({cost})."
+            if job.replayed
+            else ""
+        )
         return job
+
+
+def _same(job: Any, request: Any, num_generations: int) -> bool:
+    """Whether ``job`` was submitted for exactly this request and number of takes."""
+    same_request = job.request.request_hash == request.request_hash
+    return bool(same_request and job.num_generations == num_generations)
 
 
 def _default_client() -> Any:
     """The notebook session's client, as ``%%kling`` uses (the simulator without OXEN_API_KEY)."""
-    from IPython import get_ipython
+    from kling_nb.active import current_session
 
-    shell = get_ipython()
-    magics = shell.magics_manager.registry.get("KlingMagics") if shell is not None else None
-    if magics is None:
+    session = current_session()
+    if session is None:
         raise ValueError(
             "This form has no client: create it with RequestForm(client=kling_nb.Client()), "
             "or run %load_ext kling_nb first to use the session's client."
         )
-    return magics.session.client()
+    return session.client()
