@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec, get_model, list_models
     from kling_nb.client import Client
     from kling_nb.errors import KlingError
-    from kling_nb.history import history
     from kling_nb.jobs import Generation, Job, Result
     from kling_nb.requests import Element, Shot, VideoRequest, estimate_cost
+    from kling_nb.takes import history
     from kling_nb.widgets import JobView, RequestForm
     from kling_nb.widgets.gallery import gallery
 
@@ -50,7 +50,7 @@ _LAZY: dict[str, str] = {
     "VideoRequest": "kling_nb.requests",
     "estimate_cost": "kling_nb.requests",
     "gallery": "kling_nb.widgets.gallery",
-    "history": "kling_nb.history",
+    "history": "kling_nb.takes",
     "get_model": "kling_nb.catalog",
     "list_models": "kling_nb.catalog",
 }

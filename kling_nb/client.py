@@ -289,6 +289,7 @@ class Client:
         return job
 
     def _add(self, job: Job) -> None:
+        job.ledger = self.ledger
         self.jobs.append(job)
         self._by_id[job.id] = job
 

@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 
 from kling_nb import listings
 from kling_nb.env import API_KEY_ENV
-from kling_nb.history import ledger_records, ledgers
+from kling_nb.takes import ledger_records, ledgers
 
 if TYPE_CHECKING:
     from kling_nb.jobs import Job

@@ -25,6 +25,7 @@ from kling_nb.state import FINAL, SERVER_FINAL, GenerationStatus, JobStatus, res
 
 if TYPE_CHECKING:
     from kling_nb.requests import VideoRequest
+    from kling_nb.store import Ledger
 
 __all__ = ["Generation", "Job", "Result"]
 
@@ -116,6 +117,8 @@ class Job:
         self.replayed = replayed
         #: Generations replayed from an earlier, partly succeeded run of the same request.
         self.replayed_takes = 0
+        #: The ledger of the client that runs it (views estimate the time left from it).
+        self.ledger: Ledger | None = None
         self.created_at = time.time() if created_at is None else created_at
         self.finished_at: float | None = None
         self.error: str | None = None

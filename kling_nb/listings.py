@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kling_nb.history import Record, billed, fit_columns, model_alias, record_prompts, relative_path
+from kling_nb.takes import Record, billed, fit_columns, model_alias, record_prompts, relative_path
 
 if TYPE_CHECKING:
     from kling_nb.catalog import ModelSpec

@@ -10,7 +10,7 @@ import time
 from typing import IO, TYPE_CHECKING
 
 from kling_nb.errors import WaitTimeoutError
-from kling_nb.history import eta_text, typical_for
+from kling_nb.takes import eta_text, typical_for
 
 if TYPE_CHECKING:
     from kling_nb.jobs import Job

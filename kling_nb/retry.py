@@ -48,6 +48,8 @@ class Policy:
     # After this many failed connects in a row the client polls until the stream is back.
     events_failures_before_polling: int = 3
     safety_poll_interval: float = 30.0
+    # While a generation is still queued: when it starts, the views say "processing".
+    status_poll_interval: float = 5.0
     fallback_poll_min: float = 2.0
     fallback_poll_max: float = 15.0
     deadline_seconds: float = 1800.0

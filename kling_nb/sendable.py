@@ -27,11 +27,12 @@ def unsendable_text(body: object) -> list[InitErrorDetails]:
         match = _SURROGATE.search(text)
         if match is None:
             continue
-        where = ".".join(map(str, loc)) or "the request"
+        # The summary names the field (``wording``); a field name itself has no field to name.
+        what = "a lone surrogate" if loc else "a field name with a lone surrogate"
         message = (
-            f"{where!r} holds a lone surrogate {match.group(0)!r} (character {match.start() + 1}), "
-            "which cannot be sent as UTF-8: the text was probably decoded with "
-            "errors='surrogateescape'; remove or replace that character."
+            f"{what} {match.group(0)!r} (character {match.start() + 1}) cannot be sent as UTF-8: "
+            "the text was probably decoded with errors='surrogateescape'; remove or replace that "
+            "character."
         )
         error = PydanticCustomError("text_encoding", "Value error, {message}", {"message": message})
         errors.append(InitErrorDetails(type=error, loc=loc, input=text))

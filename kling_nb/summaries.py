@@ -12,7 +12,7 @@ __all__ = ["cost_text", "shots_text"]
 def shots_text(shots: Sequence[Any], total_seconds: int, limit: int = 160) -> str:
     """``"3 shots, 15 s: A / B / C"`` (each prompt shortened to share ``limit`` characters), or
     ``"5 s: the prompt"`` for one."""
-    from kling_nb.history import shorten
+    from kling_nb.takes import shorten
 
     prompts = [" ".join(str(getattr(shot, "prompt", "")).split()) for shot in shots]
     head = f"{len(prompts)} shots, {total_seconds} s" if len(prompts) > 1 else f"{total_seconds} s"
@@ -24,9 +24,9 @@ def cost_text(job: Any, estimated: str = "") -> str:
     """The estimate (after ``estimated``, e.g. ``"est. "``) while it runs or when every take
     succeeded; ``$0 (replayed; made for $1.12)`` for a replay; ``billed $0.56 of est. $1.12`` for
     an ended job with takes that did not succeed (Oxen bills per second of video made)."""
-    from kling_nb.history import billed
     from kling_nb.requests import format_cost
     from kling_nb.state import FINAL
+    from kling_nb.takes import billed
 
     estimate = format_cost(job.estimated_cost)
     if job.replayed:

@@ -59,8 +59,10 @@ class Tracker:
         self.listener = EventListener(
             api, policy, on_event=self.on_event, on_connect=self.on_connect
         )
+        # Set on a new generation to follow, or a change of the listener's mode: the poll
+        # loop picks its next interval again.
+        self.wake = self.listener.mode_changed
         self.downloads = Downloads(api, policy, runtime, journal.ledger.folder, self._saved)
-        self.wake = asyncio.Event()  # a new generation to poll for
         self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._save_rounds: dict[str, int] = {}
         self.closing = False
@@ -248,18 +250,23 @@ class Tracker:
 
     # -- polling, deadlines and cancelling ---------------------------------------------------
     async def poll_loop(self) -> None:
-        """The safety poll, or adaptive polling while the event stream is unavailable.
+        """Adaptive polling while the event stream is unavailable; with the stream up, a status
+        poll while a generation is still queued (the stream says nothing until the end, and the
+        views show the server's "processing" when it starts), else the slow safety poll.
 
-        While polling, a new submission restarts the fast interval; while the stream is up, only
-        a change of the listener's mode interrupts the slow safety interval.
+        A new generation, or a change of the listener's mode, makes it pick its interval again.
         """
         interval = self.policy.fallback_poll_min
         while True:
             polling = self.listener.polling
-            wake = self.wake if polling else self.listener.mode_changed
-            wake.clear()
-            timeout = interval if polling else self.policy.safety_poll_interval
-            if await wait_event(wake, timeout):
+            self.wake.clear()
+            if polling:
+                timeout = interval
+            elif any(gen.status in ("pending", "queued") for _, gen in self.tracked.values()):
+                timeout = self.policy.status_poll_interval
+            else:
+                timeout = self.policy.safety_poll_interval
+            if await wait_event(self.wake, timeout):
                 interval = self.policy.fallback_poll_min
                 continue
             try:

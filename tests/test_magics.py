@@ -301,17 +301,17 @@ def test_a_lone_surrogate_in_any_text_is_a_clear_error_and_nothing_is_sent(
     from pydantic import ValidationError
 
     shell.user_ns["name"] = b"caf\xe9".decode("utf-8", "surrogateescape")
-    said = r"holds a lone surrogate '\\udce9' \(character 4\), which cannot be sent as UTF-8"
-    with pytest.raises(UsageError, match=f"^Value error, 'prompt' {said}") as info:
+    said = r"a lone surrogate '\\udce9' \(character 4\) cannot be sent as UTF-8"
+    with pytest.raises(UsageError, match=f"^prompt: {said}") as info:
         cell(shell, "", "{name} at dusk, a slow walk")
     assert "\n" not in str(info.value)
-    with pytest.raises(UsageError, match=f"'negative_prompt' {said}"):
+    with pytest.raises(UsageError, match=f"negative_prompt: {said}"):
         cell(shell, "--negative={name}", PROMPT)
     client = magics.session.client()
     shots = [{"prompt": "a"}, {"prompt": shell.user_ns["name"]}]
-    with pytest.raises(ValidationError, match=f"'multi_prompt.1.prompt' {said}"):
+    with pytest.raises(ValidationError, match=f"multi_prompt.1.prompt\n.*{said}"):
         client.submit({"multi_prompt": shots})
-    with pytest.raises(ValidationError, match=f"'target_namespace' {said}"):
+    with pytest.raises(ValidationError, match=f"target_namespace\n.*{said}"):
         client.generate({"prompt": PROMPT, "target_namespace": shell.user_ns["name"]})
     assert nothing_sent(server)
     assert client.jobs == [] and not (tmp_path / "ledger.jsonl").exists()

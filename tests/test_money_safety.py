@@ -255,3 +255,17 @@ def test_a_full_disk_at_submit_is_one_clear_error_and_nothing_is_sent(
             c.submit(request())
         assert c.jobs == []
     assert sim.stats()["enqueue_calls"] == 0
+
+
+def test_a_view_says_processing_when_the_server_does_not_only_at_the_end(tmp_path: Path) -> None:
+    """The event stream tells only the end; a status poll runs while a take is queued."""
+    policy = replace(FAST, status_poll_interval=0.1, safety_poll_interval=60.0)
+    seen: list[str] = []
+    with (
+        run(generation_seconds=3.0, keepalive_seconds=0.5) as sim,
+        Client(KEY, sim.base_url, tmp_path, policy=policy) as c,
+    ):
+        job = c.submit(request())
+        job.observe(lambda j: seen.append(j.status))
+        assert job.wait(30).status == "succeeded"
+    assert "processing" in seen and seen.index("processing") < seen.index("succeeded")

@@ -804,8 +804,8 @@ def test_a_lone_surrogate_in_any_text_is_refused_whatever_rules_are_ignored(body
         (error,) = info.value.errors()
         assert error["type"] == "text_encoding"
         summary = error_summary(info.value)
-        assert summary.startswith(f"Value error, {where!r} holds a lone surrogate")
-        assert "cannot be sent as UTF-8" in summary
+        assert "lone surrogate" in summary and "cannot be sent as UTF-8" in summary
+        assert summary.count(".") == summary.count("character.")  # one sentence, ending once
     if where != "the request":
         assert list(field_errors(info.value)) == [where]  # shown beside its field in the form
 

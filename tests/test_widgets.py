@@ -57,6 +57,7 @@ class FakeJob:
         self.finished_at: float | None = None
         self.error: str | None = None
         self.cancels: list[tuple[bool, int | None]] = []
+        self.ledger = None  # no client: no time estimate
         self._observers: list[Callable[[Any], None]] = []
 
     def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]:

@@ -15,7 +15,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from kling_nb.history import Take, default_outputs, ledger_records, model_alias, takes
+from kling_nb.takes import Take, default_outputs, ledger_records, model_alias, takes
 from kling_nb.widgets._media import video_mime
 from kling_nb.widgets._static import packed_module
 

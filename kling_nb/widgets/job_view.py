@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets as t
 
-from kling_nb.history import typical_for
 from kling_nb.state import JOB_FINAL
 from kling_nb.summaries import cost_text, shots_text
+from kling_nb.takes import typical_for
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
 from kling_nb.widgets._static import packed_module

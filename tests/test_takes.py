@@ -1,4 +1,4 @@
-"""records: the ledger as rows (kling_nb.history), time estimates and billed amounts."""
+"""takes: the ledger as rows (kling_nb.history()), time estimates and billed amounts."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import pytest
 
 import kling_nb
 from kling_nb.client import Client
-from kling_nb.history import (
+from kling_nb.records import GenerationRecord, JobRecord
+from kling_nb.requests import Shot, VideoRequest
+from kling_nb.simulator import Simulator
+from kling_nb.takes import (
     ETA_SAMPLES,
     billed,
     eta_text,
     fit_columns,
     typical_seconds,
 )
-from kling_nb.requests import Shot, VideoRequest
-from kling_nb.simulator import Simulator
-from kling_nb.store import GenerationRecord, JobRecord
 
 O3 = "kling-video-o3-pro-reference-to-video"
 
@@ -60,8 +60,13 @@ def test_history_without_pandas_is_a_list_of_dicts(
 
 
 def _record(i: int, model: str, seconds: int, took: float, status: str = "succeeded") -> JobRecord:
-    gen = GenerationRecord(index=0, generation_id=f"g{i}", status=status)
-    gen.enqueued_at, gen.completed_at = 1000.0 * i, 1000.0 * i + took
+    gen = GenerationRecord(
+        job_id=f"j{i}",
+        generation_id=f"g{i}",
+        status=status,
+        enqueued_at=1000.0 * i,
+        completed_at=1000.0 * i + took,
+    )
     return JobRecord(
         job_id=f"j{i}",
         request={"prompt": "x", "duration": seconds},

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kling_nb.env import DEFAULT_OUTPUTS, OUTPUTS_ENV
 
 if TYPE_CHECKING:
+    from kling_nb.jobs import Job
     from kling_nb.store import JobRecord, Ledger
 
 __all__ = [
@@ -234,10 +235,10 @@ def fit_columns(
     )
 
 
-def typical_for(job: Any) -> float | None:
+def typical_for(job: Job) -> float | None:
     """``typical_seconds`` for a job's model and length, from its client's ledger (None for a
     job without one)."""
-    ledger = getattr(getattr(job, "client", None), "ledger", None)
+    ledger = job.ledger
     if ledger is None:
         return None
     request = job.request
