@@ -21,8 +21,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import math
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,9 +43,9 @@ from kling_nb.catalog import (
     ModelSpec,
     UnknownModelError,
     get_model,
-    list_models,
 )
 from kling_nb.local_images import reference
+from kling_nb.request_checks import CFG_SCALE_RANGE, CHOICES, RESPONSE_FORMATS, check_request
 from kling_nb.rules import (
     MAX_ELEMENT_REFERENCES,
     MAX_PROMPT_CHARS,
@@ -58,7 +56,6 @@ from kling_nb.rules import (
     check_prompt,
     check_unknown,
     check_url,
-    literal_message,
     rule_context,
     validate_num_generations,
 )
@@ -83,16 +80,6 @@ __all__ = [
     "format_cost",
     "validate_num_generations",
 ]
-
-RESPONSE_FORMATS: tuple[str, ...] = ("url", "b64_json")
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "response_format": RESPONSE_FORMATS,
-    "video_mode": ("edit", "reference"),
-    "resolution": ("720p", "1080p", "4k"),
-    "character_orientation": ("image", "video"),
-}
-_CFG_SCALE_RANGE = (0.0, 10.0)
-_MENTION = re.compile(r"@(Image|Element)(\d+)")
 
 
 class _RequestModel(BaseModel):
@@ -221,25 +208,25 @@ class VideoRequest(_RequestModel):
     cfg_scale: float | None = Field(
         None,
         description="How closely to follow the prompt (0-10).",
-        json_schema_extra={"minimum": _CFG_SCALE_RANGE[0], "maximum": _CFG_SCALE_RANGE[1]},
+        json_schema_extra={"minimum": CFG_SCALE_RANGE[0], "maximum": CFG_SCALE_RANGE[1]},
     )
     input_video: str | None = Field(None, description="Input video URL (3-15 s, at most 200 MB).")
     keep_audio: bool | None = Field(None, description="Keep the input video's audio.")
     character_orientation: str | None = Field(
         None,
         description="Follow the character's orientation in the image or the video.",
-        json_schema_extra={"enum": list(_CHOICES["character_orientation"])},
+        json_schema_extra={"enum": list(CHOICES["character_orientation"])},
     )
     keep_original_sound: bool | None = Field(None, description="Keep the video's sound.")
     video_mode: str | None = Field(
         None,
         description="Edit the input video, or use it as a reference.",
-        json_schema_extra={"enum": list(_CHOICES["video_mode"])},
+        json_schema_extra={"enum": list(CHOICES["video_mode"])},
     )
     resolution: str | None = Field(
         None,
         description="Output resolution.",
-        json_schema_extra={"enum": list(_CHOICES["resolution"])},
+        json_schema_extra={"enum": list(CHOICES["resolution"])},
     )
 
     _ignored_rules: frozenset[str] = PrivateAttr(default=frozenset())
@@ -279,172 +266,13 @@ class VideoRequest(_RequestModel):
         checks = Checks(info)
         spec = self.spec
         check_unknown(checks, self, _NOT_A_FIELD, allowed=spec.params)
-        self._check_model_params(checks, spec)
-        self._check_prompts(checks, spec)
-        self._check_durations(checks, spec)
-        self._check_images(checks, spec)
-        self._check_values(checks, spec)
+        check_request(self, checks, spec)
         checks.raise_if_any("VideoRequest")
         return self
 
-    def _given(self) -> list[str]:
+    def given(self) -> list[str]:
         """Names of the fields given with a value (``None`` counts as not given)."""
         return [name for name in type(self).model_fields if getattr(self, name) is not None]
-
-    def _check_model_params(self, checks: Checks, spec: ModelSpec) -> None:
-        for name in sorted(spec.required_params - set(self._given())):
-            checks.fail("required_params", (name,), "Field required")
-        for name in self._given():
-            if name != "model" and name not in spec.params:
-                accepted = ", ".join(sorted(spec.params))
-                message = f"{spec.label} does not accept {name!r}. It accepts: {accepted}."
-                checks.value_error("model_params", (name,), message, getattr(self, name))
-
-    def _check_prompts(self, checks: Checks, spec: ModelSpec) -> None:
-        if self.prompt is not None and self.multi_prompt:  # an empty multi_prompt is none
-            message = "Cannot provide both 'prompt' and 'multi_prompt'."
-            checks.value_error("prompt_conflict", (), message)
-        elif self.prompt is None and not self.multi_prompt:
-            if spec.supports_multi_prompt:
-                message = "Either 'prompt' or 'multi_prompt' must be provided."
-                checks.value_error("prompt_required", (), message)
-            else:
-                checks.fail("prompt_required", ("prompt",), "Field required")
-        images = len(self.images)
-        elements = len(self.elements or [])
-        if self.prompt is not None:
-            check_prompt(checks, ("prompt",), self.prompt)  # shots check their own prompts
-        for loc, text in self._prompts():
-            for match in _MENTION.finditer(text):
-                kind, number = match.group(1), int(match.group(2))
-                have = images if kind == "Image" else elements
-                if not 1 <= number <= have:
-                    where = "input_image" if kind == "Image" else "elements"
-                    message = (
-                        f"{match.group(0)!r} refers to {kind.lower()} {number}, but the request "
-                        f"has {have} in {where!r}: add it or fix the reference (counted from 1)."
-                    )
-                    checks.value_error("mentions", loc, message, text)
-
-    def _prompts(self) -> list[tuple[tuple[str | int, ...], str]]:
-        found: list[tuple[tuple[str | int, ...], str]] = []
-        if self.prompt is not None:
-            found.append((("prompt",), self.prompt))
-        for i, shot in enumerate(self.multi_prompt or []):
-            found.append((("multi_prompt", i, "prompt"), shot.prompt))
-        return found
-
-    def _check_durations(self, checks: Checks, spec: ModelSpec) -> None:
-        default = spec.default_duration
-        if not spec.allowed_durations or default is None:
-            return
-        if self.multi_prompt and not spec.supports_multi_prompt:
-            return  # model_params already says the model takes no multi_prompt
-        message = literal_message(spec.allowed_durations)
-        if self.multi_prompt and self.duration is not None and self.prompt is None:
-            text = "'duration' applies only with 'prompt'; give each shot its own duration."
-            checks.value_error("duration_with_multi_prompt", ("duration",), text, self.duration)
-        if self.multi_prompt:
-            located: list[tuple[tuple[str | int, ...], int]] = [
-                (("multi_prompt", i, "duration"), shot.duration)
-                for i, shot in enumerate(self.multi_prompt)
-            ]
-            total_loc: tuple[str | int, ...] = ("multi_prompt",)
-        elif self.prompt is not None:
-            located = [(("duration",), default if self.duration is None else self.duration)]
-            total_loc = ("duration",)
-        else:
-            return
-        before = len(checks.errors)
-        for loc, seconds in located:
-            if seconds not in spec.allowed_durations:
-                allowed = list(spec.allowed_durations)
-                checks.fail("shot_duration", loc, message, seconds, allowed=allowed)
-        if len(checks.errors) > before:
-            return  # as on the server: per-shot errors stop before the totals are checked
-        total = sum(seconds for _, seconds in located)
-        if spec.min_total_duration is not None and total < spec.min_total_duration:
-            text = (
-                f"duration value '{total}' is invalid. Try using duration="
-                f"'{spec.default_duration}' instead, as duration support may vary by model "
-                "and mode."
-            )
-            checks.value_error("total_duration_min", total_loc, text, total)
-        if spec.max_total_duration is not None and total > spec.max_total_duration:
-            text = (
-                f"Total shot duration ({total}s) exceeds maximum allowed "
-                f"({spec.max_total_duration}s)."
-            )
-            checks.value_error("total_duration_max", total_loc, text, total)
-
-    def _check_images(self, checks: Checks, spec: ModelSpec) -> None:
-        if isinstance(self.input_image, list):
-            for i, url in enumerate(self.input_image):
-                check_url(checks, ("input_image", i), url)
-        for name in ("input_image", "start_image_url", "tail_image_url", "input_video"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                check_url(checks, (name,), value)
-        if self.input_image is not None and "input_image" in spec.params:
-            if spec.single_input_image and not isinstance(self.input_image, str):
-                text = f"{spec.label} takes 'input_image' as one URL string, not a list."
-                checks.value_error("input_image_shape", ("input_image",), text, self.input_image)
-            if not spec.single_input_image and isinstance(self.input_image, str):
-                text = (
-                    f"{spec.label} takes 'input_image' as a list of URLs: [{self.input_image!r}]."
-                )
-                checks.value_error("input_image_shape", ("input_image",), text, self.input_image)
-        # (Image-to-video models start from input_image, which they require anyway.)
-        tail_only = self.tail_image_url is not None and self.start_image_url is None
-        if tail_only and "start_image_url" in spec.params:
-            text = "'tail_image_url' requires 'start_image_url': give the first frame too."
-            checks.value_error("tail_needs_start", ("tail_image_url",), text)
-        self._check_reference_count(checks, spec)
-
-    def _check_reference_count(self, checks: Checks, spec: ModelSpec) -> None:
-        images, elements = len(self.images), len(self.elements or [])
-        limit = spec.max_references
-        if self.input_video is not None and spec.max_references_with_video is not None:
-            limit = spec.max_references_with_video
-        if limit is not None and images + elements > limit:
-            roomier = [
-                s.alias
-                for s in list_models()
-                if s.kind == spec.kind and (s.max_references or 0) >= images + elements
-            ]
-            hint = f", or use {roomier[0]!r}" if roomier else ""
-            text = (
-                f"Too many references for {spec.alias}: {images} input image(s) + {elements} "
-                f"element(s) = {images + elements}, and at most {limit} are allowed combined. "
-                f"Remove some{hint}."
-            )
-            loc: tuple[str | int, ...] = ("input_image",) if images else ("elements",)
-            checks.value_error("max_references", loc, text, images + elements)
-        if spec.max_elements is not None and elements > spec.max_elements:
-            text = f"{spec.alias} takes at most {spec.max_elements} element(s), not {elements}."
-            checks.value_error("max_references", ("elements",), text, elements)
-
-    def _check_values(self, checks: Checks, spec: ModelSpec) -> None:
-        if self.aspect_ratio is not None and self.aspect_ratio not in spec.aspect_ratios:
-            message = literal_message(spec.aspect_ratios)
-            checks.fail("allowed_values", ("aspect_ratio",), message, self.aspect_ratio)
-        for name, choices in _CHOICES.items():
-            value = getattr(self, name)
-            if value is not None and value not in choices:
-                checks.fail("allowed_values", (name,), literal_message(choices), value)
-        if self.cfg_scale is not None:
-            low, high = _CFG_SCALE_RANGE
-            if not math.isfinite(self.cfg_scale):
-                message = "Input should be a finite number"
-                checks.fail("allowed_values", ("cfg_scale",), message, self.cfg_scale)
-            elif self.cfg_scale < low:
-                message = f"Input should be greater than or equal to {low:g}"
-                checks.fail("allowed_values", ("cfg_scale",), message, self.cfg_scale)
-            elif self.cfg_scale > high:
-                message = f"Input should be less than or equal to {high:g}"
-                checks.fail("allowed_values", ("cfg_scale",), message, self.cfg_scale)
-
-    # ----- what the request means -----
 
     @property
     def spec(self) -> ModelSpec:
