@@ -12,7 +12,7 @@ function clockText(seconds) {
 }
 
 // Beside a running take's elapsed time: the time left by the ledger's typical duration for this
-// model and length (`typical_seconds`), ticking in the browser; as kling_nb.history.eta_text.
+// model and length (`typical_seconds`), ticking in the browser; as kling_nb.takes.eta_text.
 function etaText(typical, elapsed) {
   if (typeof typical !== "number") return "no estimate yet";
   const left = Math.round(typical - elapsed);
