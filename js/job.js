@@ -1,9 +1,26 @@
-// JobView front end (after common.js): renders the job's traits, ticks elapsed time locally,
-// sends intents (cancel, fetch video) as custom messages. Text goes in via textContent only.
+// JobView front end (after common.js): renders the job's traits, ticks elapsed time locally and
+// sends intents as custom messages. Text goes in via textContent only.
 const DONE = ["succeeded", "partial", "failed", "cancelled", "timed_out", "error"];
 const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
 // Final for the client, but a timed-out take may still run on the server: it can be cancelled.
 const SETTLED = ["succeeded", "failed", "cancelled", "downloading"];
+// VS Code's Electron decodes neither (no licence): such a clip plays silent there.
+const SILENT_IN_VSCODE = ["aac", "opus"];
+const VSCODE = "vscodeThemeKind" in (document.body?.dataset || {});
+const PROBE_MS = 4000; // a files/ URL must give loadedmetadata this soon, else ask the kernel
+
+// The Jupyter server's files/ URL of a path relative to its root; null where there is none.
+function filesUrl(path) {
+  const config = document.getElementById("jupyter-config-data");
+  if (!path || !config || VSCODE) return null;
+  try {
+    const base = (JSON.parse(config.textContent).baseUrl || "/").replace(/\/?$/, "/");
+    const rel = path.split("/").map(encodeURIComponent).join("/");
+    return new URL(`${base}files/${rel}`, location.href).href;
+  } catch {
+    return null;
+  }
+}
 
 function clockText(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -14,6 +31,71 @@ function clockText(seconds) {
 function sizeText(n) {
   if (typeof n !== "number") return "";
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
+}
+
+// Plays one file: from its files/ URL once that loads, else from the kernel in chunks (each
+// asked for when the previous arrived, so the kernel holds at most one), showing progress.
+function player(model, index, video, hint, fail) {
+  let attempt = 0;
+  let fetching = null; // {id, which, parts, got}
+  let blobUrl = null;
+  let timer = 0;
+  function ask() {
+    const f = fetching;
+    hint.textContent = `Loading the video from the kernel: ${sizeText(f.got) || "0 KB"}` +
+      (f.size ? ` of ${sizeText(f.size)}` : "");
+    model.send({ kind: "chunk", index, which: f.which, offset: f.got, id: f.id });
+  }
+  function viaKernel(which) {
+    attempt += 1;
+    clearTimeout(timer);
+    video.onloadedmetadata = video.onerror = null;
+    fetching = { id: `${index}-${Math.random().toString(36).slice(2)}`, which, parts: [], got: 0 };
+    hint.hidden = false;
+    ask();
+  }
+  return {
+    play(file, which) {
+      const url = filesUrl(file.url_path);
+      if (!url) return viaKernel(which);
+      const mine = ++attempt;
+      const fallback = () => mine === attempt && viaKernel(which);
+      video.onloadedmetadata = () => {
+        if (mine !== attempt) return;
+        clearTimeout(timer);
+        video.onerror = null;
+        video.dataset.source = "file";
+      };
+      video.onerror = fallback;
+      timer = setTimeout(fallback, PROBE_MS);
+      video.src = url;
+    },
+    chunk(msg, buffers) {
+      const f = fetching;
+      if (!f || msg.id !== f.id) return; // another view's reply
+      if (msg.error) {
+        fetching = null;
+        hint.hidden = true;
+        return fail(msg.error);
+      }
+      f.size = msg.size;
+      for (const b of buffers) {
+        f.parts.push(b);
+        f.got += b.byteLength;
+      }
+      if (f.got < f.size && buffers.length) return ask();
+      fetching = null;
+      hint.hidden = true;
+      if (blobUrl) URL.revokeObjectURL(blobUrl);
+      blobUrl = URL.createObjectURL(new Blob(f.parts, { type: msg.mime || "video/mp4" }));
+      video.dataset.source = "kernel";
+      video.src = blobUrl;
+    },
+    dispose() {
+      clearTimeout(timer);
+      if (blobUrl) URL.revokeObjectURL(blobUrl);
+    },
+  };
 }
 
 function card(model, index, offset) {
@@ -34,12 +116,33 @@ function card(model, index, offset) {
   video.hidden = true;
   video.setAttribute("aria-label", `Take ${index + 1} video`);
   const facts = h("div", "kling-facts");
-  const loading = h("div", "kling-hint", "Loading the video from the kernel…");
-  loading.hidden = true;
-  root.append(head, error, video, loading, facts);
-  let requested = false;
-  let url = null;
+  const hint = h("div", "kling-hint");
+  hint.hidden = true;
+  const sound = h("div", "kling-hint kling-sound");
+  const copy = button("Copy with MP3 sound", `Make a copy of take ${index + 1} with MP3 sound, ` +
+    "which VS Code plays", () => wantCopy());
+  root.append(head, error, video, hint, sound, copy, facts);
+  const fail = (text) => {
+    error.textContent = text;
+    error.hidden = false;
+  };
+  const source = player(model, index, video, hint, fail);
+  let playing = ""; // "original" or "copy": the file the video was given
+  let copyAsked = false;
   let g = {};
+  function wantCopy() {
+    copyAsked = true;
+    copy.disabled = true;
+    if (!g.copy) model.send({ kind: "copy", index });
+    else show();
+  }
+  function show() {
+    const which = copyAsked && g.copy ? "copy" : "original";
+    if (which !== playing) {
+      playing = which;
+      source.play(which === "copy" ? g.copy : g, which);
+    }
+  }
   return {
     root,
     update(next) {
@@ -50,17 +153,20 @@ function card(model, index, offset) {
       error.textContent = g.error || "";
       error.hidden = !g.error;
       cancel.hidden = SETTLED.includes(g.status) || !model.get("can_cancel_one") || !g.id;
+      const silent = SILENT_IN_VSCODE.includes(g.audio);
       if (g.path) {
         video.hidden = false;
         const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];
         facts.textContent = bits.filter(Boolean).join(" · ");
         facts.title = `sha256 ${g.sha256}`;
-        if (!requested) {
-          requested = `${index}-${Math.random().toString(36).slice(2)}`;
-          model.send({ kind: "video", index, id: requested });
-          loading.hidden = false;
-        }
+        if (VSCODE && silent && !copyAsked) wantCopy();
+        show();
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
+      copy.hidden = !g.path || !silent || playing === "copy";
+      sound.textContent = !silent ? "" : playing === "copy"
+        ? `Playing ${g.copy.path}: the same video with MP3 sound.`
+        : VSCODE ? `VS Code cannot play this video's ${g.audio.toUpperCase()} sound: ` +
+          "making a copy with MP3 sound…" : "";
       this.tick();
     },
     tick() {
@@ -69,21 +175,8 @@ function card(model, index, offset) {
       const end = g.completed_at || (DONE.includes(g.status) ? start : Date.now() / 1000 - offset());
       elapsed.textContent = clockText(end - start);
     },
-    video(msg, buffers) {
-      if (msg.id !== requested) return; // another view's reply
-      loading.hidden = true;
-      if (msg.error) {
-        error.textContent = msg.error;
-        error.hidden = false;
-        return;
-      }
-      if (url) URL.revokeObjectURL(url);
-      url = URL.createObjectURL(new Blob(buffers, { type: msg.mime || "video/mp4" }));
-      video.src = url;
-    },
-    dispose() {
-      if (url) URL.revokeObjectURL(url);
-    },
+    chunk: source.chunk,
+    dispose: source.dispose,
   };
 }
 
@@ -150,8 +243,8 @@ function render({ model, el }) {
     tick();
   }
   function onMessage(msg, buffers) {
-    if (msg && msg.kind === "video-response" && cards.has(msg.index)) {
-      cards.get(msg.index).video(msg, buffers || []);
+    if (msg && msg.kind === "chunk" && cards.has(msg.index)) {
+      cards.get(msg.index).chunk(msg, buffers || []);
     }
   }
   const names = ["status", "generations", "error", "notice", "finished_at", "replayed",

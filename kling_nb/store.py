@@ -16,6 +16,9 @@ Record types (all carry ``v`` (format 1), ``type``, ``time`` (Unix seconds) and 
     generation  index, generation_id, status, enqueued_at, started_at, completed_at, error,
                 result ({"path" relative to the folder, "sha256", "size"} or null)
     job         status, error
+    copy        index, path (relative to the folder), sha256, size, audio: a copy of a result
+                with other audio (``audio`` "mp3": one VS Code plays with sound); informational,
+                replay and resume ignore it
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "GenerationRecord",
     "JobRecord",
     "Ledger",
+    "copy_line",
     "file_sha256",
     "generation_line",
     "job_line",
@@ -166,6 +170,21 @@ def generation_line(job_id: str, gen: GenerationRecord) -> dict[str, Any]:
 def job_line(job_id: str, status: str, error: str | None) -> dict[str, Any]:
     """The ``job`` record of a job's overall status (for ``Ledger.append``)."""
     return {"type": "job", "job_id": job_id, "status": status, "error": error}
+
+
+def copy_line(
+    job_id: str, index: int, path: str, sha256: str, size: int, audio: str = "mp3"
+) -> dict[str, Any]:
+    """The ``copy`` record of a copy made of one generation's result (for ``Ledger.append``)."""
+    return {
+        "type": "copy",
+        "job_id": job_id,
+        "index": index,
+        "path": path,
+        "sha256": sha256,
+        "size": size,
+        "audio": audio,
+    }
 
 
 class Ledger:

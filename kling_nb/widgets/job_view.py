@@ -1,11 +1,12 @@
 """JobView: the live view of one Job (what ``%%kling`` and ``client.submit`` display).
 
 State lives in traitlets mirrored from the job by an observer that runs on the client's runtime
-thread (it only sets traits). The browser ticks elapsed time itself, sends intents (cancel, fetch
-the video) as custom messages, and gets the video as bytes on demand, so no video ever sits in a
-synced trait and a saved notebook stays small. For the same reason the poster frames live only in
-the static ``text/html`` fallback (the live view shows the video itself), and the front end's code
-is saved compressed (``_static.packed_module``).
+thread (it only sets traits). The browser ticks elapsed time itself and sends intents (cancel, a
+chunk of a video, a copy with MP3 sound) as custom messages. A finished take plays from the
+Jupyter server's ``files/`` URL where the page can reach it (nothing passes through the kernel);
+elsewhere the browser asks for the file in 4 MB chunks, one at a time, so the kernel never holds
+more than one chunk per take. No video sits in a synced trait and the poster frames live only in
+the static ``text/html`` fallback, so a saved notebook stays small.
 """
 
 from __future__ import annotations
@@ -14,74 +15,31 @@ import contextvars
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets as t
 
+from kling_nb.store import copy_line, file_sha256
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
-from kling_nb.widgets._static import packed_module
+from kling_nb.widgets._playable import copy_path, make_copy
+from kling_nb.widgets._served import served_path
+from kling_nb.widgets._static import joined, static_file
 
-__all__ = ["JobView", "display_bundle", "show"]
+if TYPE_CHECKING:
+    from kling_nb.jobs import Generation, Job
+    from kling_nb.requests import VideoRequest
+
+__all__ = ["CHUNK_BYTES", "JobView", "display_bundle", "show"]
 
 _FINAL = frozenset({"succeeded", "partial", "failed", "cancelled", "timed_out", "error"})
+CHUNK_BYTES = 4 << 20  # per message of the fallback path: the kernel reads no more per take
 
 
-class _Result(Protocol):
-    path: Path
-    sha256: str
-    size: int
-
-
-class _Generation(Protocol):
-    index: int
-    id: str | None
-    status: str
-    enqueued_at: float | None
-    started_at: float | None
-    completed_at: float | None
-    error: str | None
-    result: _Result | None
-
-
-class _Request(Protocol):
-    @property
-    def model(self) -> str: ...
-    @property
-    def total_duration(self) -> int: ...
-    @property
-    def request_hash(self) -> str: ...
-    @property
-    def shots(self) -> Sequence[Any]: ...
-    def to_magic(self, num_generations: int = 1) -> str: ...
-    def to_python(self, endpoint: Any = "queue", num_generations: int = 1) -> str: ...
-    def to_curl(self, endpoint: Any = "queue", num_generations: int = 1) -> str: ...
-
-
-class _Job(Protocol):
-    request: Any
-    num_generations: int
-    generations: Sequence[_Generation]
-    status: str
-    replayed: bool
-    simulated: bool
-    estimated_cost: float | None
-    created_at: float
-    finished_at: float | None
-    error: str | None
-
-    def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
-    def cancel(self) -> None: ...
-
-
-class _Canceller(Protocol):
-    def cancel(self, generation_id: str) -> None: ...
-
-
-def summarize(request: _Request) -> str:
+def summarize(request: VideoRequest) -> str:
     """One line: shot count, total seconds and the first prompt, shortened."""
     shots = list(request.shots)
     first = " ".join(str(getattr(shots[0], "prompt", "")).split()) if shots else ""
@@ -98,7 +56,7 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def exports_for(request: _Request, num_generations: int) -> dict[str, str]:
+def exports_for(request: VideoRequest, num_generations: int) -> dict[str, str]:
     """The request as a ``%%kling`` cell, Python and cURL (a note where the magic cannot say it)."""
     try:
         magic = request.to_magic(num_generations=num_generations)
@@ -111,11 +69,17 @@ def exports_for(request: _Request, num_generations: int) -> dict[str, str]:
     }
 
 
-def generation_state(gen: _Generation, box: int = POSTER_BOX) -> dict[str, Any]:
+def _file_state(path: Path) -> dict[str, Any]:
+    """What the front end needs to load one file: where it is shown, served, and its size."""
+    return {"path": _display_path(path), "url_path": served_path(path), "size": path.stat().st_size}
+
+
+def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
     """The per-generation dict: what the front end renders, plus ``poster`` for the fallback.
 
-    The poster (a ``data:`` URL within ``box`` pixels, or "") is not synced: JobView keeps it for
-    the static fallback only.
+    A finished take adds its file (``path``, ``url_path``, ``size``), ``audio`` (the codec) and
+    ``copy``, the file state of its copy with MP3 sound if one exists. The poster (a ``data:``
+    URL within ``box`` pixels, or "") is not synced: JobView keeps it for the static fallback.
     """
     state: dict[str, Any] = {
         "index": gen.index,
@@ -128,16 +92,24 @@ def generation_state(gen: _Generation, box: int = POSTER_BOX) -> dict[str, Any]:
         "duration": None,
         "size": None,
         "path": "",
+        "url_path": "",
         "sha256": "",
+        "audio": "",
+        "copy": None,
         "poster": "",
     }
     if gen.result is not None:
-        media = probe(Path(gen.result.path), box)
+        path = Path(gen.result.path)
+        media = probe(path, box)
+        copy = copy_path(path)
         state.update(
             duration=media.duration,
             size=gen.result.size,
-            path=_display_path(Path(gen.result.path)),
+            path=_display_path(path),
+            url_path=served_path(path),
             sha256=gen.result.sha256,
+            audio=media.audio,
+            copy=_file_state(copy) if copy.is_file() else None,
             poster=media.poster,
         )
     return state
@@ -149,7 +121,8 @@ class JobView(anywidget.AnyWidget):
     >>> JobView(client.submit(request))  # doctest: +SKIP
     """
 
-    _esm = packed_module("job.js", ["kling.css"])
+    _esm = joined("common.js", "job.js")
+    _css = static_file("kling.css")
 
     model = t.Unicode("").tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
@@ -167,40 +140,38 @@ class JobView(anywidget.AnyWidget):
     can_cancel_one = t.Bool(False).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
 
-    def __init__(self, job: _Job, client: _Canceller | None = None, **kwargs: Any) -> None:
+    def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._job = job
-        self._client = client or getattr(job, "client", None) or getattr(job, "_client", None)
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         self._posters: dict[int, str] = {}  # per take, for the fallback only (never synced)
         request = job.request
         from kling_nb.requests import format_cost
 
-        n = job.num_generations
         with self.hold_sync():
             self.model = request.model
             self.summary = summarize(request)
             self.cost = format_cost(job.estimated_cost)
             self.request_hash = request.request_hash
-            self.exports = exports_for(request, n)
-            self.can_cancel_one = self._client is not None
+            self.exports = exports_for(request, job.num_generations)
+            self.can_cancel_one = job.client is not None
             self._sync(job)
         self.on_msg(self._on_msg)
         self._unsubscribe: Callable[[], None] | None = job.observe(self._on_change)
 
     @property
-    def job(self) -> _Job:
+    def job(self) -> Job:
         """The job this view shows."""
         return self._job
 
-    def _on_change(self, job: _Job) -> None:
+    def _on_change(self, job: Job) -> None:
         # Runs on the client's runtime thread, in the context of the task that submitted the job.
         # An empty context makes the kernel stamp these messages with the cell running now, as a
         # plain thread's would be: nbclient keeps only those, and JupyterLab routes either way.
         contextvars.Context().run(self._sync, job)
 
-    def _sync(self, job: _Job) -> None:
+    def _sync(self, job: Job) -> None:
         # Runs on the client's runtime thread: set traits only, never print or display.
         with self._lock, self.hold_sync():
             self.status = job.status
@@ -236,29 +207,66 @@ class JobView(anywidget.AnyWidget):
     def _on_msg(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
         kind = content.get("kind")
         try:
-            if kind == "video":
-                self._send_video(int(content["index"]), str(content.get("id", "")))
+            if kind == "chunk":
+                index, offset = int(content["index"]), int(content.get("offset", 0))
+                copy = content.get("which") == "copy"
+                self._send_chunk(index, offset, copy, str(content.get("id", "")))
+            elif kind == "copy":
+                self._start_copy(int(content["index"]))
             elif kind == "cancel":
                 self._cancel(content.get("index"))
         except Exception as exc:  # shown in the view: a failed intent must not vanish
             self.notice = f"{type(exc).__name__}: {exc}"
 
-    def _send_video(self, index: int, request_id: str) -> None:
+    def _send_chunk(self, index: int, offset: int, copy: bool, request_id: str) -> None:
+        """One chunk of a take's file (or of its copy) from ``offset``, with the file's size."""
         gen = self._job.generations[index]
-        reply: dict[str, Any] = {"kind": "video-response", "id": request_id, "index": index}
+        reply: dict[str, Any] = {"kind": "chunk", "id": request_id, "index": index}
         if gen.result is None:
             self.send({**reply, "error": "No video yet."})
             return
         path = Path(gen.result.path)
+        path = copy_path(path) if copy else path
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(offset)
+                data = f.read(CHUNK_BYTES)
         except OSError as exc:
             msg = (
                 f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
             )
             self.send({**reply, "error": msg})
             return
-        self.send({**reply, "mime": video_mime(path)}, buffers=[data])
+        self.send({**reply, "size": size, "mime": video_mime(path)}, buffers=[data])
+
+    def _start_copy(self, index: int) -> None:
+        """Make the take's copy with MP3 sound on a thread (the kernel stays free meanwhile)."""
+        result = self._job.generations[index].result
+        if result is None:
+            self.notice = f"Take {index + 1} has no video yet."
+            return
+        self.notice = f"Making a copy of take {index + 1} with MP3 sound…"
+        worker = threading.Thread(
+            target=self._copy, args=(index, Path(result.path)), daemon=True, name="kling-copy"
+        )
+        worker.start()
+
+    def _copy(self, index: int, original: Path) -> None:
+        existed = copy_path(original).is_file()
+        try:
+            copy = make_copy(original)
+        except Exception as exc:
+            self.notice = f"Could not make the copy of take {index + 1}: {exc}"
+            return
+        client = self._job.client
+        if not existed and client is not None:
+            folder = client.ledger.folder
+            relative = os.path.relpath(copy, folder)
+            size = copy.stat().st_size
+            client.ledger.append(copy_line(self._job.id, index, relative, file_sha256(copy), size))
+        self.notice = ""
+        self._on_change(self._job)
 
     def _cancel(self, index: object) -> None:
         if index is None:
@@ -266,10 +274,11 @@ class JobView(anywidget.AnyWidget):
             self.notice = "Cancel requested for all generations."
             return
         gen = self._job.generations[int(str(index))]
-        if self._client is None or not gen.id:
+        client = self._job.client
+        if client is None or not gen.id:
             self.notice = "This generation has no server id yet; use 'Cancel all'."
             return
-        self._client.cancel(gen.id)
+        client.cancel(gen.id)
         self.notice = f"Cancel requested for take {gen.index + 1}."
 
     def close(self) -> None:
@@ -313,16 +322,16 @@ class JobView(anywidget.AnyWidget):
         return data, metadata
 
 
-def show(job: _Job, client: _Canceller | None = None) -> None:
+def show(job: Job) -> None:
     """Display a live JobView of ``job`` whose saved fallback is refreshed when it ends.
 
     Returns nothing (like ``display``), so a cell ending in ``show(job)`` shows one view.
     """
-    JobView(job, client=client)._ipython_display_()
+    JobView(job)._ipython_display_()
 
 
-def display_bundle(job: _Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def display_bundle(job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
     """The mimebundle for ``Job._repr_mimebundle_``: a live JobView plus the static fallback."""
-    bundle = JobView(job, **kwargs)._repr_mimebundle_()
+    bundle = JobView(job)._repr_mimebundle_()
     assert bundle is not None
     return bundle

@@ -17,7 +17,7 @@ import traitlets as t
 from pydantic import ValidationError
 
 from kling_nb.widgets._draft import draft_from_request, model_choices, payload_from_draft
-from kling_nb.widgets._static import packed_module
+from kling_nb.widgets._static import joined
 from kling_nb.widgets.job_view import JobView, exports_for
 
 __all__ = ["FormEditor", "RequestForm"]
@@ -26,7 +26,8 @@ __all__ = ["FormEditor", "RequestForm"]
 class FormEditor(anywidget.AnyWidget):
     """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
 
-    _esm = packed_module("form.js", ["kling.css", "form.css"])
+    _esm = joined("common.js", "form.js")
+    _css = joined("kling.css", "form.css")
 
     models = t.List(t.Dict()).tag(sync=True)
     draft = t.Dict().tag(sync=True)
@@ -145,7 +146,7 @@ class RequestForm(ipywidgets.VBox):  # type: ignore[misc]
         client = self._client if self._client is not None else _default_client()
         job = client.submit(request, num_generations=self._num_generations)
         self.jobs.append(job)
-        view = JobView(job, client=client)
+        view = JobView(job)
         earlier: list[Any] = list(self.children)[1:]
         self.children = (self.editor, view, *earlier)
         self.editor.notice = ""
