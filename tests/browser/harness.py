@@ -119,6 +119,10 @@ def jupyter_server(
     tracker = base / "settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
+    # Save widget state with the notebook, so tests can weigh what a saved view costs.
+    widgets = base / "settings" / "@jupyter-widgets" / "jupyterlab-manager"
+    widgets.mkdir(parents=True)
+    (widgets / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
     port, token = _free_port(), secrets.token_hex(16)
     app_flags = {
         "lab": [
