@@ -4,22 +4,16 @@ const DONE = ["succeeded", "partial", "failed", "cancelled", "timed_out", "error
 const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
 // Final for the client, but a timed-out take may still run on the server: it can be cancelled.
 const SETTLED = ["succeeded", "failed", "cancelled", "downloading"];
-// VS Code's Electron decodes neither (no licence): such a clip plays silent there.
-const SILENT_IN_VSCODE = ["aac", "opus"];
+const MUTE_IN_VSCODE = ["aac", "opus"]; // VS Code's Electron has no decoder for these
 const VSCODE = "vscodeThemeKind" in (document.body?.dataset || {});
-const PROBE_MS = 4000; // a files/ URL must give loadedmetadata this soon, else ask the kernel
 
-// The Jupyter server's files/ URL of a path relative to its root; null where there is none.
+// The Jupyter server's files/ URL of a path under its root, or null (no server page, VS Code).
 function filesUrl(path) {
   const config = document.getElementById("jupyter-config-data");
   if (!path || !config || VSCODE) return null;
-  try {
-    const base = (JSON.parse(config.textContent).baseUrl || "/").replace(/\/?$/, "/");
-    const rel = path.split("/").map(encodeURIComponent).join("/");
-    return new URL(`${base}files/${rel}`, location.href).href;
-  } catch {
-    return null;
-  }
+  const base = (JSON.parse(config.textContent).baseUrl || "/").replace(/\/?$/, "/");
+  return new URL(base + "files/" + path.split("/").map(encodeURIComponent).join("/"),
+    location.href).href;
 }
 
 function clockText(seconds) {
@@ -33,67 +27,57 @@ function sizeText(n) {
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
 }
 
-// Plays one file: from its files/ URL once that loads, else from the kernel in chunks (each
-// asked for when the previous arrived, so the kernel holds at most one), showing progress.
+// Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel in
+// chunks, each asked for when the last arrived (the kernel holds one at most), with progress.
 function player(model, index, video, hint, fail) {
-  let attempt = 0;
-  let fetching = null; // {id, which, parts, got}
-  let blobUrl = null;
-  let timer = 0;
-  function ask() {
-    const f = fetching;
-    hint.textContent = `Loading the video from the kernel: ${sizeText(f.got) || "0 KB"}` +
-      (f.size ? ` of ${sizeText(f.size)}` : "");
+  let attempt = 0, timer = 0, url = null, f = null;
+  const ask = () => {
+    hint.textContent = `Loading from the kernel: ${sizeText(f.got)} of ${sizeText(f.size)}`;
     model.send({ kind: "chunk", index, which: f.which, offset: f.got, id: f.id });
-  }
+  };
   function viaKernel(which) {
     attempt += 1;
     clearTimeout(timer);
     video.onloadedmetadata = video.onerror = null;
-    fetching = { id: `${index}-${Math.random().toString(36).slice(2)}`, which, parts: [], got: 0 };
+    f = { id: Math.random().toString(36), which, parts: [], got: 0, size: 0 };
     hint.hidden = false;
     ask();
   }
   return {
     play(file, which) {
-      const url = filesUrl(file.url_path);
-      if (!url) return viaKernel(which);
+      const src = filesUrl(file.url_path);
+      if (!src) return viaKernel(which);
       const mine = ++attempt;
       const fallback = () => mine === attempt && viaKernel(which);
       video.onloadedmetadata = () => {
-        if (mine !== attempt) return;
         clearTimeout(timer);
         video.onerror = null;
         video.dataset.source = "file";
       };
       video.onerror = fallback;
-      timer = setTimeout(fallback, PROBE_MS);
-      video.src = url;
+      timer = setTimeout(fallback, 4000);
+      video.src = src;
     },
     chunk(msg, buffers) {
-      const f = fetching;
       if (!f || msg.id !== f.id) return; // another view's reply
       if (msg.error) {
-        fetching = null;
-        hint.hidden = true;
+        f = null;
         return fail(msg.error);
       }
       f.size = msg.size;
-      for (const b of buffers) {
-        f.parts.push(b);
-        f.got += b.byteLength;
-      }
+      f.parts.push(...buffers);
+      f.got += buffers.reduce((n, b) => n + b.byteLength, 0);
       if (f.got < f.size && buffers.length) return ask();
-      fetching = null;
       hint.hidden = true;
-      if (blobUrl) URL.revokeObjectURL(blobUrl);
-      blobUrl = URL.createObjectURL(new Blob(f.parts, { type: msg.mime || "video/mp4" }));
+      if (url) URL.revokeObjectURL(url);
+      url = URL.createObjectURL(new Blob(f.parts, { type: msg.mime }));
+      f = null;
       video.dataset.source = "kernel";
-      video.src = blobUrl;
+      video.src = url;
     },
     dispose() {
       clearTimeout(timer);
-      if (blobUrl) URL.revokeObjectURL(blobUrl);
+      if (url) URL.revokeObjectURL(url);
     },
   };
 }
@@ -102,70 +86,60 @@ function card(model, index, offset) {
   const root = h("div", "kling-gen");
   root.dataset.index = String(index);
   const head = h("div", "kling-gen-head");
-  const title = h("span", "kling-gen-title", `Take ${index + 1}`);
   const status = h("span", "kling-status");
   const elapsed = h("span", "kling-elapsed");
   const cancel = button("Cancel", `Cancel take ${index + 1}`, () =>
     model.send({ kind: "cancel", index }));
-  head.append(title, status, elapsed, cancel);
+  head.append(h("span", "kling-gen-title", `Take ${index + 1}`), status, elapsed, cancel);
   const error = h("div", "kling-error");
   error.setAttribute("role", "alert");
   const video = h("video", "kling-video");
-  video.controls = true;
-  video.playsInline = true;
-  video.hidden = true;
+  video.controls = video.playsInline = video.hidden = true;
   video.setAttribute("aria-label", `Take ${index + 1} video`);
   const facts = h("div", "kling-facts");
   const hint = h("div", "kling-hint");
-  hint.hidden = true;
-  const sound = h("div", "kling-hint kling-sound");
-  const copy = button("Copy with MP3 sound", `Make a copy of take ${index + 1} with MP3 sound, ` +
-    "which VS Code plays", () => wantCopy());
-  root.append(head, error, video, hint, sound, copy, facts);
-  const fail = (text) => {
-    error.textContent = text;
+  const sound = h("div", "kling-hint");
+  const mp3 = button("Copy with MP3 sound", `Make a copy of take ${index + 1} with MP3 sound ` +
+    "(VS Code cannot play AAC)", () => wantCopy());
+  root.append(head, error, video, hint, sound, mp3, facts);
+  const source = player(model, index, video, hint, (text) => {
+    hint.hidden = true;
     error.hidden = false;
-  };
-  const source = player(model, index, video, hint, fail);
-  let playing = ""; // "original" or "copy": the file the video was given
-  let copyAsked = false;
+    error.textContent = text;
+  });
+  let playing = ""; // "original" or "copy"
+  let asked = false; // for the copy
   let g = {};
   function wantCopy() {
-    copyAsked = true;
-    copy.disabled = true;
-    if (!g.copy) model.send({ kind: "copy", index });
-    else show();
+    asked = mp3.disabled = true;
+    if (g.copy) show();
+    else model.send({ kind: "copy", index });
   }
   function show() {
-    const which = copyAsked && g.copy ? "copy" : "original";
-    if (which !== playing) {
-      playing = which;
-      source.play(which === "copy" ? g.copy : g, which);
-    }
+    const which = asked && g.copy ? "copy" : "original";
+    if (which !== playing) source.play(which === "copy" ? g.copy : g, (playing = which));
   }
   return {
     root,
     update(next) {
       g = next;
-      root.dataset.status = g.status;
+      root.dataset.status = status.dataset.status = g.status;
       status.textContent = LABEL[g.status] || g.status;
-      status.dataset.status = g.status;
       error.textContent = g.error || "";
       error.hidden = !g.error;
       cancel.hidden = SETTLED.includes(g.status) || !model.get("can_cancel_one") || !g.id;
-      const silent = SILENT_IN_VSCODE.includes(g.audio);
+      const mute = MUTE_IN_VSCODE.includes(g.audio);
       if (g.path) {
         video.hidden = false;
         const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];
         facts.textContent = bits.filter(Boolean).join(" · ");
         facts.title = `sha256 ${g.sha256}`;
-        if (VSCODE && silent && !copyAsked) wantCopy();
+        if (VSCODE && mute && !asked) wantCopy();
         show();
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
-      copy.hidden = !g.path || !silent || playing === "copy";
-      sound.textContent = !silent ? "" : playing === "copy"
-        ? `Playing ${g.copy.path}: the same video with MP3 sound.`
-        : VSCODE ? `VS Code cannot play this video's ${g.audio.toUpperCase()} sound: ` +
+      mp3.hidden = !g.path || !mute || playing === "copy";
+      sound.textContent = playing === "copy" ? `Playing ${g.copy.path}: MP3 sound.`
+        : VSCODE && mute ? `VS Code cannot play ${g.audio.toUpperCase()} sound: ` +
           "making a copy with MP3 sound…" : "";
       this.tick();
     },
@@ -186,7 +160,7 @@ function render({ model, el }) {
   const head = h("div", "kling-head");
   const modelName = h("span", "kling-model");
   const cost = h("span", "kling-cost");
-  const badges = h("span", "kling-badges");
+  const badges = h("span");
   head.append(h("span", "kling-brand", "Kling"), modelName, cost, badges);
   const summary = h("div", "kling-summary");
   const line = h("div", "kling-line");
@@ -215,9 +189,8 @@ function render({ model, el }) {
   function update() {
     offset = Date.now() / 1000 - (model.get("clock") || Date.now() / 1000);
     const s = model.get("status");
-    root.dataset.status = s;
+    root.dataset.status = status.dataset.status = s;
     status.textContent = LABEL[s] || s;
-    status.dataset.status = s;
     modelName.textContent = model.get("model");
     cost.textContent = model.get("cost");
     summary.textContent = model.get("summary");
@@ -232,21 +205,16 @@ function render({ model, el }) {
     const timedOut = s !== "error" && gens.some((g) => g.status === "timed_out");
     cancelAll.hidden = DONE.includes(s) && !timedOut;
     for (const g of gens) {
-      let c = cards.get(g.index);
-      if (!c) {
-        c = card(model, g.index, () => offset);
-        cards.set(g.index, c);
-        grid.append(c.root);
+      if (!cards.has(g.index)) {
+        cards.set(g.index, card(model, g.index, () => offset));
+        grid.append(cards.get(g.index).root);
       }
-      c.update(g);
+      cards.get(g.index).update(g);
     }
     tick();
   }
-  function onMessage(msg, buffers) {
-    if (msg && msg.kind === "chunk" && cards.has(msg.index)) {
-      cards.get(msg.index).chunk(msg, buffers || []);
-    }
-  }
+  const onMessage = (msg, buffers) => msg?.kind === "chunk" && cards.get(msg.index)
+    ?.chunk(msg, buffers || []);
   const names = ["status", "generations", "error", "notice", "finished_at", "replayed",
     "simulated", "cost", "clock"];
   for (const n of names) model.on(`change:${n}`, update);

@@ -391,14 +391,17 @@ def test_display_refreshes_the_fallback_when_the_job_ends(
     assert len(updates) == 1
 
 
-def test_the_front_end_is_the_plain_files() -> None:
-    assert {"job.js", "form.js", "kling.css", "form.css"} <= {
-        p.name for p in static_dir().iterdir()
-    }
-    view = JobView(FakeJob(request()))
+def test_the_front_end_is_the_plain_files_and_views_share_theirs() -> None:
     text = {p.name: static_file(p.name).read_text() for p in static_dir().iterdir()}
-    assert view._esm == text["common.js"] + "\n" + text["job.js"]
-    assert view._css == text["kling.css"]
+    assert {"common.js", "job.js", "job_loader.js", "form.js", "kling.css"} <= set(text)
+    first, second = JobView(FakeJob(request())), JobView(FakeJob(request()))
+    assert first._esm == text["job_loader.js"] and not hasattr(first, "_css")
+    assert first.frontend is second.frontend  # the code and style are saved once per notebook
+    assert first.get_state()["frontend"] == f"IPY_MODEL_{first.frontend.model_id}"
+    assert first.frontend._esm == text["common.js"] + "\n" + text["job.js"]
+    assert first.frontend._css == text["kling.css"]
+    first.frontend.close()
+    assert JobView(FakeJob(request())).frontend.comm is not None  # a closed one is replaced
     editor = RequestForm().editor
     assert editor._esm == text["common.js"] + "\n" + text["form.js"]
     assert editor._css == text["kling.css"] + "\n" + text["form.css"]
@@ -576,9 +579,19 @@ def test_saved_notebook_grows_little_and_keeps_a_current_fallback(
         tmp_path,
         [f"{submit.format(1)}\nNone", "job1.wait(); time.sleep(0.5)", f"{submit.format(2)}\nNone"],
     )
-    per_view = (with_views - without) / 2
-    print(f"notebook growth per finished {takes}-take JobView: {per_view / 1000:.1f} KB")
-    assert per_view < 20_000
+    # The views' code and style are saved once per notebook, in the one JobFrontend model.
+    import nbformat
+
+    state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    [shared_id] = [k for k, m in state.items() if "function render" in m["state"].get("_esm", "")]
+    del state[shared_id]
+    once = with_views - len(nbformat.writes(views).encode())
+    per_view = (with_views - once - without) / 2
+    print(
+        f"notebook growth per finished {takes}-take JobView: {per_view / 1000:.1f} KB "
+        f"(and {once / 1000:.1f} KB once per notebook for the views' code and style)"
+    )
+    assert per_view < 20_000 and once < 20_000
     for cell in (1, 3):
         first = views.cells[cell].outputs[0]["data"]
         html = first["text/html"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
+import ipywidgets
 import traitlets as t
 
 from kling_nb.store import copy_line, file_sha256
@@ -115,14 +116,38 @@ def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
     return state
 
 
+class JobFrontend(anywidget.AnyWidget):
+    """The JobView's code and style, in one model per kernel that every JobView points at.
+
+    Each anywidget model carries its ``_esm`` and ``_css`` in a saved notebook's widget state; the
+    views' own module (``job_loader.js``) is a few lines that run this one's code.
+    """
+
+    _esm = joined("common.js", "job.js")
+    _css = static_file("kling.css")
+
+
+_frontend: list[JobFrontend] = []
+_FRONTEND_LOCK = threading.Lock()
+
+
+def shared_frontend() -> JobFrontend:
+    """This kernel's :class:`JobFrontend` (made again if it was closed)."""
+    with _FRONTEND_LOCK:
+        if not _frontend or _frontend[0].comm is None:
+            _frontend[:] = [JobFrontend()]
+        return _frontend[0]
+
+
 class JobView(anywidget.AnyWidget):
     """Live view of a :class:`kling_nb.Job`: status, elapsed time, cancel, exports and the video.
 
     >>> JobView(client.submit(request))  # doctest: +SKIP
     """
 
-    _esm = joined("common.js", "job.js")
-    _css = static_file("kling.css")
+    _esm = static_file("job_loader.js")
+
+    frontend = t.Instance(JobFrontend).tag(sync=True, **ipywidgets.widget_serialization)
 
     model = t.Unicode("").tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
@@ -141,7 +166,7 @@ class JobView(anywidget.AnyWidget):
     notice = t.Unicode("").tag(sync=True)
 
     def __init__(self, job: Job, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(frontend=shared_frontend(), **kwargs)
         self._job = job
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final

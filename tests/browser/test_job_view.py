@@ -29,7 +29,7 @@ kling_nb.widgets.job_view.show(job)  # refreshed by a display update when it end
 slow_client = kling_nb.Client(api_key="sk-test", base_url=slow.base_url,
                               outputs_dir="outputs_slow", simulated=True)
 long_job = slow_client.submit(kling_nb.VideoRequest(prompt="A long take", duration=3), 2)
-kling_nb.JobView(long_job, client=slow_client)""",
+kling_nb.JobView(long_job)""",
 ]
 pytestmark = pytest.mark.browser
 # Looked up afresh on each poll: a display update may re-render the view (a new <video>).
@@ -68,6 +68,8 @@ def test_updates_arrive_while_another_cell_sleeps(nb: NotebookPage) -> None:
     expect(sleeping).to_contain_text("*")  # ...and is still running
     expect(view.locator(".kling-badge-simulated")).to_be_visible()
     assert_plays(nb, 2, 3.0)
+    # kling.css reached the page through the shared JobFrontend model
+    assert view.locator(".kling-grid").evaluate("e => getComputedStyle(e).display") == "grid"
 
 
 def test_xss_prompt_stays_text(nb: NotebookPage) -> None:
