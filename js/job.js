@@ -52,10 +52,11 @@ function player(model, index, video, hint, fail) {
       video.onloadedmetadata = () => {
         clearTimeout(timer);
         video.onerror = null;
-        video.dataset.source = "file";
       };
       video.onerror = fallback;
       timer = setTimeout(fallback, 4000);
+      // What the src is (readyState says whether it loaded): the file or its copy, and from where.
+      Object.assign(video.dataset, { source: "file", which });
       video.src = src;
     },
     chunk(msg, buffers) {
@@ -71,8 +72,8 @@ function player(model, index, video, hint, fail) {
       hint.hidden = true;
       if (url) URL.revokeObjectURL(url);
       url = URL.createObjectURL(new Blob(f.parts, { type: msg.mime }));
+      Object.assign(video.dataset, { source: "kernel", which: f.which });
       f = null;
-      video.dataset.source = "kernel";
       video.src = url;
     },
     dispose() {
@@ -138,9 +139,9 @@ function card(model, index, offset) {
         show();
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
       mp3.hidden = !g.path || !mute || playing === "copy";
-      sound.textContent = playing === "copy" ? `Playing ${g.copy.path}: MP3 sound.`
-        : VSCODE && mute ? `VS Code cannot play ${g.audio.toUpperCase()} sound: ` +
-          "making a copy with MP3 sound…" : "";
+      const why = VSCODE && mute ? `VS Code cannot play ${g.audio.toUpperCase()} sound: ` : "";
+      sound.textContent = playing === "copy" ? `${why}playing ${g.copy.path}, with MP3 sound.`
+        : why && `${why}making a copy with MP3 sound…`;
       this.tick();
     },
     tick() {

@@ -353,7 +353,7 @@ def test_static_fallback_has_provenance_and_poster(mp4: Path) -> None:
     html = data["text/html"]
     for fact in ("gen-abc", "ab" * 32, job.request.request_hash, "succeeded", "take.mp4"):
         assert fact in html
-    assert '<img src="data:image/jpeg;base64,' in html
+    assert ' poster="data:image/jpeg;base64,' in html and '<video src="' in html
     assert "SIMULATED" not in html and "[simulated]" in html
 
 
@@ -595,7 +595,7 @@ def test_saved_notebook_grows_little_and_keeps_a_current_fallback(
     for cell in (1, 3):
         first = views.cells[cell].outputs[0]["data"]
         html = first["text/html"]
-        assert "<b>succeeded</b>" in html and html.count('<img src="data:image/jpeg') == takes
+        assert "<b>succeeded</b>" in html and html.count('poster="data:image/jpeg') == takes
         assert html.count("sha256 <code>") == takes and html.count(".mp4") >= takes
         state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
         view_state = state[first["application/vnd.jupyter.widget-view+json"]["model_id"]]["state"]

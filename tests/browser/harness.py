@@ -220,11 +220,22 @@ class NotebookPage:
 
 
 def open_notebook(
-    lab: Lab, browser: Any, name: str, cells: list[str], *, run: bool = True
+    lab: Lab,
+    browser: Any,
+    name: str,
+    cells: list[str],
+    *,
+    run: bool = True,
+    init_script: str | None = None,
 ) -> NotebookPage:
-    """Write ``cells`` as a notebook, open it, wait for an idle kernel and (by default) run all."""
+    """Write ``cells`` as a notebook, open it, wait for an idle kernel and (by default) run all.
+
+    ``init_script`` runs in the page before its own scripts (e.g. to make it look like VS Code).
+    """
     path = write_notebook(lab, name, cells)
     context = browser.new_context(viewport={"width": 1280, "height": 2400})
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     dialogs: list[str] = []
 
