@@ -5,12 +5,13 @@ const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
 // Final for the client, but a timed-out take may still run on the server: it can be cancelled.
 const SETTLED = ["succeeded", "failed", "cancelled", "downloading"];
 const MUTE_IN_VSCODE = ["aac", "opus"]; // VS Code's Electron has no decoder for these
-const VSCODE = "vscodeThemeKind" in (document.body?.dataset || {});
+// VS Code's notebook webview marks its body with the theme's kind.
+const inVsCode = () => "vscodeThemeKind" in document.body.dataset;
 
 // The Jupyter server's files/ URL of a path under its root, or null (no server page, VS Code).
 function filesUrl(path) {
   const config = document.getElementById("jupyter-config-data");
-  if (!path || !config || VSCODE) return null;
+  if (!path || !config || inVsCode()) return null;
   const base = (JSON.parse(config.textContent).baseUrl || "/").replace(/\/?$/, "/");
   return new URL(base + "files/" + path.split("/").map(encodeURIComponent).join("/"),
     location.href).href;
@@ -130,16 +131,17 @@ function card(model, index, offset) {
       error.hidden = !g.error;
       cancel.hidden = SETTLED.includes(g.status) || !model.get("can_cancel_one") || !g.id;
       const mute = MUTE_IN_VSCODE.includes(g.audio);
+      const vscode = mute && inVsCode();
       if (g.path) {
         video.hidden = false;
         const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size), g.path];
         facts.textContent = bits.filter(Boolean).join(" · ");
         facts.title = `sha256 ${g.sha256}`;
-        if (VSCODE && mute && !asked) wantCopy();
+        if (vscode && !asked) wantCopy();
         show();
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
       mp3.hidden = !g.path || !mute || playing === "copy";
-      const why = VSCODE && mute ? `VS Code cannot play ${g.audio.toUpperCase()} sound: ` : "";
+      const why = vscode ? `VS Code cannot play ${g.audio.toUpperCase()} sound: ` : "";
       sound.textContent = playing === "copy" ? `${why}playing ${g.copy.path}, with MP3 sound.`
         : why && `${why}making a copy with MP3 sound…`;
       this.tick();
