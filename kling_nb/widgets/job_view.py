@@ -70,9 +70,14 @@ def exports_for(request: VideoRequest, num_generations: int) -> dict[str, str]:
     }
 
 
-def _file_state(path: Path) -> dict[str, Any]:
-    """What the front end needs to load one file: where it is shown, served, and its size."""
-    return {"path": _display_path(path), "url_path": served_path(path), "size": path.stat().st_size}
+def _file_state(path: Path) -> dict[str, Any] | None:
+    """What the front end needs to load a file (where it is shown, served, its size), or None if
+    there is no such file."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    return {"path": _display_path(path), "url_path": served_path(path), "size": size}
 
 
 def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
@@ -102,7 +107,6 @@ def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
     if gen.result is not None:
         path = Path(gen.result.path)
         media = probe(path, box)
-        copy = copy_path(path)
         state.update(
             duration=media.duration,
             size=gen.result.size,
@@ -110,7 +114,7 @@ def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
             url_path=served_path(path),
             sha256=gen.result.sha256,
             audio=media.audio,
-            copy=_file_state(copy) if copy.is_file() else None,
+            copy=_file_state(copy_path(path)),
             poster=media.poster,
         )
     return state
