@@ -29,18 +29,22 @@ function sizeText(n) {
 }
 
 // Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel in
-// chunks, each asked for when the last arrived (the kernel holds one at most), with progress.
+// chunks with progress: two asked for at a time, so transfers overlap while the kernel holds at
+// most two (the chunk size is the kernel's).
 function player(model, index, video, hint, fail) {
   let attempt = 0, timer = 0, url = null, f = null;
   const ask = () => {
-    hint.textContent = `Loading from the kernel: ${sizeText(f.got)} of ${sizeText(f.size)}`;
-    model.send({ kind: "chunk", index, which: f.which, offset: f.got, id: f.id });
+    model.send({ kind: "chunk", index, which: f.which, offset: f.next, id: f.id });
+    f.next += f.step;
+    f.out += 1;
   };
   function viaKernel(which) {
     attempt += 1;
     clearTimeout(timer);
     video.onloadedmetadata = video.onerror = null;
-    f = { id: Math.random().toString(36), which, parts: [], got: 0, size: 0 };
+    f = { id: Math.random().toString(36), which, parts: [], got: 0, size: 0, next: 0, step: 0,
+      out: 0 };
+    hint.textContent = "Loading from the kernel…";
     hint.hidden = false;
     ask();
   }
@@ -66,10 +70,17 @@ function player(model, index, video, hint, fail) {
         f = null;
         return fail(msg.error);
       }
-      f.size = msg.size;
+      const length = buffers.reduce((n, b) => n + b.byteLength, 0);
       f.parts.push(...buffers);
-      f.got += buffers.reduce((n, b) => n + b.byteLength, 0);
-      if (f.got < f.size && buffers.length) return ask();
+      f.got += length;
+      f.size = msg.size;
+      f.out -= 1;
+      if (!f.step) [f.step, f.next] = [length, f.got];
+      if (f.got < f.size && length) {
+        hint.textContent = `Loading from the kernel: ${sizeText(f.got)} of ${sizeText(f.size)}`;
+        while (f.out < 2 && f.next < f.size) ask();
+        return;
+      }
       hint.hidden = true;
       if (url) URL.revokeObjectURL(url);
       url = URL.createObjectURL(new Blob(f.parts, { type: msg.mime }));

@@ -4,8 +4,8 @@ State lives in traitlets mirrored from the job by an observer that runs on the c
 thread (it only sets traits). The browser ticks elapsed time itself and sends intents (cancel, a
 chunk of a video, a copy with MP3 sound) as custom messages. A finished take plays from the
 Jupyter server's ``files/`` URL where the page can reach it (nothing passes through the kernel);
-elsewhere the browser asks for the file in 4 MB chunks, one at a time, so the kernel never holds
-more than one chunk per take. No video sits in a synced trait and the poster frames live only in
+elsewhere the browser asks for the file in 2 MB chunks, two at a time, so the kernel never holds
+more than 4 MB per take. No video sits in a synced trait and the poster frames live only in
 the static ``text/html`` fallback, so a saved notebook stays small.
 """
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["CHUNK_BYTES", "JobView", "display_bundle", "show"]
 
 _FINAL = frozenset({"succeeded", "partial", "failed", "cancelled", "timed_out", "error"})
-CHUNK_BYTES = 4 << 20  # per message of the fallback path: the kernel reads no more per take
+CHUNK_BYTES = 2 << 20  # per message of the fallback path; two are asked for at a time
 
 
 def summarize(request: VideoRequest) -> str:
