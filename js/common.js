@@ -1,5 +1,5 @@
-// Helpers shared by job.js and form.js. Not a module of its own: kling_nb/widgets/_static.py puts
-// it in front of each widget's ESM, since an anywidget's ESM cannot import a sibling file.
+// Helpers shared by job.js and form.js. Not a module of its own: each widget's ESM is this file
+// followed by its own (kling_nb/widgets/_static.py), since an anywidget's ESM cannot import a sibling.
 function h(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;

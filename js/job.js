@@ -1,9 +1,21 @@
-// JobView front end (after common.js): renders the job's traits, ticks elapsed time locally,
-// sends intents (cancel, fetch video) as custom messages. Text goes in via textContent only.
+// JobView front end (after common.js): renders the job's traits, ticks elapsed time locally and
+// sends intents as custom messages. Text goes in via textContent only.
 const DONE = ["succeeded", "partial", "failed", "cancelled", "timed_out", "error"];
 const LABEL = { timed_out: "timed out", partial: "partly succeeded" };
 // Final for the client, but a timed-out take may still run on the server: it can be cancelled.
 const SETTLED = ["succeeded", "failed", "cancelled", "downloading"];
+const MUTE_IN_VSCODE = ["aac", "opus"]; // VS Code's Electron has no decoder for these
+// VS Code's notebook webview marks its body with the theme's kind.
+const inVsCode = () => "vscodeThemeKind" in document.body.dataset;
+
+// The Jupyter server's files/ URL of a path under its root, or null (no server page, VS Code).
+function filesUrl(path) {
+  const config = document.getElementById("jupyter-config-data");
+  if (!path || !config || inVsCode()) return null;
+  const base = (JSON.parse(config.textContent).baseUrl || "/").replace(/\/?$/, "/");
+  return new URL(base + "files/" + path.split("/").map(encodeURIComponent).join("/"),
+    location.href).href;
+}
 
 function clockText(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -26,40 +38,121 @@ function sizeText(n) {
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
 }
 
+// Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel in
+// chunks with progress: two asked for at a time, so transfers overlap while the kernel holds at
+// most two (the chunk size is the kernel's).
+function player(model, index, video, hint, fail) {
+  let attempt = 0, timer = 0, url = null, f = null;
+  const ask = () => {
+    model.send({ kind: "chunk", index, which: f.which, offset: f.next, id: f.id });
+    f.next += f.step;
+    f.out += 1;
+  };
+  function viaKernel(which) {
+    attempt += 1;
+    clearTimeout(timer);
+    video.onloadedmetadata = video.onerror = null;
+    f = { id: Math.random().toString(36), which, parts: [], got: 0, size: 0, next: 0, step: 0,
+      out: 0 };
+    hint.textContent = "Loading from the kernel…";
+    hint.hidden = false;
+    ask();
+  }
+  return {
+    play(file, which) {
+      const src = filesUrl(file.url_path);
+      if (!src) return viaKernel(which);
+      const mine = ++attempt;
+      const fallback = () => mine === attempt && viaKernel(which);
+      video.onloadedmetadata = () => {
+        clearTimeout(timer);
+        video.onerror = null;
+      };
+      video.onerror = fallback;
+      timer = setTimeout(fallback, 4000);
+      // What the src is (readyState says whether it loaded): the file or its copy, and from where.
+      Object.assign(video.dataset, { source: "file", which });
+      video.src = src;
+    },
+    chunk(msg, buffers) {
+      if (!f || msg.id !== f.id) return; // another view's reply
+      if (msg.error) {
+        f = null;
+        return fail(msg.error);
+      }
+      const length = buffers.reduce((n, b) => n + b.byteLength, 0);
+      f.parts.push(...buffers);
+      f.got += length;
+      f.size = msg.size;
+      f.out -= 1;
+      if (!f.step) [f.step, f.next] = [length, f.got];
+      if (f.got < f.size && length) {
+        hint.textContent = `Loading from the kernel: ${sizeText(f.got)} of ${sizeText(f.size)}`;
+        while (f.out < 2 && f.next < f.size) ask();
+        return;
+      }
+      hint.hidden = true;
+      if (url) URL.revokeObjectURL(url);
+      url = URL.createObjectURL(new Blob(f.parts, { type: msg.mime }));
+      Object.assign(video.dataset, { source: "kernel", which: f.which });
+      f = null;
+      video.src = url;
+    },
+    dispose() {
+      clearTimeout(timer);
+      if (url) URL.revokeObjectURL(url);
+    },
+  };
+}
+
 function card(model, index, offset) {
   const root = h("div", "kling-gen");
   root.dataset.index = String(index);
   const head = h("div", "kling-gen-head");
-  const title = h("span", "kling-gen-title", `Take ${index + 1}`);
   const status = h("span", "kling-status");
   const elapsed = h("span", "kling-elapsed");
   const cancel = button("Cancel", `Cancel take ${index + 1}`, () =>
     model.send({ kind: "cancel", index }));
-  head.append(title, status, elapsed, cancel);
+  head.append(h("span", "kling-gen-title", `Take ${index + 1}`), status, elapsed, cancel);
   const error = h("div", "kling-error");
   error.setAttribute("role", "alert");
   const video = h("video", "kling-video");
-  video.controls = true;
-  video.playsInline = true;
-  video.hidden = true;
+  video.controls = video.playsInline = video.hidden = true;
   video.setAttribute("aria-label", `Take ${index + 1} video`);
   const facts = h("div", "kling-facts");
-  const loading = h("div", "kling-hint", "Loading the video from the kernel…");
-  loading.hidden = true;
-  root.append(head, error, video, loading, facts);
-  let requested = false;
-  let url = null;
+  const hint = h("div", "kling-hint");
+  const sound = h("div", "kling-hint");
+  const mp3 = button("Copy with MP3 sound", `Make a copy of take ${index + 1} with MP3 sound ` +
+    "(VS Code cannot play AAC)", () => wantCopy());
+  root.append(head, error, video, hint, sound, mp3, facts);
+  const source = player(model, index, video, hint, (text) => {
+    hint.hidden = true;
+    error.hidden = false;
+    error.textContent = text;
+  });
+  let playing = ""; // "original" or "copy"
+  let asked = false; // for the copy
   let g = {};
+  function wantCopy() {
+    asked = mp3.disabled = true;
+    if (g.copy) show();
+    else model.send({ kind: "copy", index });
+  }
+  function show() {
+    const which = asked && g.copy ? "copy" : "original";
+    if (which !== playing) source.play(which === "copy" ? g.copy : g, (playing = which));
+  }
   return {
     root,
     update(next) {
       g = next;
-      root.dataset.status = g.status;
+      root.dataset.status = status.dataset.status = g.status;
       status.textContent = LABEL[g.status] || g.status;
-      status.dataset.status = g.status;
       error.textContent = g.error || "";
       error.hidden = !g.error;
       cancel.hidden = SETTLED.includes(g.status) || !model.get("can_cancel_one") || !g.id;
+      const mute = MUTE_IN_VSCODE.includes(g.audio);
+      const vscode = mute && inVsCode();
       if (g.path) {
         video.hidden = false;
         const bits = [g.duration ? `${g.duration.toFixed(1)} s` : "", sizeText(g.size)];
@@ -67,12 +160,13 @@ function card(model, index, offset) {
         path.title = g.path;
         facts.replaceChildren(bits.filter(Boolean).join(" · ") + " · ", path);
         facts.title = `sha256 ${g.sha256}`;
-        if (!requested) {
-          requested = `${index}-${Math.random().toString(36).slice(2)}`;
-          model.send({ kind: "video", index, id: requested });
-          loading.hidden = false;
-        }
+        if (vscode && !asked) wantCopy();
+        show();
       } else facts.textContent = g.id ? `generation ${g.id}` : "";
+      mp3.hidden = !g.path || !mute || playing === "copy";
+      const why = vscode ? `VS Code cannot play ${g.audio.toUpperCase()} sound: ` : "";
+      sound.textContent = playing === "copy" ? `${why}playing ${g.copy.path}, with MP3 sound.`
+        : why && `${why}making a copy with MP3 sound…`;
       this.tick();
     },
     tick() {
@@ -83,21 +177,8 @@ function card(model, index, offset) {
       const eta = running ? ` · ${etaText(model.get("typical_seconds"), end - start)}` : "";
       elapsed.textContent = clockText(end - start) + eta;
     },
-    video(msg, buffers) {
-      if (msg.id !== requested) return; // another view's reply
-      loading.hidden = true;
-      if (msg.error) {
-        error.textContent = msg.error;
-        error.hidden = false;
-        return;
-      }
-      if (url) URL.revokeObjectURL(url);
-      url = URL.createObjectURL(new Blob(buffers, { type: msg.mime || "video/mp4" }));
-      video.src = url;
-    },
-    dispose() {
-      if (url) URL.revokeObjectURL(url);
-    },
+    chunk: source.chunk,
+    dispose: source.dispose,
   };
 }
 
@@ -107,7 +188,7 @@ function render({ model, el }) {
   const head = h("div", "kling-head");
   const modelName = h("span", "kling-model");
   const cost = h("span", "kling-cost");
-  const badges = h("span", "kling-badges");
+  const badges = h("span");
   head.append(h("span", "kling-brand", "Kling"), modelName, cost, badges);
   const summary = h("div", "kling-summary");
   const line = h("div", "kling-line");
@@ -136,9 +217,8 @@ function render({ model, el }) {
   function update() {
     offset = Date.now() / 1000 - (model.get("clock") || Date.now() / 1000);
     const s = model.get("status");
-    root.dataset.status = s;
+    root.dataset.status = status.dataset.status = s;
     status.textContent = LABEL[s] || s;
-    status.dataset.status = s;
     modelName.textContent = model.get("model");
     cost.textContent = model.get("cost");
     summary.textContent = model.get("summary");
@@ -153,21 +233,16 @@ function render({ model, el }) {
     const timedOut = s !== "error" && gens.some((g) => g.status === "timed_out");
     cancelAll.hidden = DONE.includes(s) && !timedOut;
     for (const g of gens) {
-      let c = cards.get(g.index);
-      if (!c) {
-        c = card(model, g.index, () => offset);
-        cards.set(g.index, c);
-        grid.append(c.root);
+      if (!cards.has(g.index)) {
+        cards.set(g.index, card(model, g.index, () => offset));
+        grid.append(cards.get(g.index).root);
       }
-      c.update(g);
+      cards.get(g.index).update(g);
     }
     tick();
   }
-  function onMessage(msg, buffers) {
-    if (msg && msg.kind === "video-response" && cards.has(msg.index)) {
-      cards.get(msg.index).video(msg, buffers || []);
-    }
-  }
+  const onMessage = (msg, buffers) => msg?.kind === "chunk" && cards.get(msg.index)
+    ?.chunk(msg, buffers || []);
   const names = ["status", "generations", "error", "notice", "finished_at", "replayed",
     "simulated", "cost", "clock"];
   for (const n of names) model.on(`change:${n}`, update);

@@ -9,6 +9,7 @@ Every line carries ``v`` (the format, 1), ``type``, ``time`` (Unix seconds) and 
                 result ({"path" relative to the folder, "sha256", "size"} or null)
     job         status, error, uncertain
     upload      name, sha256, asset_path, repository (a local reference image the job used)
+    copy        index, path, sha256, size, audio (a copy of a result VS Code plays with sound)
 
 ``to_record()`` gives the line's JSON object, ``from_record()`` reads one back and raises
 ``pydantic.ValidationError`` for a record of another version or with a field of the wrong type.
@@ -29,6 +30,7 @@ from kling_nb.state import ACTIVE
 
 __all__ = [
     "FORMAT",
+    "CopyRecord",
     "GenerationRecord",
     "JobLine",
     "JobRecord",
@@ -123,7 +125,19 @@ class UploadRecord(_Line):
     repository: str
 
 
-Line = SubmissionRecord | GenerationRecord | JobLine | UploadRecord
+class CopyRecord(_Line):
+    """A copy made of one result with other audio (``audio`` "mp3": one VS Code plays with
+    sound); informational, replay and resume ignore it."""
+
+    type: Literal["copy"] = "copy"
+    index: int
+    path: str
+    sha256: str
+    size: int
+    audio: str = "mp3"
+
+
+Line = SubmissionRecord | GenerationRecord | JobLine | UploadRecord | CopyRecord
 _ANY_LINE: TypeAdapter[Line] = TypeAdapter(Annotated[Line, Field(discriminator="type")])
 
 
@@ -133,7 +147,7 @@ def parse_record(record: object) -> Line | None:
     cannot read."""
     if not isinstance(record, dict) or type(record.get("v")) is not int or record["v"] != FORMAT:
         raise ValueError(f"not a format-{FORMAT} ledger record")
-    if record.get("type") not in ("submission", "generation", "job", "upload"):
+    if record.get("type") not in ("submission", "generation", "job", "upload", "copy"):
         return None
     return _ANY_LINE.validate_python(record)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from kling_nb.errors import LedgerError, redact
 from kling_nb.records import (
+    CopyRecord,
     GenerationRecord,
     JobRecord,
     Line,
@@ -213,7 +214,7 @@ class Ledger:
             self._by_hash.setdefault(record.request_hash, []).append(line.job_id)
             return True
         job = self._jobs.get(line.job_id)
-        if job is None or isinstance(line, UploadRecord):
+        if job is None or isinstance(line, UploadRecord | CopyRecord):
             return True  # a line of a job whose submission is not here: nothing to fold into
         if isinstance(line, GenerationRecord):
             if line.index >= job.num_generations:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import nbformat
 import pytest
@@ -81,8 +82,12 @@ def test_each_notebook_runs_top_to_bottom_without_a_key(name: str, tmp_path: Pat
                 assert gen.result["sha256"] in page
                 assert gen.generation_id in page
             assert job.request_hash in page
-        posters = page.count('src="data:image/jpeg;base64,')
-        assert posters >= sum(len(j.generations) for j in jobs.values())
+        takes = sum(len(j.generations) for j in jobs.values())
+        assert page.count('poster="data:image/jpeg;base64,') >= takes
+        # each a <video> of the file beside the page (checked playing in tests/browser)
+        sources = re.findall(r'<video [^>]*\bsrc="([^"]+)"', page)
+        assert len(sources) >= takes and not any(s.startswith(("/", "file:")) for s in sources)
+        assert all((run_.html.parent / unquote(src)).is_file() for src in sources)
     if name == "references":
         # A local file: uploaded once for the two requests that use it, recorded by content.
         lines = (outputs / "simulated" / "ledger.jsonl").read_text().splitlines()

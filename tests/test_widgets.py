@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from fractions import Fraction
@@ -13,8 +14,11 @@ import numpy as np
 import pytest
 
 from kling_nb.requests import VideoRequest, format_cost
-from kling_nb.widgets import JobView, RequestForm
-from kling_nb.widgets._static import compact_text, static_dir, unpack_module
+from kling_nb.simulator.video import render_video
+from kling_nb.store import Ledger
+from kling_nb.widgets import JobView, RequestForm, _served
+from kling_nb.widgets._playable import copy_path
+from kling_nb.widgets._static import static_dir, static_file
 from kling_nb.widgets.job_view import display_bundle, show
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -44,7 +48,7 @@ class FakeGeneration:
 class FakeJob:
     """What the contract says a Job has; changes are announced from a separate thread."""
 
-    def __init__(self, request: VideoRequest, n: int = 1) -> None:
+    def __init__(self, request: VideoRequest, n: int = 1, client: Any = None) -> None:
         self.id = "job-1"
         self.request = request
         self.num_generations = n
@@ -57,7 +61,7 @@ class FakeJob:
         self.finished_at: float | None = None
         self.error: str | None = None
         self.cancels: list[tuple[bool, int | None]] = []
-        self.ledger = None  # no client: no time estimate
+        self.ledger = client.ledger if client is not None else None  # the client's, as a Job's
         self._observers: list[Callable[[Any], None]] = []
 
     def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
@@ -78,14 +82,15 @@ class FakeJob:
 
 
 class FakeClient:
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         self.submitted: list[tuple[VideoRequest, int]] = []
+        self.ledger = Ledger(folder or Path("unused"))
 
     def submit(
         self, request: VideoRequest, num_generations: int = 1, force: bool = False
     ) -> FakeJob:
         self.submitted.append((request, num_generations))
-        return FakeJob(request, num_generations)
+        return FakeJob(request, num_generations, self)
 
 
 @pytest.fixture(scope="module")
@@ -187,20 +192,36 @@ def test_unsubscribes_on_close() -> None:
     assert job._observers == []
 
 
-def test_video_reply_carries_the_file_bytes(mp4: Path) -> None:
+def test_the_file_goes_in_chunks_one_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kling_nb.widgets.job_view.CHUNK_BYTES", 1000)
+    big = tmp_path / "big.mp4"
+    big.write_bytes(bytes(range(256)) * 10)  # 2560 bytes: three chunks
     job = FakeJob(request())
-    job.generations[0].status = "succeeded"
-    job.generations[0].result = FakeResult(mp4, "gen-0")
+    job.generations[0].result = FakeResult(big, "gen-0")
     view = JobView(job)
     messages = sent(view)
-    view._on_msg(view, {"kind": "video", "index": 0, "id": "r1"}, [])
-    [(content, buffers)] = messages
-    assert content == {"kind": "video-response", "id": "r1", "index": 0, "mime": "video/mp4"}
-    assert bytes(buffers[0]) == mp4.read_bytes()
+    received = b""
+    while len(received) < big.stat().st_size:
+        ask = {"kind": "chunk", "index": 0, "offset": len(received), "id": "r1"}
+        view._on_msg(view, ask, [])
+        content, buffers = messages[-1]
+        assert content == {
+            "kind": "chunk",
+            "id": "r1",
+            "index": 0,
+            "size": 2560,
+            "mime": "video/mp4",
+        }
+        [chunk] = buffers
+        assert 0 < len(chunk) <= 1000  # never more than a chunk per message
+        received += bytes(chunk)
+    assert received == big.read_bytes() and len(messages) == 3
     assert "buffers" not in view.get_state()  # the video never sits in a synced trait
 
 
-def test_video_reply_names_a_missing_file(tmp_path: Path, mp4: Path) -> None:
+def test_a_chunk_of_a_missing_file_names_it(tmp_path: Path, mp4: Path) -> None:
     job = FakeJob(request())
     gone = tmp_path / "gone.mp4"
     gone.write_bytes(mp4.read_bytes())
@@ -208,9 +229,66 @@ def test_video_reply_names_a_missing_file(tmp_path: Path, mp4: Path) -> None:
     view = JobView(job)
     gone.unlink()
     messages = sent(view)
-    view._on_msg(view, {"kind": "video", "index": 0}, [])
+    view._on_msg(view, {"kind": "chunk", "index": 0, "offset": 0}, [])
     [(content, buffers)] = messages
     assert "Cannot read" in content["error"] and "gone.mp4" in content["error"] and not buffers
+
+
+def test_served_path_is_relative_to_the_parent_jupyter_servers_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import os
+
+    root, runtime = tmp_path / "root", tmp_path / "runtime"
+    (root / "sub").mkdir(parents=True)
+    runtime.mkdir()
+    take = root / "sub" / "take 1.mp4"
+    take.write_bytes(b"x")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    monkeypatch.setattr(_served, "_server_root", _served._server_root.__wrapped__)
+    assert _served.served_path(take) == ""  # no server started this process
+    info = runtime / f"jpserver-{os.getppid()}.json"
+    info.write_text(json.dumps({"root_dir": str(root), "base_url": "/"}))
+    assert _served.served_path(take) == "sub/take 1.mp4"
+    assert _served.served_path(tmp_path / "elsewhere.mp4") == ""  # outside the root
+    (root / ".hidden").mkdir()
+    assert _served.served_path(root / ".hidden" / "take.mp4") == ""  # the server refuses it
+
+
+def test_an_aac_take_gets_a_copy_with_mp3_sound_recorded_in_the_ledger(tmp_path: Path) -> None:
+    import av
+
+    take = tmp_path / "take.mp4"
+    payload = {"model": "kling-video-o3-pro-reference-to-video", "prompt": "a", "duration": 3}
+    take.write_bytes(render_video({**payload, "generate_audio": True}, height=36))
+    client = FakeClient(tmp_path)
+    job = FakeJob(request(), client=client)
+    job.generations[0].status = "succeeded"
+    job.generations[0].result = FakeResult(take, "gen-0")
+    view = JobView(job)
+    assert view.generations[0]["audio"] == "aac" and view.generations[0]["copy"] is None
+    view._on_msg(view, {"kind": "copy", "index": 0}, [])
+    [worker] = [th for th in threading.enumerate() if th.name == "kling-copy"]
+    worker.join(30)
+    copy = copy_path(take)
+    assert view.notice == "" and view.generations[0]["copy"]["path"].endswith("take.mp3.mp4")
+    assert view.generations[0]["copy"]["size"] == copy.stat().st_size
+    with av.open(str(copy)) as f, av.open(str(take)) as original:
+        assert [s.codec_context.name for s in f.streams] == ["h264", "mp3float"]
+        assert abs(f.duration - original.duration) < 200_000  # microseconds
+        [video] = original.streams.video
+        assert f.streams.video[0].frames == video.frames  # the video is copied, not re-encoded
+    [record] = [
+        json.loads(line)
+        for line in (tmp_path / "ledger.jsonl").read_text().splitlines()
+        if json.loads(line)["type"] == "copy"
+    ]
+    assert record["path"] == "take.mp3.mp4" and record["audio"] == "mp3" and record["index"] == 0
+    assert record["size"] == copy.stat().st_size and record["job_id"] == "job-1"
+    messages = sent(view)
+    view._on_msg(view, {"kind": "chunk", "index": 0, "which": "copy", "id": "c"}, [])
+    assert bytes(messages[0][1][0]) == copy.read_bytes()  # small enough for one chunk
 
 
 def test_cancel_intents_reach_the_job_without_waiting() -> None:
@@ -271,7 +349,7 @@ def test_static_fallback_has_provenance_and_poster(mp4: Path) -> None:
     html = data["text/html"]
     for fact in ("gen-abc", "ab" * 32, job.request.request_hash, "succeeded", "take.mp4"):
         assert fact in html
-    assert '<img src="data:image/jpeg;base64,' in html
+    assert ' poster="data:image/jpeg;base64,' in html and '<video src="' in html
     assert "SIMULATED" not in html and "[simulated]" in html
 
 
@@ -309,17 +387,20 @@ def test_display_refreshes_the_fallback_when_the_job_ends(
     assert len(updates) == 1
 
 
-def test_static_files_are_found_and_packed() -> None:
-    assert {"job.js", "form.js", "kling.css"} <= {p.name for p in static_dir().iterdir()}
-    esm = JobView(FakeJob(request()))._esm
-    css, module = unpack_module(esm)
-    assert module.startswith("function h(") and "export default { render }" in module
-    assert css == compact_text("kling.css") and ".kling-grid{" in css
-    assert esm.endswith("export default mod.default;") and len(esm) < 6000
-    form_css, form_module = unpack_module(RequestForm().editor._esm)
-    assert form_css == compact_text("kling.css") + "\n" + compact_text("form.css")
-    assert "export default { render }" in form_module
-    assert not hasattr(JobView, "_css")  # the loader adds the CSS itself
+def test_the_front_end_is_the_plain_files_and_views_share_theirs() -> None:
+    text = {p.name: static_file(p.name).read_text() for p in static_dir().iterdir()}
+    assert {"common.js", "job.js", "job_loader.js", "form.js", "kling.css"} <= set(text)
+    first, second = JobView(FakeJob(request())), JobView(FakeJob(request()))
+    assert first._esm == text["job_loader.js"] and not hasattr(first, "_css")
+    assert first.frontend is second.frontend  # the code and style are saved once per notebook
+    assert first.get_state()["frontend"] == f"IPY_MODEL_{first.frontend.model_id}"
+    assert first.frontend._esm == text["common.js"] + "\n" + text["job.js"]
+    assert first.frontend._css == text["kling.css"]
+    first.frontend.close()
+    assert JobView(FakeJob(request())).frontend.comm is not None  # a closed one is replaced
+    editor = RequestForm().editor
+    assert editor._esm == text["common.js"] + "\n" + text["form.js"]
+    assert editor._css == text["kling.css"] + "\n" + text["form.css"]
 
 
 # -- RequestForm -------------------------------------------------------------------------------
@@ -494,13 +575,23 @@ def test_saved_notebook_grows_little_and_keeps_a_current_fallback(
         tmp_path,
         [f"{submit.format(1)}\nNone", "job1.wait(); time.sleep(0.5)", f"{submit.format(2)}\nNone"],
     )
-    per_view = (with_views - without) / 2
-    print(f"notebook growth per finished {takes}-take JobView: {per_view / 1000:.1f} KB")
-    assert per_view < 20_000
+    # The views' code and style are saved once per notebook, in the one JobFrontend model.
+    import nbformat
+
+    state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    [shared_id] = [k for k, m in state.items() if "function render" in m["state"].get("_esm", "")]
+    del state[shared_id]
+    once = with_views - len(nbformat.writes(views).encode())
+    per_view = (with_views - once - without) / 2
+    print(
+        f"notebook growth per finished {takes}-take JobView: {per_view / 1000:.1f} KB "
+        f"(and {once / 1000:.1f} KB once per notebook for the views' code and style)"
+    )
+    assert per_view < 20_000 and once < 20_000
     for cell in (1, 3):
         first = views.cells[cell].outputs[0]["data"]
         html = first["text/html"]
-        assert "<b>succeeded</b>" in html and html.count('<img src="data:image/jpeg') == takes
+        assert "<b>succeeded</b>" in html and html.count('poster="data:image/jpeg') == takes
         assert html.count("sha256 <code>") == takes and html.count(".mp4") >= takes
         state = views.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
         view_state = state[first["application/vnd.jupyter.widget-view+json"]["model_id"]]["state"]

@@ -6,6 +6,8 @@ Every piece of user or server text is escaped; URLs never appear as links, only 
 from __future__ import annotations
 
 import html
+import urllib.parse
+from pathlib import PurePath
 from typing import Any
 
 _TERMINAL = {"succeeded", "partial", "failed", "cancelled", "timed_out", "error"}
@@ -38,12 +40,16 @@ def _generation_html(g: dict[str, Any]) -> str:
     if g.get("error"):
         parts.append(f"<div>{e(g['error'])}</div>")
     if g.get("path"):
+        # The file beside the page (the path is relative to the kernel's folder, where an export
+        # is written); the poster shows where the file cannot load (GitHub, nbviewer, VS Code).
+        src = urllib.parse.quote(PurePath(g["path"]).as_posix())
         poster = g.get("poster") or ""
-        if poster.startswith("data:image/jpeg;base64,"):
-            parts.append(f'<div><img src="{e(poster)}" alt="first frame of take {g["index"] + 1}">')
-            parts.append("</div>")
-        else:
-            parts.append(f'<div><video src="{e(g["path"])}" controls width="320"></video></div>')
+        poster = f' poster="{e(poster)}"' if poster.startswith("data:image/jpeg;base64,") else ""
+        label = f"take {g['index'] + 1}"
+        parts.append(
+            f'<div><video src="{e(src)}"{poster} controls preload="none" width="320" '
+            f'aria-label="{label}"></video></div>'
+        )
         facts = [e(g["path"]), _size(g.get("size"))]
         if g.get("duration"):
             facts.append(f"{g['duration']:.1f} s")
@@ -55,7 +61,8 @@ def _generation_html(g: dict[str, Any]) -> str:
 
 
 def render_html(state: dict[str, Any]) -> str:
-    """Request summary, status, provenance and, per finished take, its path and poster frame."""
+    """Request summary, status, provenance and, per finished take, a <video> of its file with
+    its poster frame."""
     e = html.escape
     badges = "".join(
         f" <small>[{name}]</small>" for name in ("replayed", "simulated") if state.get(name)

@@ -1,4 +1,4 @@
-"""What the widgets learn from a finished video file: its duration and a small poster frame.
+"""What the widgets learn from a finished video file: duration, audio codec and a poster frame.
 
 PyAV comes with the ``simulator`` extra; without it the poster is left out and the duration is the
 one the request asked for.
@@ -21,10 +21,12 @@ _MIME_BY_SUFFIX = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/qu
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """Duration in seconds (None if unknown) and a ``data:image/jpeg;base64,...`` poster or ""."""
+    """Duration in seconds (None if unknown), a ``data:image/jpeg;base64,...`` poster or "", and
+    the audio codec's name ("" when silent or unknown)."""
 
     duration: float | None
     poster: str
+    audio: str = ""
 
 
 def video_mime(path: Path) -> str:
@@ -66,13 +68,14 @@ def _probe(path: str, mtime_ns: int, box: int) -> MediaInfo:
             duration = None
             if container.duration is not None:
                 duration = round(container.duration / 1_000_000, 3)
+            audio = container.streams.audio[0].codec_context.name if container.streams.audio else ""
             frame = next(container.decode(stream))
             image = frame.to_image()  # type: ignore[no-untyped-call]
     except (OSError, StopIteration, IndexError, av.FFmpegError):
         return MediaInfo(None, "")
     thumb = image.convert("RGB")
     thumb.thumbnail((box, box), Image.Resampling.BILINEAR)
-    return MediaInfo(duration, _jpeg_data_url(thumb, box))
+    return MediaInfo(duration, _jpeg_data_url(thumb, box), audio)
 
 
 def probe(path: Path, box: int = POSTER_BOX) -> MediaInfo:

@@ -17,7 +17,7 @@ import traitlets as t
 
 from kling_nb.takes import Take, default_outputs, ledger_records, model_alias, takes
 from kling_nb.widgets._media import video_mime
-from kling_nb.widgets._static import packed_module
+from kling_nb.widgets._static import joined
 
 __all__ = ["Gallery", "gallery"]
 
@@ -48,7 +48,8 @@ def _card(take: Take) -> dict[str, Any]:
 class Gallery(anywidget.AnyWidget):
     """A grid of saved results (latest first); see :func:`gallery`."""
 
-    _esm = packed_module("gallery.js", ["kling.css", "gallery.css"])
+    _esm = joined("common.js", "gallery.js")
+    _css = joined("kling.css", "gallery.css")
 
     cards = t.List(t.Dict()).tag(sync=True)
     heading = t.Unicode("").tag(sync=True)

@@ -1,11 +1,12 @@
 """JobView: the live view of one Job (what ``%%kling`` and ``client.submit`` display).
 
 State lives in traitlets mirrored from the job by an observer that runs on the client's runtime
-thread (it only sets traits). The browser ticks elapsed time itself, sends intents (cancel, fetch
-the video) as custom messages, and gets the video as bytes on demand, so no video ever sits in a
-synced trait and a saved notebook stays small. For the same reason the poster frames live only in
-the static ``text/html`` fallback (the live view shows the video itself), and the front end's code
-is saved compressed (``_static.packed_module``).
+thread (it only sets traits). The browser ticks elapsed time itself and sends intents (cancel, a
+chunk of a video, a copy with MP3 sound) as custom messages. A finished take plays from the
+Jupyter server's ``files/`` URL where the page can reach it (nothing passes through the kernel);
+elsewhere the browser asks for the file in 2 MB chunks, two at a time, so the kernel never holds
+more than 4 MB per take. No video sits in a synced trait and the poster frames live only in
+the static ``text/html`` fallback, so a saved notebook stays small.
 """
 
 from __future__ import annotations
@@ -19,20 +20,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
+import ipywidgets
 import traitlets as t
 
+from kling_nb.errors import KlingError
+from kling_nb.records import CopyRecord
 from kling_nb.state import JOB_FINAL
+from kling_nb.store import file_sha256
 from kling_nb.summaries import cost_text, shots_text
 from kling_nb.takes import typical_for
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
-from kling_nb.widgets._static import packed_module
+from kling_nb.widgets._playable import copy_path, make_copy
+from kling_nb.widgets._served import served_path
+from kling_nb.widgets._static import joined, static_file
 
 if TYPE_CHECKING:  # a job shows itself with this view: a runtime import would be circular
     from kling_nb.jobs import Generation, Job
     from kling_nb.requests import VideoRequest
 
-__all__ = ["JobView", "display_bundle", "show"]
+__all__ = ["CHUNK_BYTES", "JobView", "display_bundle", "show"]
+
+CHUNK_BYTES = 2 << 20  # per message of the fallback path; two are asked for at a time
 
 
 def summarize(request: VideoRequest) -> str:
@@ -60,11 +69,22 @@ def exports_for(request: VideoRequest, num_generations: int) -> dict[str, str]:
     }
 
 
+def _file_state(path: Path) -> dict[str, Any] | None:
+    """What the front end needs to load a file (where it is shown, served, its size), or None if
+    there is no such file."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    return {"path": _display_path(path), "url_path": served_path(path), "size": size}
+
+
 def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
     """The per-generation dict: what the front end renders, plus ``poster`` for the fallback.
 
-    The poster (a ``data:`` URL within ``box`` pixels, or "") is not synced: JobView keeps it for
-    the static fallback only.
+    A finished take adds its file (``path``, ``url_path``, ``size``), ``audio`` (the codec) and
+    ``copy``, the file state of its copy with MP3 sound if one exists. The poster (a ``data:``
+    URL within ``box`` pixels, or "") is not synced: JobView keeps it for the static fallback.
     """
     state: dict[str, Any] = {
         "index": gen.index,
@@ -77,19 +97,49 @@ def generation_state(gen: Generation, box: int = POSTER_BOX) -> dict[str, Any]:
         "duration": None,
         "size": None,
         "path": "",
+        "url_path": "",
         "sha256": "",
+        "audio": "",
+        "copy": None,
         "poster": "",
     }
     if gen.result is not None:
-        media = probe(Path(gen.result.path), box)
+        path = Path(gen.result.path)
+        media = probe(path, box)
         state.update(
             duration=media.duration,
             size=gen.result.size,
-            path=_display_path(Path(gen.result.path)),
+            path=_display_path(path),
+            url_path=served_path(path),
             sha256=gen.result.sha256,
+            audio=media.audio,
+            copy=_file_state(copy_path(path)),
             poster=media.poster,
         )
     return state
+
+
+class JobFrontend(anywidget.AnyWidget):
+    """The JobView's code and style, in one model per kernel that every JobView points at.
+
+    Each anywidget model carries its ``_esm`` and ``_css`` in a saved notebook's widget state; the
+    views' own module (``job_loader.js``) is a few lines that run this one's code.
+    """
+
+    _esm = joined("common.js", "job.js")
+    _css = static_file("kling.css")
+
+
+_frontend: list[JobFrontend] = []
+_FRONTEND_LOCK = threading.Lock()
+
+
+def shared_frontend() -> JobFrontend:
+    """This kernel's :class:`JobFrontend` (made again if it was closed)."""
+    with _FRONTEND_LOCK:
+        if not _frontend or _frontend[0].comm is None:
+            _frontend[:] = [JobFrontend()]
+        return _frontend[0]
 
 
 class JobView(anywidget.AnyWidget):
@@ -98,7 +148,9 @@ class JobView(anywidget.AnyWidget):
     >>> JobView(client.submit(request))  # doctest: +SKIP
     """
 
-    _esm = packed_module("job.js", ["kling.css"])
+    _esm = static_file("job_loader.js")
+
+    frontend = t.Instance(JobFrontend).tag(sync=True, **ipywidgets.widget_serialization)
 
     model = t.Unicode("").tag(sync=True)
     summary = t.Unicode("").tag(sync=True)
@@ -119,7 +171,7 @@ class JobView(anywidget.AnyWidget):
     typical_seconds = t.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, job: Job, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(frontend=shared_frontend(), **kwargs)
         self._job = job
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
@@ -185,29 +237,71 @@ class JobView(anywidget.AnyWidget):
     def _on_msg(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
         kind = content.get("kind")
         try:
-            if kind == "video":
-                self._send_video(int(content["index"]), str(content.get("id", "")))
+            if kind == "chunk":
+                index, offset = int(content["index"]), int(content.get("offset", 0))
+                copy = content.get("which") == "copy"
+                self._send_chunk(index, offset, copy, str(content.get("id", "")))
+            elif kind == "copy":
+                self._start_copy(int(content["index"]))
             elif kind == "cancel":
                 self._cancel(content.get("index"))
         except Exception as exc:  # shown in the view: a failed intent must not vanish
             self.notice = f"{type(exc).__name__}: {exc}"
 
-    def _send_video(self, index: int, request_id: str) -> None:
+    def _send_chunk(self, index: int, offset: int, copy: bool, request_id: str) -> None:
+        """One chunk of a take's file (or of its copy) from ``offset``, with the file's size."""
         gen = self._job.generations[index]
-        reply: dict[str, Any] = {"kind": "video-response", "id": request_id, "index": index}
+        reply: dict[str, Any] = {"kind": "chunk", "id": request_id, "index": index}
         if gen.result is None:
             self.send({**reply, "error": "No video yet."})
             return
         path = Path(gen.result.path)
+        path = copy_path(path) if copy else path
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(offset)
+                data = f.read(CHUNK_BYTES)
         except OSError as exc:
             msg = (
                 f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
             )
             self.send({**reply, "error": msg})
             return
-        self.send({**reply, "mime": video_mime(path)}, buffers=[data])
+        self.send({**reply, "size": size, "mime": video_mime(path)}, buffers=[data])
+
+    def _start_copy(self, index: int) -> None:
+        """Make the take's copy with MP3 sound on a thread (the kernel stays free meanwhile)."""
+        result = self._job.generations[index].result
+        if result is None:
+            self.notice = f"Take {index + 1} has no video yet."
+            return
+        self.notice = f"Making a copy of take {index + 1} with MP3 sound…"
+        worker = threading.Thread(
+            target=self._copy, args=(index, Path(result.path)), daemon=True, name="kling-copy"
+        )
+        worker.start()
+
+    def _copy(self, index: int, original: Path) -> None:
+        existed = copy_path(original).is_file()
+        try:
+            copy = make_copy(original)
+        except Exception as exc:
+            self.notice = f"Could not make the copy of take {index + 1}: {exc}"
+            return
+        ledger = self._job.ledger
+        if not existed and ledger is not None:
+            relative = os.path.relpath(copy, ledger.folder)
+            size, sha = copy.stat().st_size, file_sha256(copy)
+            record = CopyRecord(
+                job_id=self._job.id, index=index, path=relative, sha256=sha, size=size
+            )
+            try:
+                ledger.append(record)
+            except KlingError as exc:  # the copy is there; only its record is missing
+                self.notice = exc.message
+        self.notice = ""
+        self._on_change(self._job)
 
     def _cancel(self, index: object) -> None:
         # Never waits: the kernel's message handler must stay free while the DELETE runs.
@@ -271,8 +365,8 @@ def show(job: Job) -> None:
     JobView(job)._ipython_display_()
 
 
-def display_bundle(job: Job, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def display_bundle(job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
     """The mimebundle for ``Job._repr_mimebundle_``: a live JobView plus the static fallback."""
-    bundle = JobView(job, **kwargs)._repr_mimebundle_()
+    bundle = JobView(job)._repr_mimebundle_()
     assert bundle is not None
     return bundle

@@ -23,7 +23,7 @@ from kling_nb.widgets._draft import (
     payload_from_draft,
 )
 from kling_nb.widgets._picker import Picker
-from kling_nb.widgets._static import packed_module
+from kling_nb.widgets._static import joined
 from kling_nb.widgets.job_view import JobView, exports_for
 from kling_nb.wording import sentence
 
@@ -33,7 +33,8 @@ __all__ = ["FormEditor", "RequestForm"]
 class FormEditor(anywidget.AnyWidget):
     """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
 
-    _esm = packed_module("form.js", ["kling.css", "form.css"], parts=["picker.js"])
+    _esm = joined("common.js", "picker.js", "form.js")
+    _css = joined("kling.css", "form.css")
 
     models = t.List(t.Dict()).tag(sync=True)
     limits = t.Dict().tag(sync=True)  # the request rules' numbers, from Python (one source)

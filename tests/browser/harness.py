@@ -119,6 +119,10 @@ def jupyter_server(
     tracker = base / "settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
+    # Save widget state with the notebook, so tests can weigh what a saved view costs.
+    widgets = base / "settings" / "@jupyter-widgets" / "jupyterlab-manager"
+    widgets.mkdir(parents=True)
+    (widgets / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
     port, token = _free_port(), secrets.token_hex(16)
     app_flags = {
         "lab": [
@@ -216,11 +220,22 @@ class NotebookPage:
 
 
 def open_notebook(
-    lab: Lab, browser: Any, name: str, cells: list[str], *, run: bool = True
+    lab: Lab,
+    browser: Any,
+    name: str,
+    cells: list[str],
+    *,
+    run: bool = True,
+    init_script: str | None = None,
 ) -> NotebookPage:
-    """Write ``cells`` as a notebook, open it, wait for an idle kernel and (by default) run all."""
+    """Write ``cells`` as a notebook, open it, wait for an idle kernel and (by default) run all.
+
+    ``init_script`` runs in the page before its own scripts (e.g. to make it look like VS Code).
+    """
     path = write_notebook(lab, name, cells)
     context = browser.new_context(viewport={"width": 1280, "height": 2400})
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     dialogs: list[str] = []
 

@@ -36,7 +36,8 @@ pytestmark = pytest.mark.browser
 PLAYING = """([cell, state]) => {
   const cells = document.querySelectorAll(".jp-Notebook .jp-Cell");
   const v = cells[cell]?.querySelector(".kling-job video");
-  return v && v.readyState >= state && Number.isFinite(v.duration) ? [v.src, v.duration] : null;
+  return v && v.readyState >= state && Number.isFinite(v.duration)
+    ? [v.src, v.duration, v.dataset.source] : null;
 }"""
 
 
@@ -49,11 +50,12 @@ def nb(lab: Lab, browser: Any) -> Iterator[NotebookPage]:
 
 
 def assert_plays(nb: NotebookPage, cell: int, seconds: float, state: int = 2) -> None:
-    """The cell's JobView has a <video> from a Blob, loaded (readyState >= 2), of that length."""
-    src, duration = nb.page.wait_for_function(
+    """The cell's JobView plays (readyState >= 2) a clip of that length from the Jupyter server's
+    files/ URL (the outputs folder is under the server's root), not through the kernel."""
+    src, duration, source = nb.page.wait_for_function(
         PLAYING, arg=[cell, state], timeout=30_000
     ).json_value()
-    assert src.startswith("blob:")
+    assert source == "file" and src.startswith(f"{nb.page.url.split('/lab/')[0]}/files/")
     assert abs(duration - seconds) <= 0.2
 
 
@@ -66,6 +68,8 @@ def test_updates_arrive_while_another_cell_sleeps(nb: NotebookPage) -> None:
     expect(sleeping).to_contain_text("*")  # ...and is still running
     expect(view.locator(".kling-badge-simulated")).to_be_visible()
     assert_plays(nb, 2, 3.0)
+    # kling.css reached the page through the shared JobFrontend model
+    assert view.locator(".kling-grid").evaluate("e => getComputedStyle(e).display") == "grid"
 
 
 def test_xss_prompt_stays_text(nb: NotebookPage) -> None:

@@ -89,3 +89,47 @@ def test_clips_play_to_the_end_in_chromium(browser: Any) -> None:
         assert (result["w"], result["h"]) == (w, h), name
         assert abs(result["duration"] - seconds) <= 1 / FPS, (name, result)
         assert result["frames"] >= seconds * FPS - 1, (name, result)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_4k_take_from_the_simulator_plays_in_chromium(browser: Any, tmp_path: Any) -> None:
+    """A real 3840x2160 clip (the 4K model, ``video_height=2160``, the CLI's --video-height)
+    made through the client plays to its end in Chromium."""
+    import kling_nb
+    from kling_nb.simulator import run
+
+    with run(video_height=2160) as sim:
+        client = kling_nb.Client(
+            api_key="sk-test", base_url=sim.base_url, outputs_dir=tmp_path, simulated=True
+        )
+        try:
+            request = kling_nb.VideoRequest(model="o3-4k", prompt="A 4K test card", duration=3)
+            job = client.submit(request).wait(300)
+        finally:
+            client.close()
+    [result] = job.results
+    page = browser.new_page()
+    try:
+        page.set_content("<html><body></body></html>")
+        played = page.evaluate(
+            """async (b64) => {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          const v = document.createElement('video');
+          v.muted = true;
+          document.body.appendChild(v);
+          v.src = URL.createObjectURL(new Blob([bytes], {type: 'video/mp4'}));
+          return await new Promise(done => {
+            v.onerror = () => done({error: v.error ? v.error.message : 'unknown'});
+            v.onended = () => done({w: v.videoWidth, h: v.videoHeight, duration: v.duration,
+                                    frames: v.getVideoPlaybackQuality().totalVideoFrames});
+            v.play().catch(e => done({error: String(e)}));
+          });
+        }""",
+            base64.b64encode(result.path.read_bytes()).decode(),
+        )
+    finally:
+        page.context.close()
+    assert "error" not in played, played
+    assert (played["w"], played["h"]) == (3840, 2160)
+    assert abs(played["duration"] - 3.0) <= 1 / FPS and played["frames"] > 0
