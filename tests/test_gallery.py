@@ -12,7 +12,6 @@ import kling_nb
 from kling_nb.client import Client
 from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator
-from kling_nb.widgets._static import unpack_module
 from kling_nb.widgets.gallery import Gallery
 
 
@@ -84,6 +83,6 @@ def test_a_video_is_sent_as_bytes_only_when_asked(
 
 
 def test_the_front_end_loads_lazily() -> None:
-    _, module = unpack_module(Gallery._esm)
+    module = Gallery._esm  # plain files: common.js then gallery.js
     assert "IntersectionObserver" in module and 'preload = "none"' in module
     assert "MAX_COMPARE = 4" in module

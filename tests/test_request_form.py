@@ -12,7 +12,6 @@ from kling_nb.requests import VideoRequest
 from kling_nb.rules import MAX_ELEMENT_REFERENCES, MAX_PROMPT_CHARS
 from kling_nb.simulator import Simulator
 from kling_nb.widgets import JobView, RequestForm
-from kling_nb.widgets._static import unpack_module
 
 
 def test_the_rules_numbers_come_from_python() -> None:
@@ -23,7 +22,7 @@ def test_the_rules_numbers_come_from_python() -> None:
         "takes": [1, 2, 3, 4],
         "element_references": MAX_ELEMENT_REFERENCES,
     }
-    _, module = unpack_module(form.editor._esm)
+    module = form.editor._esm  # plain files: common.js, picker.js, form.js
     assert "512" not in module and "limits.prompt_chars" in module
 
 
