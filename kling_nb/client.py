@@ -70,7 +70,7 @@ class Client:
         budget_usd: float | None = None,
         deadline_seconds: float | None = 1800.0,
         simulated: bool = False,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.MockTransport | None = None,
         policy: Policy | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)

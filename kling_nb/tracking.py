@@ -254,21 +254,27 @@ class Tracker:
         poll while a generation is still queued (the stream says nothing until the end, and the
         views show the server's "processing" when it starts), else the slow safety poll.
 
-        A new generation, or a change of the listener's mode, makes it pick its interval again.
+        A new generation, or a change of the listener's mode, makes it pick its interval again:
+        while polling, the fast interval starts over; with the stream up, the interval counts
+        from the last pass, so a stream of new submissions never postpones it.
         """
         interval = self.policy.fallback_poll_min
+        last = time.monotonic()
         while True:
             polling = self.listener.polling
             self.wake.clear()
             if polling:
-                timeout = interval
-            elif any(gen.status in ("pending", "queued") for _, gen in self.tracked.values()):
-                timeout = self.policy.status_poll_interval
+                left = interval
             else:
-                timeout = self.policy.safety_poll_interval
-            if await wait_event(self.wake, timeout):
+                queued = any(g.status in ("pending", "queued") for _, g in self.tracked.values())
+                every = (
+                    self.policy.status_poll_interval if queued else self.policy.safety_poll_interval
+                )
+                left = max(0.0, last + every - time.monotonic())
+            if await wait_event(self.wake, left):
                 interval = self.policy.fallback_poll_min
                 continue
+            last = time.monotonic()
             try:
                 changes = await self.reconcile()
             except Exception as exc:  # keep the safety net alive whatever one pass met
