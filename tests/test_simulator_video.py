@@ -361,7 +361,7 @@ def test_a_five_second_clip_renders_well_under_a_second() -> None:
 
 
 def test_prompt_text_is_folded_to_characters_the_font_can_draw() -> None:
-    from kling_nb.simulator.video import _printable
+    from kling_nb.simulator.frames import _printable
 
     assert _printable("Café crème — naïve “quoted” Łódź straße") == (
         "Cafe creme - naive “quoted” Lodz strasse"
