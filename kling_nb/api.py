@@ -74,6 +74,7 @@ class Api:
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+        self._slots: anyio.CapacityLimiter | None = None  # made on the loop, at first use
 
     def __repr__(self) -> str:
         return f"Api(base_url={self.base_url!r})"
@@ -175,8 +176,10 @@ class Api:
         # Cancelled (the client closing), the caller returns at once and the thread stops at its
         # next chunk; anyio's worker threads, started from the runtime's daemon thread, never
         # hold up the interpreter's exit.
+        if self._slots is None:
+            self._slots = anyio.CapacityLimiter(self.policy.download_threads)
         return await anyio.to_thread.run_sync(
-            self._stream_to_file, url, folder, stem, abandon_on_cancel=True
+            self._stream_to_file, url, folder, stem, abandon_on_cancel=True, limiter=self._slots
         )
 
     def _stream_to_file(self, url: str, folder: Path, stem: str) -> Saved:

@@ -64,6 +64,9 @@ class Policy:
     # Far above a 15 s 4K clip (tens of MB); a body past it is cut off and fetched afresh.
     max_download_bytes: int = 2 << 30
     download_attempts: int = 3
+    # Result bodies read at once, each on a thread: more would starve the runtime loop of the
+    # GIL while a burst of results arrives (events then wait to be handled).
+    download_threads: int = 4
     # An event-stream line longer than this drops the connection (reconnect and reconcile).
     events_max_line_bytes: int = 1 << 20
     # Trust the completion event's url instead of confirming each one with a GET.
