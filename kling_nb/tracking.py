@@ -145,8 +145,9 @@ class Tracker:
         if self.tracked:
             self.runtime.spawn(self.reconcile())
 
-    async def reconcile(self) -> int:
-        """One list call for the active generations, then a GET for each tracked one not in it."""
+    async def reconcile(self, full: bool = True) -> int:
+        """One list call for the active generations, then (``full``) a GET for each tracked one
+        not in it; a status poll makes the list call alone."""
         if not self.tracked:
             return 0
         wanted, seen, changes = set(self.tracked), set(), 0
@@ -161,7 +162,7 @@ class Tracker:
                 seen.add(gid)
                 changes += self.apply(gid, row)
         active = self.downloads.active
-        missing = [g for g in wanted - seen if g in self.tracked and g not in active]
+        missing = [g for g in wanted - seen if g in self.tracked and g not in active and full]
         return changes + sum(await asyncio.gather(*(self.refresh(g) for g in missing)))
 
     async def refresh(self, gid: str) -> int:
@@ -250,33 +251,36 @@ class Tracker:
 
     # -- polling, deadlines and cancelling ---------------------------------------------------
     async def poll_loop(self) -> None:
-        """Adaptive polling while the event stream is unavailable; with the stream up, a status
-        poll while a generation is still queued (the stream says nothing until the end, and the
-        views show the server's "processing" when it starts), else the slow safety poll.
+        """Adaptive polling while the event stream is unavailable. With the stream up, the slow
+        safety poll (a full reconcile), and while a generation is still queued a status poll in
+        between (the list call alone: the stream says nothing until the end, and the views show
+        the server's "processing" when it starts).
 
         A new generation, or a change of the listener's mode, makes it pick its interval again:
         while polling, the fast interval starts over; with the stream up, the interval counts
         from the last pass, so a stream of new submissions never postpones it.
         """
         interval = self.policy.fallback_poll_min
-        last = time.monotonic()
+        last = last_full = time.monotonic()
         while True:
             polling = self.listener.polling
             self.wake.clear()
+            full = True
             if polling:
                 left = interval
             else:
                 queued = any(g.status in ("pending", "queued") for _, g in self.tracked.values())
-                every = (
-                    self.policy.status_poll_interval if queued else self.policy.safety_poll_interval
-                )
-                left = max(0.0, last + every - time.monotonic())
+                due_full = last_full + self.policy.safety_poll_interval
+                due = min(due_full, last + self.policy.status_poll_interval) if queued else due_full
+                full = due == due_full
+                left = max(0.0, due - time.monotonic())
             if await wait_event(self.wake, left):
                 interval = self.policy.fallback_poll_min
                 continue
             last = time.monotonic()
+            last_full = last if full else last_full
             try:
-                changes = await self.reconcile()
+                changes = await self.reconcile(full)
             except Exception as exc:  # keep the safety net alive whatever one pass met
                 log.warning("kling_nb: a reconcile pass failed: %s", redact(repr(exc)))
                 changes = 0
