@@ -330,6 +330,7 @@ def _parser(prog: str) -> Any:
     """An argument parser whose mistakes are ``UsageError`` lines, as the magic's own."""
     from IPython.core.magic_arguments import MagicArgumentParser
 
+    # IPython's magic_arguments module has no type hints.
     return MagicArgumentParser(prog=prog, add_help=False)  # type: ignore[no-untyped-call]
 
 

@@ -84,7 +84,9 @@ class Downloads:
         """The retry loop: the saved file and the URL it came from; raises the last error.
         Without ``gid`` (a synchronous result) there is no fresh URL to ask for."""
         attempts = max(1, self.policy.download_attempts)
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             if self.closing:
                 raise DownloadError("the client closed before the result was saved")
             try:
@@ -98,7 +100,6 @@ class Downloads:
                     url = await fresh_result_url(self.api, gid)
                 else:
                     await asyncio.sleep(retry_delay(attempt, self.policy))
-        raise AssertionError("unreachable")
 
 
 def _short(exc: BaseException | Any) -> str:

@@ -130,9 +130,10 @@ def test_a_partly_failed_job_rerun_replays_its_success_and_sends_only_the_rest(
         again = c.submit(request(), 2).wait(30)
         assert again.status == "succeeded"
         assert again.replayed_takes == 1
-        assert again.generations[0].result is not None
-        assert again.generations[0].result.path == good.result.path  # type: ignore[union-attr]
-        assert again.estimated_cost == pytest.approx(first.estimated_cost / 2)  # type: ignore[operator]
+        replayed, kept = again.generations[0].result, good.result
+        assert replayed is not None and kept is not None and replayed.path == kept.path
+        assert first.estimated_cost is not None
+        assert again.estimated_cost == pytest.approx(first.estimated_cost / 2)
         assert sim.stats()["enqueue_calls"] == 2
         queued = sim.stats()["generations_created"]
         assert queued == 3  # two takes, then only the missing one
@@ -269,3 +270,14 @@ def test_a_view_says_processing_when_the_server_does_not_only_at_the_end(tmp_pat
         job.observe(lambda j: seen.append(j.status))
         assert job.wait(30).status == "succeeded"
     assert "processing" in seen and seen.index("processing") < seen.index("succeeded")
+
+
+def test_a_result_is_read_on_a_daemon_thread_that_never_holds_up_exit(tmp_path: Path) -> None:
+    slow = {"result_size_bytes": 8_000_000, "download_bytes_per_second": 2_000_000}
+    with run(generation_seconds=0.2, **slow) as sim, Client(KEY, sim.base_url, tmp_path) as c:
+        job = c.submit(request())
+        until(lambda: job.generations[0].status == "downloading")
+        until(lambda: any(t.name == "AnyIO worker thread" for t in threading.enumerate()))
+        readers = [t for t in threading.enumerate() if t.name == "AnyIO worker thread"]
+        assert readers and all(t.daemon for t in readers)
+        assert job.wait(30).status == "succeeded"

@@ -61,7 +61,8 @@ def test_a_record_this_version_cannot_read_is_refused(line: Any) -> None:
 def test_a_newer_record_type_is_passed_over_and_unknown_fields_are_kept() -> None:
     assert parse_record({"v": 1, "type": "note", "job_id": "n"}) is None
     line = JobLine(job_id="j", status="succeeded").to_record() | {"added_later": 1}
-    assert parse_record(line).to_record()["added_later"] == 1  # type: ignore[union-attr]
+    read = parse_record(line)
+    assert read is not None and read.to_record()["added_later"] == 1
 
 
 def test_a_job_is_unsent_until_its_enqueue_is_answered_or_known_failed() -> None:

@@ -294,7 +294,7 @@ def test_an_aac_take_gets_a_copy_with_mp3_sound_recorded_in_the_ledger(tmp_path:
 def test_cancel_intents_reach_the_job_without_waiting() -> None:
     job = FakeJob(request(), 2)
     job.generations[1].id = "gen-1"
-    view = JobView(job)  # type: ignore[arg-type]
+    view = JobView(job)  # type: ignore[arg-type]  # a fake Job: only what the view reads
     assert view.can_cancel_one
     view._on_msg(view, {"kind": "cancel", "index": 1}, [])
     assert job.cancels == [(False, 1)]  # never blocks the kernel's message handler
