@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -19,6 +20,7 @@ __all__ = [
     "UnknownModelError",
     "get_model",
     "list_models",
+    "with_request_schema",
 ]
 
 DEFAULT_MODEL = "kling-video-o3-pro-reference-to-video"
@@ -302,3 +304,9 @@ def unknown_model_message(name: str) -> str:
         hint = f" Did you mean {spec.alias!r} ({spec.id})?"
     aliases = ", ".join(spec.alias for spec in _MODELS)
     return f"Unknown model {name!r}.{hint} Known models (ids or aliases): {aliases}."
+
+
+def with_request_schema(model: dict[str, Any]) -> dict[str, Any]:
+    """A server's model object with ``request_schema`` set (some answer ``json_request_schema``)."""
+    schema = model.get("request_schema") or model.get("json_request_schema")
+    return {**model, "request_schema": schema} if schema is not None else model

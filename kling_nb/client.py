@@ -25,17 +25,16 @@ from urllib.parse import quote
 
 import httpx
 
-from kling_nb import budget, reruns
-from kling_nb.env import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_OUTPUTS, OUTPUTS_ENV
+from kling_nb import budget, env, reruns
+from kling_nb.catalog import with_request_schema
 from kling_nb.errors import (
     KlingError,
     MissingAPIKeyError,
     redact,
-    register_secret,
 )
 from kling_nb.jobs import Job
 from kling_nb.lost import settle as settle_lost
-from kling_nb.records import GenerationRecord, JobRecord, SubmissionRecord
+from kling_nb.records import GenerationRecord, JobRecord
 from kling_nb.retry import Policy
 from kling_nb.store import Ledger
 
@@ -73,20 +72,17 @@ class Client:
         transport: httpx.MockTransport | None = None,
         policy: Policy | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        self._api_key = key.strip() if key and key.strip() else None
-        register_secret(self._api_key)
+        self._api_key = env.api_key(api_key)
         if self._api_key and not all(c.isprintable() and not c.isspace() for c in self._api_key):
             raise KlingError(
                 "The API key contains a space or a control character (a stray newline, say), "
-                "so it cannot be sent in a header. Check OXEN_API_KEY or the api_key given."
+                f"so it cannot be sent in a header. Check {env.API_KEY_ENV} or the api_key given."
             )
-        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        url = env.base_url(base_url)
         if httpx.URL(url).scheme not in ("http", "https"):
             raise KlingError(f"base_url must be an http(s) URL, got {redact(url)!r}.")
         self.base_url = url.rstrip("/")
-        folder = outputs_dir or os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS
-        self.outputs_dir = Path(folder).expanduser().absolute()
+        self.outputs_dir = env.outputs_dir(outputs_dir).expanduser().absolute()
         self.budget_usd = budget_usd
         self.simulated = simulated
         self.policy = policy or Policy()
@@ -123,16 +119,14 @@ class Client:
             return
         self._closed = True
         runtime, engine = self._runtime, self._engine
-        if runtime is None or engine is None:
-            self.ledger.close()
-            return
-
         try:
-            runtime.run(engine.aclose(self.jobs), timeout=10)
+            if runtime is not None and engine is not None:
+                runtime.run(engine.aclose(self.jobs), timeout=10)
         except concurrent.futures.TimeoutError:
             log.warning("kling_nb: closing the client took too long; stopping it anyway")
         finally:
-            runtime.close()
+            if runtime is not None:
+                runtime.close()
             self.ledger.close()
 
     @property
@@ -189,26 +183,17 @@ class Client:
         the estimated cost of those that will not replay is checked against the remaining
         ``budget_usd`` as a whole, so a batch is never cut off half way by the budget.
         """
-        from kling_nb.requests import estimate_cost, validate_num_generations
+        from kling_nb.requests import estimate_cost
 
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         batch = [reruns.coerce(r, num_generations) for r in requests]
-        for _, n in batch:
-            validate_num_generations(n)
         identities = {id(req): req.identity() for req, _ in batch}
         if self.budget_usd is not None:
             fresh = [
                 (req, n)
                 for req, n in batch
-                if force
-                or (
-                    self.ledger.find_replay(
-                        identities[id(req)][1], n, simulated=self.simulated, base_url=self.base_url
-                    )
-                    is None
-                    and self._still_running(identities[id(req)][1], n) is None
-                )
+                if force or not self._recorded(identities[id(req)][1], n)
             ]
             costs = [estimate_cost(req, n) for req, n in fresh]
             budget.check_batch(self.budget_usd, self.spent_usd, costs)
@@ -223,21 +208,16 @@ class Client:
         slot: Any,
         identity: tuple[dict[str, Any], str] | None = None,
     ) -> Job:
-        from kling_nb.requests import estimate_cost, validate_num_generations
+        from kling_nb.requests import estimate_cost
 
-        req, num_generations = reruns.coerce(request, num_generations)
-        n = validate_num_generations(num_generations)
+        req, n = reruns.coerce(request, num_generations)
         identity = identity or req.identity()  # computed once for every lookup and record
         takes: list[tuple[GenerationRecord, Path]] = []
         if not force:
-            found = self._replay(req, n, identity[1])
-            if found is None:
-                found = self._rejoin(n, identity[1])
+            found = self._existing(req, n, identity[1])
             if found is not None:
                 return found
-            takes = self.ledger.partial_takes(
-                identity[1], n, simulated=self.simulated, base_url=self.base_url
-            )
+            takes = self.ledger.partial_takes(identity[1], n, **self._server)
         cost = estimate_cost(req, n - len(takes))
         job = self._new_job(
             req, n, cost, endpoint="queue", force=force, identity=identity, takes=takes
@@ -269,19 +249,10 @@ class Client:
             simulated=self.simulated,
             canceller=self._cancel_job,
         )
-        submission = SubmissionRecord(
-            job_id=job.id,
-            request=identity[0],
-            request_hash=identity[1],
-            model=req.model,
-            num_generations=n,
-            estimated_cost=cost,
-            endpoint=endpoint,
-            forced=force,
-            simulated=self.simulated,
-            base_url=self.base_url,
-        )
         replayed = reruns.fill(job, takes or [])
+        submission = job.to_submission(
+            identity, endpoint=endpoint, forced=force, base_url=self.base_url
+        )
         self.ledger.append(submission, *(g.to_record(job.id) for g in replayed))
         job.replayed_takes = len(replayed)
         self.spent_usd += cost or 0.0
@@ -301,12 +272,21 @@ class Client:
                 "magic uses the bundled simulator."
             )
 
-    def _replay(self, req: VideoRequest, n: int, request_hash: str) -> Job | None:
-        found = self.ledger.find_replay(
-            request_hash, n, simulated=self.simulated, base_url=self.base_url
-        )
+    @property
+    def _server(self) -> dict[str, Any]:
+        """Which ledger records are this client's: same server, same simulated flag."""
+        return {"simulated": self.simulated, "base_url": self.base_url}
+
+    def _recorded(self, request_hash: str, n: int) -> bool:
+        """Whether this request would replay or rejoin instead of being sent."""
+        replay = self.ledger.find_replay(request_hash, n, **self._server)
+        return replay is not None or self._still_running(request_hash, n) is not None
+
+    def _existing(self, req: VideoRequest, n: int, request_hash: str) -> Job | None:
+        """This request's recorded success replayed, or its job still running rejoined."""
+        found = self.ledger.find_replay(request_hash, n, **self._server)
         if found is None:
-            return None
+            return self._rejoin(n, request_hash)
         job = reruns.replayed_job(req, n, found[1], self.simulated)
         self._add(job)
         return job
@@ -315,9 +295,7 @@ class Client:
         """This request's job maybe still running on this server, however old (a deadline only
         stops waiting, never resends): this client's own ``Job`` as it is, or the ledger record
         of one an earlier client (a kernel since restarted) started or was sending."""
-        found = self.ledger.find_pending(
-            request_hash, n, simulated=self.simulated, base_url=self.base_url
-        )
+        found = self.ledger.find_pending(request_hash, n, **self._server)
         return self._by_id.get(found[0].job_id, found[0]) if found else None
 
     def _rejoin(self, n: int, request_hash: str) -> Job | None:
@@ -338,13 +316,10 @@ class Client:
         """
         req, _ = reruns.coerce(request, 1)
         identity = req.identity()
-        if not force:
-            replayed = self._replay(req, 1, identity[1])
-            if replayed is not None:
-                return replayed
-            running = self._rejoin(1, identity[1])  # e.g. queued before a kernel restart
-            if running is not None:
-                return running.wait()
+        if not force:  # a success replays; a job queued before a kernel restart is waited for
+            found = self._existing(req, 1, identity[1])
+            if found is not None:
+                return found.wait()
         from kling_nb.requests import estimate_cost
 
         job = self._new_job(
@@ -405,12 +380,12 @@ class Client:
         """``GET /api/ai/models``: the server's model objects (``request_schema`` always set)."""
         answer = self._get("/api/ai/models")
         data = answer.get("data", []) if isinstance(answer, dict) else answer
-        return [_with_schema(m) for m in data if isinstance(m, dict)]
+        return [with_request_schema(m) for m in data if isinstance(m, dict)]
 
     def model(self, model_id: str) -> dict[str, Any]:
         """``GET /api/ai/models/{id}``: one model object (``request_schema`` always set)."""
         answer = self._get(f"/api/ai/models/{quote(model_id, safe='')}")
-        return _with_schema(answer if isinstance(answer, dict) else {})
+        return with_request_schema(answer if isinstance(answer, dict) else {})
 
     def history(self, **params: str | int) -> dict[str, Any]:
         """``GET /api/ai/generations``: past generations with their cost (params as given)."""
@@ -421,8 +396,3 @@ class Client:
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         request = self.engine.api.request("GET", path, safety="safe", params=params)
         return self.runtime.run(request, timeout=_CALL_TIMEOUT)
-
-
-def _with_schema(model: dict[str, Any]) -> dict[str, Any]:
-    schema = model.get("request_schema") or model.get("json_request_schema")
-    return {**model, "request_schema": schema} if schema is not None else model

@@ -1,6 +1,12 @@
-"""Environment variables kling_nb reads, and their defaults: named once, here."""
+"""Environment variables kling_nb reads, and their defaults: named once, here, with the functions
+that read them."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kling_nb.errors import register_secret
 
 __all__ = [
     "API_KEY_ENV",
@@ -10,6 +16,9 @@ __all__ = [
     "OUTPUTS_ENV",
     "SIMULATOR_SECONDS_ENV",
     "UPLOAD_REPO_ENV",
+    "api_key",
+    "base_url",
+    "outputs_dir",
 ]
 
 API_KEY_ENV = "OXEN_API_KEY"
@@ -21,3 +30,21 @@ SIMULATOR_SECONDS_ENV = "KLING_NB_SIMULATOR_SECONDS"
 UPLOAD_REPO_ENV = "KLING_NB_UPLOAD_REPO"
 DEFAULT_BASE_URL = "https://hub.oxen.ai"
 DEFAULT_OUTPUTS = "kling_outputs"
+
+
+def api_key(given: str | None = None) -> str | None:
+    """``given``, else ``OXEN_API_KEY``, without blank space around it; ``None`` when blank.
+    Registered for redaction (``errors.redact``) as soon as it is read."""
+    key = (given if given is not None else os.environ.get(API_KEY_ENV) or "").strip()
+    register_secret(key)
+    return key or None
+
+
+def base_url(given: str | None = None) -> str:
+    """``given``, else ``KLING_NB_BASE_URL``, else Oxen.ai."""
+    return given or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+
+
+def outputs_dir(given: str | os.PathLike[str] | None = None) -> Path:
+    """``given``, else ``KLING_NB_OUTPUTS``, else ``./kling_outputs`` (as given, not resolved)."""
+    return Path(given or os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS)

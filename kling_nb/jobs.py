@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from kling_nb.errors import WaitTimeoutError, redact
-from kling_nb.records import GenerationRecord, JobLine, JobRecord, SavedFile
+from kling_nb.records import GenerationRecord, JobLine, JobRecord, SavedFile, SubmissionRecord
 from kling_nb.state import FINAL, SERVER_FINAL, GenerationStatus, JobStatus, resumed_status
 
 if TYPE_CHECKING:
@@ -249,6 +249,24 @@ class Job:
             gen.completed_at = rec.completed_at
             gen.status = resumed_status(rec.status)
         return job
+
+    def to_submission(
+        self, identity: tuple[dict[str, Any], str], *, endpoint: str, forced: bool, base_url: str
+    ) -> SubmissionRecord:
+        """The job's first ledger line (``from_record`` reads it back); ``identity`` is the
+        request's ``(canonical, request_hash)``."""
+        return SubmissionRecord(
+            job_id=self.id,
+            request=identity[0],
+            request_hash=identity[1],
+            model=self.request.model,
+            num_generations=self.num_generations,
+            estimated_cost=self.estimated_cost,
+            endpoint=endpoint,
+            forced=forced,
+            simulated=self.simulated,
+            base_url=base_url,
+        )
 
     # -- observing and waiting ---------------------------------------------------------------
     def observe(self, callback: Callable[[Job], None]) -> Callable[[], None]:

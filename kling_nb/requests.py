@@ -19,24 +19,21 @@ on purpose.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from kling_nb.canonical import canonical_body, request_hash_of
 from kling_nb.catalog import (
     ASPECT_RATIOS,
     DEFAULT_MODEL,
@@ -46,20 +43,17 @@ from kling_nb.catalog import (
 )
 from kling_nb.local_images import reference
 from kling_nb.request_checks import CFG_SCALE_RANGE, CHOICES, RESPONSE_FORMATS, check_request
+from kling_nb.request_parts import Element, RequestModel, Shot
 from kling_nb.rules import (
-    MAX_ELEMENT_REFERENCES,
     MAX_PROMPT_CHARS,
     RULES,
     SHOT_DURATION_MESSAGE,
     Checks,
     LocalRuleWarning,
-    check_prompt,
     check_unknown,
-    check_url,
     rule_context,
     validate_num_generations,
 )
-from kling_nb.sendable import unsendable_text
 from kling_nb.wording import error_summary, field_errors
 
 if TYPE_CHECKING:
@@ -82,78 +76,6 @@ __all__ = [
 ]
 
 
-class _RequestModel(BaseModel):
-    """Strict, immutable; unknown keys are kept only so the ``unknown_field`` rule can name them."""
-
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sendable_text(cls, data: object) -> object:
-        """A lone surrogate (text decoded with ``errors="surrogateescape"``, say) cannot be sent
-        as UTF-8: refused in any text, and not a rule that ``unchecked`` can ignore."""
-        errors = unsendable_text(data)
-        if errors:
-            raise ValidationError.from_exception_data(cls.__name__, errors)
-        return data
-
-
-class Shot(_RequestModel):
-    """One shot of a multi-shot video: a prompt and its duration in seconds (1..15, default 5)."""
-
-    prompt: str
-    duration: int = 5
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _duration_is_one_to_fifteen(cls, value: object, info: ValidationInfo) -> object:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PydanticCustomError("shot_duration", SHOT_DURATION_MESSAGE)
-        if not 1 <= value <= 15:
-            checks = Checks(info)
-            checks.fail("shot_duration", (), SHOT_DURATION_MESSAGE, value)
-            if checks.errors:
-                raise PydanticCustomError("shot_duration", SHOT_DURATION_MESSAGE)
-        return value
-
-    @model_validator(mode="after")
-    def _rules(self, info: ValidationInfo) -> Self:
-        checks = Checks(info)
-        check_unknown(checks, self, {})
-        check_prompt(checks, ("prompt",), self.prompt)
-        checks.raise_if_any("Shot")
-        return self
-
-
-class Element(_RequestModel):
-    """A character or object reference: a front view and at most 3 more angles."""
-
-    frontal_image_url: str
-    reference_image_urls: list[str] = Field(default_factory=list)
-
-    @field_validator("frontal_image_url", "reference_image_urls", mode="before")
-    @classmethod
-    def _local(cls, value: object) -> object:
-        return reference(value, paths=False)
-
-    @model_validator(mode="after")
-    def _rules(self, info: ValidationInfo) -> Self:
-        checks = Checks(info)
-        check_unknown(checks, self, {})
-        check_url(checks, ("frontal_image_url",), self.frontal_image_url)
-        for i, url in enumerate(self.reference_image_urls):
-            check_url(checks, ("reference_image_urls", i), url)
-        count = len(self.reference_image_urls)
-        if count > MAX_ELEMENT_REFERENCES:
-            message = (
-                f"List should have at most {MAX_ELEMENT_REFERENCES} items after validation, "
-                f"not {count}"
-            )
-            checks.fail("element_references", ("reference_image_urls",), message, count)
-        checks.raise_if_any("Element")
-        return self
-
-
 _NOT_A_FIELD = {
     "num_generations": (
         "num_generations is not part of the request: pass num_generations=N to Client.submit "
@@ -162,7 +84,7 @@ _NOT_A_FIELD = {
 }
 
 
-class VideoRequest(_RequestModel):
+class VideoRequest(RequestModel):
     """The JSON body of one Kling generation (``model`` plus its parameters), checked locally.
 
     ``model`` takes an id or an alias (``"o3-pro"``) and holds the full id. Unset fields are not
@@ -291,11 +213,11 @@ class VideoRequest(_RequestModel):
         """The shots: ``multi_prompt``, or the single ``prompt`` as one shot of its duration."""
         if self.multi_prompt:
             return list(self.multi_prompt)
-        duration = self._single_duration(self.spec)
+        duration = self.single_duration(self.spec)
         duration = 5 if duration is None else duration
         return [Shot.model_construct(prompt=self.prompt or "", duration=duration)]
 
-    def _single_duration(self, spec: ModelSpec) -> int | None:
+    def single_duration(self, spec: ModelSpec) -> int | None:
         """``duration`` as given, else the model's default (None for video-length models)."""
         return spec.default_duration if self.duration is None else self.duration
 
@@ -304,7 +226,7 @@ class VideoRequest(_RequestModel):
         """Seconds of video asked for (for models whose output follows an input video: nominal)."""
         if self.multi_prompt:
             return sum(shot.duration for shot in self.multi_prompt)
-        duration = self._single_duration(self.spec)
+        duration = self.single_duration(self.spec)
         return 5 if duration is None else duration
 
     @property
@@ -326,52 +248,22 @@ class VideoRequest(_RequestModel):
         result: dict[str, Any] = json.loads(self.canonical_json())
         return result
 
-    def _canonical_body(self) -> dict[str, Any]:
-        spec = self.spec
-        body = {
-            key: value
-            for key, value in self.payload().items()
-            if value != [] and key != "response_format"
-        }
-        if self.multi_prompt:
-            body["multi_prompt"] = [
-                {"prompt": _trimmed(shot.prompt), "duration": shot.duration}
-                for shot in self.multi_prompt
-            ]
-        elif self.prompt is not None:
-            body["prompt"] = _trimmed(self.prompt)
-            if "duration" in spec.params:
-                body["duration"] = self._single_duration(spec)
-        if self.elements:
-            body["elements"] = [
-                {**e.model_dump(mode="json"), "reference_image_urls": e.reference_image_urls}
-                for e in self.elements
-            ]
-        if "negative_prompt" in spec.params and spec.default_negative_prompt is not None:
-            body.setdefault("negative_prompt", spec.default_negative_prompt)
-        for key, default in spec.defaults:
-            if key in spec.params:
-                body.setdefault(key, default)
-        if "cfg_scale" in body:
-            body["cfg_scale"] = float(body["cfg_scale"])
-        return body
-
     def canonical_json(self) -> str:
         """``canonical()`` as compact JSON with sorted keys: the text ``request_hash`` hashes."""
         return json.dumps(
-            self._canonical_body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            canonical_body(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
 
     @property
     def request_hash(self) -> str:
         """sha256 (hex) of ``canonical_json()``: equal for requests that mean the same thing."""
-        return _hash(self.canonical_json())
+        return request_hash_of(self.canonical_json())
 
     def identity(self) -> tuple[dict[str, Any], str]:
         """``(canonical(), request_hash)`` from one computation (a submission needs both)."""
         text = self.canonical_json()
         canonical: dict[str, Any] = json.loads(text)
-        return canonical, _hash(text)
+        return canonical, request_hash_of(text)
 
     # ----- exports -----
 
@@ -441,18 +333,6 @@ class VideoRequest(_RequestModel):
         request = cls.model_validate(dict(payload), context=rule_context(names, broken))
         request._ignored_rules = frozenset(broken)
         return request
-
-
-def _trimmed(prompt: str) -> str:
-    """The blank space around a prompt means nothing, and a %%kling cell cannot hold it (its
-    parser drops it, kling_nb.body): without it, an export reads back with the same hash. A blank
-    prompt stays as it is (no cell holds one, and an empty one would not be a valid request)."""
-    return prompt.strip() or prompt
-
-
-def _hash(canonical_json: str) -> str:
-    # surrogatepass: a lone surrogate (from a JSON "\ud800" escape) still hashes.
-    return hashlib.sha256(canonical_json.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def estimate_cost(request: VideoRequest, num_generations: int = 1) -> float | None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from kling_nb.jobs import Generation, Job, Result
 from kling_nb.local_images import localize
 from kling_nb.records import GenerationRecord
-from kling_nb.requests import VideoRequest, estimate_cost
+from kling_nb.requests import VideoRequest, estimate_cost, validate_num_generations
 
 __all__ = ["coerce", "fill", "replayed_job", "request_from"]
 
@@ -21,14 +21,15 @@ Takes = list[tuple[GenerationRecord, Path]]
 
 
 def coerce(request: VideoRequest | Mapping[str, Any], n: int) -> tuple[VideoRequest, int]:
-    """A ``VideoRequest`` and its ``num_generations`` from a request or a queue body."""
+    """A ``VideoRequest`` and its ``num_generations`` from a request or a queue body, both
+    checked (``ValidationError``, ``ValueError``)."""
     if isinstance(request, VideoRequest):
-        return request, n
+        return request, validate_num_generations(n)
     body = localize(request)  # local image paths, bytes, PIL images -> checked tokens
     if "num_generations" in body:
         given = body.pop("num_generations")
         n = given if n == 1 else n
-    return VideoRequest.model_validate(body), n
+    return VideoRequest.model_validate(body), validate_num_generations(n)
 
 
 def request_from(canonical: dict[str, Any]) -> VideoRequest:

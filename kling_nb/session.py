@@ -33,14 +33,9 @@ if TYPE_CHECKING:
     from kling_nb.jobs import Job
     from kling_nb.simulator import Simulator
 
+from kling_nb import env
 from kling_nb.active import current_session, set_current
-from kling_nb.env import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_OUTPUTS,
-    OUTPUTS_ENV,
-    SIMULATOR_SECONDS_ENV,
-)
+from kling_nb.env import BASE_URL_ENV, SIMULATOR_SECONDS_ENV
 
 __all__ = ["KEY_HELP", "SIMULATED_NOTE", "KlingSettings", "Session", "current_session"]
 
@@ -89,7 +84,7 @@ class KlingSettings(Configurable):
 
     @default("outputs_dir")
     def _default_outputs_dir(self) -> str:
-        return os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS
+        return str(env.outputs_dir())
 
     @validate("default_model")
     def _check_model(self, proposal: dict[str, Any]) -> str:
@@ -179,7 +174,7 @@ class Session:
     @staticmethod
     def api_key() -> str | None:
         """The key from the environment, or ``None`` (an empty value counts as unset)."""
-        return os.environ.get(API_KEY_ENV) or None
+        return env.api_key()
 
     @property
     def simulated(self) -> bool:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kling_nb.env import DEFAULT_OUTPUTS, OUTPUTS_ENV
+from kling_nb import env
 
 if TYPE_CHECKING:
     from kling_nb.jobs import Job
@@ -183,7 +183,7 @@ def default_outputs() -> str:
     session = current_session()
     if session is not None:
         return str(session.settings.outputs_dir)
-    return os.environ.get(OUTPUTS_ENV) or DEFAULT_OUTPUTS
+    return str(env.outputs_dir())
 
 
 def typical_seconds(records: Iterable[JobRecord], model: str, seconds: int) -> float | None:
