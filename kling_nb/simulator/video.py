@@ -19,13 +19,13 @@ import os
 import struct
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from typing import Any
 
 import av
 import numpy as np
+from cachetools import LRUCache
 from PIL import Image
 
 from kling_nb.simulator.frames import (
@@ -246,37 +246,10 @@ def _encode_to(
             container.mux(sound.encode(None))
 
 
-class _ResultCache:
-    """Recently rendered videos (unpadded), bounded by total size; safe across threads."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, int, int, int]) -> bytes | None:
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-            return data
-
-    def put(self, key: tuple[str, int, int, int], data: bytes) -> None:
-        if len(data) > self.max_bytes:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            self._size -= len(old) if old is not None else 0
-            self._items[key] = data
-            self._size += len(data)
-            while self._size > self.max_bytes:
-                _, dropped = self._items.popitem(last=False)
-                self._size -= len(dropped)
-
-
 _TEXT_LOCK = threading.Lock()
-_CACHE = _ResultCache(max_bytes=64 * 1024 * 1024)
+# Recently rendered videos (unpadded), bounded by their total size.
+_CACHE: LRUCache[tuple[str, int, int, int], bytes] = LRUCache(64 << 20, getsizeof=len)
+_CACHE_LOCK = threading.Lock()
 
 
 def _check(index: int, height: int, fps: int) -> None:
@@ -295,10 +268,13 @@ def _mp4(
     parse_shots(payload)  # raise on bad durations before touching the cache
     seen = "" if reference is None else hashlib.sha256(reference).hexdigest()
     key = (f"{_canonical(payload)}|reference={seen}", index, height, fps)
-    data = _CACHE.get(key)
+    with _CACHE_LOCK:
+        data = _CACHE.get(key)
     if data is None:
         data = _encode(payload, index, height, fps, reference)
-        _CACHE.put(key, data)
+        if len(data) <= _CACHE.maxsize:
+            with _CACHE_LOCK:
+                _CACHE[key] = data
     return data
 
 
