@@ -74,7 +74,9 @@ class Api:
         # at once: 20.9 ms of CPU per generation without this, 8.4 with it). One connection
         # stays for the event stream.
         self._calls = asyncio.Semaphore(max(1, policy.max_connections - 1))
-        self._closing = False
+        #: Set when the client begins to close (``Engine.aclose``), read by the tracker and the
+        #: downloads too: from then on reads stop and no failure is recorded.
+        self.closing = False
         self._reading = 0  # downloads whose thread is still reading
         self._lock = threading.Lock()
         self._idle = threading.Event()
@@ -101,7 +103,7 @@ class Api:
     async def aclose(self) -> None:
         """Close the connection pools. A download in progress stops at once (closing its
         connection ends a blocked read) and removes its temporary file; waits for that, briefly."""
-        self._closing = True
+        self.closing = True
         await self.client.aclose()
         self.files.close()
         await anyio.to_thread.run_sync(self._idle.wait, 5.0)
@@ -201,7 +203,7 @@ class Api:
                     self._idle.set()
 
     def _read_to_file(self, url: str, folder: Path, stem: str) -> Saved:
-        if self._closing:
+        if self.closing:
             raise DownloadError("the client closed before the result was saved")
         limit = self.policy.download_total_timeout
         deadline = time.monotonic() + limit
@@ -226,7 +228,7 @@ class Api:
             ext = extension(fields.get("content-type", ""), response.url.path)
             with PartFile(folder, stem, self.policy.max_download_bytes) as part:
                 for chunk in response.iter_bytes():
-                    if self._closing:
+                    if self.closing:
                         raise DownloadError("the client closed before the result was saved")
                     if time.monotonic() > deadline:  # a body trickling for ever, say
                         raise DownloadError(

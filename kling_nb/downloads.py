@@ -52,8 +52,6 @@ class Downloads:
         self.on_end = on_end
         #: Generation ids (or sync job ids) being saved now.
         self.active: set[str] = set()
-        #: Set when the client closes: a download cut short reports nothing (it stays pending).
-        self.closing = False
 
     def start(self, job: Job, gen: Generation, url: str) -> None:
         """Save ``gen``'s result in the background; ``on_end`` hears how it ended."""
@@ -77,7 +75,8 @@ class Downloads:
         self, job: Job, gen: Generation, saved: Saved | None, url: str, error: str | None
     ) -> None:
         self.active.discard(gen.id or job.id)
-        if saved is not None or not self.closing:  # a file saved while closing still counts
+        # Closing, a download cut short reports nothing (it stays pending); a saved file counts.
+        if saved is not None or not self.api.closing:
             self.on_end(job, gen, saved, url, error)
 
     async def save(self, gid: str | None, url: str, stem: str) -> tuple[Saved, str]:
@@ -87,7 +86,7 @@ class Downloads:
         attempt = 0
         while True:
             attempt += 1
-            if self.closing:
+            if self.api.closing:
                 raise DownloadError("the client closed before the result was saved")
             try:
                 return await self.api.download(url, self.folder, stem), url

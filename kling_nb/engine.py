@@ -47,7 +47,7 @@ class Engine:
         """Stop the listener and the poll loop, close the HTTP client, and end ``jobs`` still
         running with a note (not recorded: to the ledger they still run, for ``resume()``). From
         now on no failure is recorded: a download cut short stays pending, too."""
-        self.tracker.closing = self.tracker.downloads.closing = True
+        self.api.closing = True
         for task in self._own:
             task.cancel()
         if self._own:

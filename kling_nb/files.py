@@ -23,10 +23,20 @@ from kling_nb.errors import DownloadError
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows: no lock; leftovers are not cleaned
+except ImportError:  # pragma: no cover - Windows: no lock (see ``lock``)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["PartFile", "Saved", "clean_parts", "extension", "result_name", "save_b64"]
+__all__ = [
+    "PartFile",
+    "Saved",
+    "clean_parts",
+    "extension",
+    "file_sha256",
+    "lock",
+    "result_name",
+    "save_b64",
+    "unlock",
+]
 
 _EXTENSIONS = {
     "video/mp4": ".mp4",
@@ -79,8 +89,7 @@ class PartFile:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         self.path = folder / f".{stem}.{secrets.token_hex(6)}{_PART}"
         self._fd = os.open(self.path, flags, 0o644)
-        if fcntl is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        lock(self._fd)
 
     def __enter__(self) -> PartFile:
         return self
@@ -139,15 +148,36 @@ def _place(part: Path, final: Path) -> bool:
 
 def _same(path: Path, size: int, sha256: str) -> bool:
     try:
-        if path.stat().st_size != size:
-            return False
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest() == sha256
+        return path.stat().st_size == size and file_sha256(path) == sha256
     except OSError:
         return False
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def lock(fd: int, wait: bool = True) -> bool:
+    """Lock the open file ``fd`` for this process until it is closed (``flock``, exclusive):
+    False if another process holds it and ``wait`` is False. Without ``fcntl`` (Windows) there
+    is no lock: True, and callers that need to know (``clean_parts``) check ``fcntl`` first."""
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:  # held by another process (or locks unsupported there)
+        if wait:
+            raise
+        return False
+    return True
+
+
+def unlock(fd: int) -> None:
+    """Release ``lock`` before closing ``fd`` (a file kept open)."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def clean_parts(folder: Path) -> int:
@@ -166,9 +196,7 @@ def clean_parts(folder: Path) -> int:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not lock(fd, wait=False):
             os.close(fd)  # held: a download in progress, maybe in another kernel
             continue
         with contextlib.suppress(OSError):

@@ -11,7 +11,6 @@ No key material is ever written (every line passes through ``redact``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kling_nb.errors import LedgerError, redact
+from kling_nb.files import file_sha256, lock, unlock
 from kling_nb.records import (
     CopyRecord,
     GenerationRecord,
@@ -32,24 +32,10 @@ from kling_nb.records import (
     parse_record,
 )
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: appends stay whole lines, unlocked
-    fcntl = None  # type: ignore[assignment]
-
-__all__ = ["LEDGER_NAME", "JobRecord", "Ledger", "Line", "file_sha256"]
+__all__ = ["LEDGER_NAME", "JobRecord", "Ledger", "Line"]
 
 LEDGER_NAME = "ledger.jsonl"
 log = logging.getLogger("kling_nb")
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Ledger:
@@ -92,8 +78,7 @@ class Ledger:
         with self._lock:
             fd = self._fd()
             try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                lock(fd)  # Windows: none, appends stay whole lines, unlocked
                 size = os.fstat(fd).st_size
                 # Read up to ``size`` already: it ends a line (``_refresh`` stops at the last one).
                 caught_up = size == self._offset
@@ -103,8 +88,7 @@ class Ledger:
                 while view:
                     view = view[os.write(fd, view) :]
             finally:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                unlock(fd)
             if caught_up:
                 self._offset = size + len(data)
                 # A line that redact left alone says what its record says: fold the record

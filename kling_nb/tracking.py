@@ -65,7 +65,6 @@ class Tracker:
         self.downloads = Downloads(api, policy, runtime, journal.ledger.folder, self._saved)
         self._early: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._save_rounds: dict[str, int] = {}
-        self.closing = False
 
     # -- starting to track -------------------------------------------------------------------
     def attach(self, job: Job, found: Iterable[dict[str, Any]], *, adopted: bool = False) -> None:
@@ -125,7 +124,7 @@ class Tracker:
     # -- events and reconciling --------------------------------------------------------------
     def on_event(self, data: dict[str, Any]) -> None:
         """A completion event: apply it if it is one of ours."""
-        if self.closing:
+        if self.api.closing:
             return
         gid = data["generation_id"]
         if gid not in self.tracked:
@@ -181,7 +180,7 @@ class Tracker:
     def apply(self, gid: str, row: dict[str, Any]) -> int:
         """Apply the server's view of a generation; 1 if it changed anything."""
         entry = self.tracked.get(gid)
-        if entry is None or gid in self.downloads.active or self.closing:
+        if entry is None or gid in self.downloads.active or self.api.closing:
             return 0
         job, gen = entry
         status = row.get("status")

@@ -387,14 +387,14 @@ def test_a_download_cut_short_by_the_close_records_nothing(hub: Hub, tmp_path: P
         downloads = engine.tracker.downloads
 
         async def while_closing() -> None:
-            downloads.closing = True
+            engine.api.closing = True
             downloads.start(job, gen, hub.result_url)  # a new attempt meets the close
             await asyncio.sleep(0.2)
             engine.journal.flush()
 
         c.runtime.run(while_closing())
         assert (tmp_path / "ledger.jsonl").read_text() == before
-        downloads.closing = False
+        engine.api.closing = False
 
 
 def test_a_redirected_result_is_fetched_once_without_the_key(hub: Hub, client: Client) -> None:

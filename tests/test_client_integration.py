@@ -26,11 +26,11 @@ import pytest
 
 from kling_nb.client import Client
 from kling_nb.errors import AuthenticationError, KlingError
+from kling_nb.files import file_sha256
 from kling_nb.jobs import Job
 from kling_nb.requests import VideoRequest
 from kling_nb.retry import Policy
 from kling_nb.simulator import Simulator, run
-from kling_nb.store import file_sha256
 
 FAKE_KEY = "sk-kling-FAKE-KEY-integration-9731"
 FAST = Policy(

@@ -13,8 +13,9 @@ import pytest
 
 from kling_nb._version import __version__
 from kling_nb.errors import register_secret
+from kling_nb.files import file_sha256
 from kling_nb.records import GenerationRecord, JobLine, SubmissionRecord
-from kling_nb.store import LEDGER_NAME, Ledger, file_sha256
+from kling_nb.store import LEDGER_NAME, Ledger
 
 BASE = "http://127.0.0.1:9"
 FAKE_KEY = "sk-kling-FAKE-KEY-store-5151"

@@ -24,9 +24,9 @@ import ipywidgets
 import traitlets as t
 
 from kling_nb.errors import KlingError
+from kling_nb.files import file_sha256
 from kling_nb.records import CopyRecord
 from kling_nb.state import JOB_FINAL
-from kling_nb.store import file_sha256
 from kling_nb.summaries import cost_text, shots_text
 from kling_nb.takes import typical_for
 from kling_nb.widgets._fallback import render_html, render_text
