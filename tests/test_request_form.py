@@ -22,7 +22,7 @@ def test_the_rules_numbers_come_from_python() -> None:
         "takes": [1, 2, 3, 4],
         "element_references": MAX_ELEMENT_REFERENCES,
     }
-    module = form.editor._esm  # plain files: common.js, picker.js, form.js
+    module = form.editor._esm  # plain files: common.js, picker.js, inputs.js, form.js
     assert "512" not in module and "limits.prompt_chars" in module
 
 

@@ -399,7 +399,9 @@ def test_the_front_end_is_the_plain_files_and_views_share_theirs() -> None:
     first.frontend.close()
     assert JobView(FakeJob(request())).frontend.comm is not None  # a closed one is replaced
     editor = RequestForm().editor
-    assert editor._esm == "\n".join(text[n] for n in ("common.js", "picker.js", "form.js"))
+    assert editor._esm == "\n".join(
+        text[n] for n in ("common.js", "picker.js", "inputs.js", "form.js")
+    )
     assert editor._css == text["kling.css"] + "\n" + text["form.css"]
 
 

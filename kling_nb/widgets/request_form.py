@@ -33,7 +33,7 @@ __all__ = ["FormEditor", "RequestForm"]
 class FormEditor(anywidget.AnyWidget):
     """The form itself (an anywidget); :class:`RequestForm` puts it above the job views."""
 
-    _esm = joined("common.js", "picker.js", "form.js")
+    _esm = joined("common.js", "picker.js", "inputs.js", "form.js")
     _css = joined("kling.css", "form.css")
 
     models = t.List(t.Dict()).tag(sync=True)
