@@ -1,12 +1,18 @@
-"""Shared fixtures: ``sim``, a fresh local Oxen.ai simulator for each test."""
+"""Shared fixtures: ``sim``, a fresh local Oxen.ai simulator for each test; ``hub``, a fake hub
+for ``httpx.MockTransport``, and ``mock_client``, a client talking to it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from _hub import BASE, KEY, Hub
+from _policies import FAST
 
+from kling_nb.client import Client
 from kling_nb.simulator import Simulator, run
 
 # The session's simulator paces generations for people (4 s); the tests, and the kernels they
@@ -41,3 +47,15 @@ def sim(_shared_simulator: list[Simulator]) -> Simulator:
     simulator = _shared_simulator[0]
     simulator.reset()
     return simulator
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def mock_client(hub: Hub, tmp_path: Path) -> Iterator[Client]:
+    """A client whose every call goes to ``hub`` (results from ``cdn.test`` included)."""
+    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST) as c:
+        yield c
