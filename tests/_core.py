@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +46,7 @@ def recorded_job(ledger: Ledger, n: int = 1, job_id: str = "job-1") -> Job:
 @contextmanager
 def engine(
     folder: Path,
-    handler: Callable[[httpx.Request], httpx.Response],
+    handler: Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]],
     policy: Policy = FAST,
 ) -> Iterator[Engine]:
     """An engine on a fresh runtime whose HTTP calls go to ``handler``; closed afterwards.

@@ -5,6 +5,7 @@ against the hub or the simulator over loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -140,6 +141,38 @@ def test_adoption_does_not_compare_a_local_image_with_its_uploaded_url(tmp_path:
         job = recorded_job(eng.journal.ledger)
         assert settled(eng, eng.sender.adopt(job, payload(input_image=[TOKEN]), sent_at))
         assert job.generation_ids == ["g1"]
+
+
+def test_adoption_waits_for_an_identical_enqueue_still_unanswered(tmp_path: Path) -> None:
+    """Until its answer comes, another job's identical enqueue made generations that look like
+    ours in the listing: adoption waits for that answer instead of taking them."""
+    answered = asyncio.Event()
+    listed_too_early: list[bool] = []
+
+    async def hub(r: httpx.Request) -> httpx.Response:
+        if r.method == "POST":  # the sibling's enqueue, answered when the test says so
+            await answered.wait()
+            return httpx.Response(200, json={"generations": [row("b1", time.time())]})
+        listed_too_early.append(not answered.is_set())
+        return httpx.Response(200, json={"generations": [row("b1", time.time())]})
+
+    with engine(tmp_path, hub, NO_STREAM) as eng:
+        sibling = recorded_job(eng.journal.ledger, 1, "sibling")
+        job = recorded_job(eng.journal.ledger, 1, "uncertain")
+
+        async def both() -> bool:
+            sending = asyncio.ensure_future(eng.sender.run_job(sibling, payload()))
+            while sibling.id not in eng.sender.sending:
+                await asyncio.sleep(0)
+            adopting = asyncio.ensure_future(eng.sender.adopt(job, payload(), time.time() - 1))
+            await asyncio.sleep(0.2)  # time enough to list the queue, were it not waiting
+            answered.set()
+            await sending
+            return await adopting
+
+        assert not settled(eng, both())
+        assert sibling.generation_ids == ["b1"] and job.generation_ids == []
+    assert listed_too_early and not any(listed_too_early)
 
 
 def test_adoption_that_finds_nothing_gives_up_after_its_delays(tmp_path: Path) -> None:
