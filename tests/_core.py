@@ -25,7 +25,13 @@ from kling_nb.runtime import Runtime
 from kling_nb.store import Ledger
 
 T = TypeVar("T")
-REQUEST = VideoRequest(prompt="A fox in the snow", duration=3)
+
+
+def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
+    return VideoRequest(prompt=text, duration=3)
+
+
+REQUEST = request()
 
 
 def recorded_job(ledger: Ledger, n: int = 1, job_id: str = "job-1") -> Job:

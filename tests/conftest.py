@@ -1,5 +1,6 @@
-"""Shared fixtures: ``sim``, a fresh local Oxen.ai simulator for each test; ``hub``, a fake hub
-for ``httpx.MockTransport``, and ``mock_client``, a client talking to it."""
+"""Shared fixtures: ``sim``, a fresh local Oxen.ai simulator for each test, and ``client``, a
+client of it; ``hub``, a fake hub for ``httpx.MockTransport``, and ``mock_client``, a client
+talking to it. Both clients use the fast test policy (``_policies.FAST``)."""
 
 from __future__ import annotations
 
@@ -58,4 +59,11 @@ def hub() -> Hub:
 def mock_client(hub: Hub, tmp_path: Path) -> Iterator[Client]:
     """A client whose every call goes to ``hub`` (results from ``cdn.test`` included)."""
     with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST) as c:
+        yield c
+
+
+@pytest.fixture
+def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
+    """A client of ``sim`` whose outputs go to ``tmp_path / "out"``."""
+    with Client(KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
         yield c

@@ -14,12 +14,11 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from _core import assert_saved
+from _core import assert_saved, request
 from _policies import FAST
 
 from kling_nb.client import Client
@@ -29,16 +28,6 @@ from kling_nb.simulator import Simulator, run
 
 FAKE_KEY = "sk-kling-FAKE-KEY-integration-9731"
 FINAL = {"succeeded", "partial", "failed", "cancelled", "timed_out", "error"}
-
-
-def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
-    return VideoRequest(prompt=text, duration=3)
-
-
-@pytest.fixture
-def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
-    with Client(FAKE_KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
-        yield c
 
 
 def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(

@@ -5,13 +5,13 @@ the rest run a client against it or against the simulator over loopback."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from _core import assert_saved, engine, on_loop, recorded_job, settled
-from _hub import KEY, VIDEO, Hub
+from _core import assert_saved, engine, on_loop, recorded_job, request, settled
+from _hub import VIDEO, Hub
 from _policies import FAST
 
 from kling_nb.client import Client
@@ -20,21 +20,10 @@ from kling_nb.engine import Engine
 from kling_nb.errors import DownloadError
 from kling_nb.files import Saved, result_name
 from kling_nb.jobs import Generation, Job
-from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator
 
 OLD = "https://cdn.test/results/old.mp4"
 NEW = "https://cdn.test/results/new.mp4"
-
-
-def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
-    return VideoRequest(prompt=text, duration=3)
-
-
-@pytest.fixture
-def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
-    with Client(KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
-        yield c
 
 
 def cdn(hub: Hub, answer: Callable[[httpx.Request], httpx.Response]) -> None:
@@ -62,6 +51,13 @@ class Ends:
 
 def downloads(eng: Engine, folder: Path, ends: Ends | None = None) -> Downloads:
     return Downloads(eng.api, eng.policy, eng.runtime, folder, ends or Ends())
+
+
+def started(eng: Engine, folder: Path, ends: Ends, job: Job) -> Downloads:
+    """Downloads reporting to ``ends``, saving ``job``'s first take from ``OLD`` already."""
+    saving = downloads(eng, folder, ends)
+    on_loop(eng, lambda: saving.start(job, job.generations[0], OLD))
+    return saving
 
 
 # -- the retry loop -----------------------------------------------------------------------------
@@ -135,8 +131,7 @@ def test_a_started_download_reports_its_file_once_and_frees_its_slot(
         job = recorded_job(eng.journal.ledger)
         gen = job.generations[0]
         gen.id = "g1"
-        saving = downloads(eng, tmp_path, ends)
-        on_loop(eng, lambda: saving.start(job, gen, OLD))
+        saving = started(eng, tmp_path, ends, job)
         assert saving.active == {"g1"}  # while it runs
         release.set()
         assert ends.reported.wait(10)
@@ -155,8 +150,7 @@ def test_a_failed_sync_download_reports_the_error_under_the_jobs_name(
     ends = Ends()
     with engine(tmp_path, hub) as eng:
         job = recorded_job(eng.journal.ledger)
-        saving = downloads(eng, tmp_path, ends)
-        on_loop(eng, lambda: saving.start(job, job.generations[0], OLD))
+        saving = started(eng, tmp_path, ends, job)
         assert saving.active == {job.id}  # a sync result has no generation id
         release.set()
         assert ends.reported.wait(10)
@@ -175,8 +169,7 @@ def test_an_unexpected_crash_is_reported_as_a_failed_save(hub: Hub, tmp_path: Pa
     ends = Ends()
     with engine(tmp_path, hub) as eng:
         job = recorded_job(eng.journal.ledger)
-        saving = downloads(eng, tmp_path, ends)
-        on_loop(eng, lambda: saving.start(job, job.generations[0], OLD))
+        saving = started(eng, tmp_path, ends, job)
         assert ends.reported.wait(10)
         assert saving.active == set()
     ((_, _, saved, _, error),) = ends.seen

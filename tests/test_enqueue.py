@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from _core import REQUEST, assert_saved, engine, recorded_job, settled
+from _core import REQUEST, assert_saved, engine, recorded_job, request, settled
 from _hub import BASE, KEY, VIDEO, Hub
 from _policies import FAST
 
@@ -32,16 +31,6 @@ BODY = {"model": "o3-pro", "prompt": "a red fox in the snow", "duration": 3}
 # The listener is not started in module tests: enqueue without waiting for it.
 NO_STREAM = replace(FAST, events_connect_wait=0.0)
 TOKEN = "local:sha256:" + "ab" * 32 + "/face.png"
-
-
-def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
-    return VideoRequest(prompt=text, duration=3)
-
-
-@pytest.fixture
-def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
-    with Client(KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
-        yield c
 
 
 def payload(n: int = 1, **more: Any) -> dict[str, Any]:

@@ -7,35 +7,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from _core import assert_saved, engine, on_loop, recorded_job, settled, statuses
+from _core import assert_saved, engine, on_loop, recorded_job, request, settled, statuses
 from _hub import BASE, KEY, VIDEO, Hub
 from _policies import FAST
 
 from kling_nb.client import Client
-from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator, run
 from kling_nb.tracking import row_id, rows
 
 BODY = {"model": "o3-pro", "prompt": "a red fox in the snow", "duration": 3}
 # One transfer per download round and a fast safety poll, so the save rounds show within a test.
 ONE_TRANSFER = replace(FAST, safety_poll_interval=0.3, download_attempts=1)
-
-
-def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
-    return VideoRequest(prompt=text, duration=3)
-
-
-@pytest.fixture
-def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
-    with Client(KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
-        yield c
 
 
 def queue_row(gid: str, status: str = "queued", **more: Any) -> dict[str, Any]:
