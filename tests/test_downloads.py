@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from _core import assert_saved, engine, on_loop, recorded_job, request, settled
-from _hub import VIDEO, Hub
+from _hub import KEY, VIDEO, Handler, Hub
 from _policies import FAST
 
 from kling_nb.client import Client
 from kling_nb.downloads import Downloads, fresh_result_url
 from kling_nb.engine import Engine
-from kling_nb.errors import DownloadError
+from kling_nb.errors import DownloadError, register_secret
 from kling_nb.files import Saved, result_name
 from kling_nb.jobs import Generation, Job
 from kling_nb.simulator import Simulator
@@ -107,9 +107,7 @@ def test_a_server_with_no_fresh_url_is_a_clear_error(hub: Hub, tmp_path: Path) -
 
 
 # -- started in the background ------------------------------------------------------------------
-def held(
-    answer: httpx.Response,
-) -> tuple[Callable[[httpx.Request], httpx.Response], threading.Event]:
+def held(answer: httpx.Response) -> tuple[Handler, threading.Event]:
     """A download that answers ``answer`` once the returned event is set."""
     release = threading.Event()
 
@@ -161,20 +159,25 @@ def test_a_failed_sync_download_reports_the_error_under_the_jobs_name(
     assert not list(tmp_path.glob("*.mp4"))
 
 
-def test_an_unexpected_crash_is_reported_as_a_failed_save(hub: Hub, tmp_path: Path) -> None:
+def test_an_unexpected_crash_is_reported_as_a_failed_save_cut_short_without_the_key(
+    hub: Hub, tmp_path: Path
+) -> None:
+    register_secret(KEY)  # as the client does with its key
+
     def bug(r: httpx.Request) -> httpx.Response:
-        raise RuntimeError("unexpected bug")
+        raise RuntimeError(f"unexpected bug near {KEY} " + "x" * 1000)
 
     hub.downloads = [bug]
     ends = Ends()
     with engine(tmp_path, hub) as eng:
-        job = recorded_job(eng.journal.ledger)
-        saving = started(eng, tmp_path, ends, job)
+        saving = started(eng, tmp_path, ends, recorded_job(eng.journal.ledger))
         assert ends.reported.wait(10)
         assert saving.active == set()
     ((_, _, saved, _, error),) = ends.seen
-    assert saved is None
-    assert error == "saving the result failed: RuntimeError: unexpected bug"
+    assert saved is None and error is not None
+    prefix = "saving the result failed: "
+    assert error.startswith(prefix + "RuntimeError: unexpected bug near *** xxx")
+    assert len(error) == len(prefix) + 300 and KEY not in error
 
 
 # -- through a client ---------------------------------------------------------------------------
