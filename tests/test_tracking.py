@@ -78,6 +78,17 @@ def test_an_answer_that_changes_nothing_records_nothing(hub: Hub, tmp_path: Path
         assert statuses(tmp_path, job.id) == ["processing"]
 
 
+def test_a_reconnected_stream_reconciles_what_it_may_have_missed(hub: Hub, tmp_path: Path) -> None:
+    with engine(tmp_path, hub) as eng:
+        on_loop(eng, eng.tracker.on_connect)  # nothing tracked: nothing to ask
+        assert hub.requests == []
+        job = recorded_job(eng.journal.ledger)
+        on_loop(eng, lambda: eng.tracker.attach(job, [queue_row("g1")]))
+        on_loop(eng, eng.tracker.on_connect)  # the hub's row says it succeeded meanwhile
+        assert job.wait(10).status == "succeeded"
+    assert hub.sent("GET", "/api/ai/queue") and hub.sent("GET", "/api/ai/queue/g1")
+
+
 def test_a_generation_the_server_no_longer_knows_fails(hub: Hub, tmp_path: Path) -> None:
     def forgotten(r: httpx.Request) -> httpx.Response:
         if r.url.path == "/api/ai/queue/g1":
