@@ -138,14 +138,14 @@ def test_adoption_waits_for_an_identical_enqueue_still_unanswered(tmp_path: Path
     answered = asyncio.Event()
     listed_too_early: list[bool] = []
 
-    async def hub(r: httpx.Request) -> httpx.Response:
+    async def answer(r: httpx.Request) -> httpx.Response:
         if r.method == "POST":  # the sibling's enqueue, answered when the test says so
             await answered.wait()
             return httpx.Response(200, json={"generations": [row("b1", time.time())]})
         listed_too_early.append(not answered.is_set())
         return httpx.Response(200, json={"generations": [row("b1", time.time())]})
 
-    with engine(tmp_path, hub, NO_STREAM) as eng:
+    with engine(tmp_path, answer, NO_STREAM) as eng:
         sibling = recorded_job(eng.journal.ledger, 1, "sibling")
         job = recorded_job(eng.journal.ledger, 1, "uncertain")
 
