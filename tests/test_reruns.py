@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from kling_nb import reruns
@@ -42,6 +43,14 @@ def test_a_queue_body_gives_its_own_num_generations_unless_one_is_given() -> Non
     assert request == VideoRequest(prompt="A fox in the snow", duration=3)
     assert body["num_generations"] == 2  # the caller's body is left as it was
     assert reruns.coerce(body, 3)[1] == 3  # an explicit count wins over the body's
+
+
+def test_a_count_out_of_range_is_refused_whichever_gives_it() -> None:
+    request = VideoRequest(prompt="A fox in the snow", duration=3)
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        reruns.coerce(request, 5)
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        reruns.coerce({"prompt": "A fox", "duration": 3, "num_generations": 0}, 1)
 
 
 def test_a_local_image_path_in_a_body_becomes_its_content_token(tmp_path: Path) -> None:
