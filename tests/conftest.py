@@ -1,12 +1,19 @@
-"""Shared fixtures: ``sim``, a fresh local Oxen.ai simulator for each test."""
+"""Shared fixtures: ``sim``, a fresh local Oxen.ai simulator for each test, and ``client``, a
+client of it; ``hub``, a fake hub for ``httpx.MockTransport``, and ``mock_client``, a client
+talking to it. Both clients use the fast test policy (``_policies.FAST``)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from _hub import BASE, KEY, Hub
+from _policies import FAST
 
+from kling_nb.client import Client
 from kling_nb.simulator import Simulator, run
 
 # The session's simulator paces generations for people (4 s); the tests, and the kernels they
@@ -41,3 +48,22 @@ def sim(_shared_simulator: list[Simulator]) -> Simulator:
     simulator = _shared_simulator[0]
     simulator.reset()
     return simulator
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def mock_client(hub: Hub, tmp_path: Path) -> Iterator[Client]:
+    """A client whose every call goes to ``hub`` (results from ``cdn.test`` included)."""
+    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST) as c:
+        yield c
+
+
+@pytest.fixture
+def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
+    """A client of ``sim`` whose outputs go to ``tmp_path / "out"``."""
+    with Client(KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
+        yield c

@@ -1,5 +1,7 @@
-"""Client unit tests on an injected ``httpx.MockTransport``: headers, the key's reach, retries
-around enqueue, downloads (scheme, names, truncation, expiry), validation before the network."""
+"""Client unit tests on an injected ``httpx.MockTransport``: headers, the key's reach, API retries
+(a connect error, 429 and 5xx on GETs), downloads (scheme, names, redirects), validation before
+the network, the environment, the runtime thread. Enqueue, tracking and download rules have their
+own files (test_enqueue.py, test_tracking.py, test_downloads.py)."""
 
 from __future__ import annotations
 
@@ -7,88 +9,22 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from _hub import BASE, KEY, VIDEO, Hub
+from _policies import FAST
 
 from kling_nb.client import Client
 from kling_nb.errors import BudgetExceededError, KlingError, MissingAPIKeyError
 from kling_nb.files import result_name
 from kling_nb.requests import VideoRequest
-from kling_nb.retry import Policy
-
-KEY = "sk-kling-FAKE-KEY-unit-3141"
-BASE = "https://hub.test"
-FAST = Policy(
-    backoff_initial=0.001,
-    backoff_max=0.01,
-    fallback_poll_min=0.02,
-    fallback_poll_max=0.05,
-    enqueue_reconcile_delays=(0.0,),
-)
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"v" * 1000
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Hub:
-    """A tiny fake hub: records requests; routes can be overridden per test."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-        self.ids = ["gen-1"]
-        self.result_url = "https://cdn.test/results/gen-1.mp4"
-        self.enqueue: list[Handler] = []
-        self.polls: list[Handler] = []
-        self.downloads: list[Handler] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            self.requests.append(request)
-        path, method = request.url.path, request.method
-        if request.url.host == "cdn.test":
-            if self.downloads:
-                return self.downloads.pop(0)(request)
-            return httpx.Response(200, content=VIDEO, headers={"content-type": "video/mp4"})
-        if path == "/api/events":
-            return httpx.Response(404, json={"error": {"title": "not found"}})
-        if path == "/api/ai/queue" and method == "POST":
-            if self.enqueue:
-                return self.enqueue.pop(0)(request)
-            rows = [{"generation_id": g, "status": "queued"} for g in self.ids]
-            return httpx.Response(200, json={"generations": rows})
-        if path == "/api/ai/queue" and method == "GET":
-            if self.polls:
-                return self.polls.pop(0)(request)
-            return httpx.Response(200, json={"generations": []})
-        if path.startswith("/api/ai/queue/") and method == "GET":
-            gid = path.rsplit("/", 1)[1]
-            row = {"generation_id": gid, "status": "succeeded", "result_url": self.result_url}
-            return httpx.Response(200, json=row)
-        if path == "/api/ai/models":
-            model = {"id": "m1", "json_request_schema": {"type": "object"}}
-            return httpx.Response(200, json={"object": "list", "data": [model]})
-        if path == "/api/ai/videos/generate":
-            return httpx.Response(200, json={"videos": [{"video_url": self.result_url}]})
-        return httpx.Response(404, json={"error": {"title": "no route"}})
-
-    def sent(self, method: str, path: str) -> list[httpx.Request]:
-        return [r for r in self.requests if r.method == method and r.url.path == path]
 
 
 @pytest.fixture
-def hub() -> Hub:
-    return Hub()
-
-
-@pytest.fixture
-def client(hub: Hub, tmp_path: Path) -> Iterator[Client]:
-    transport = httpx.MockTransport(hub)
-    with Client(KEY, BASE, tmp_path, transport=transport, policy=FAST) as c:
-        yield c
+def client(mock_client: Client) -> Client:
+    return mock_client
 
 
 def request() -> VideoRequest:
@@ -121,17 +57,6 @@ def test_enqueue_body_carries_the_payload_and_num_generations(hub: Hub, client: 
     assert body["model"] == "kling-video-o3-pro-reference-to-video"
 
 
-def test_a_read_timeout_on_enqueue_is_never_resent(hub: Hub, client: Client) -> None:
-    def timeout(r: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("no answer", request=r)
-
-    hub.enqueue = [timeout]
-    job = client.submit(request()).wait(10)
-    assert job.status == "error"
-    assert job.error is not None and "billed" in job.error and "client.history()" in job.error
-    assert len(hub.sent("POST", "/api/ai/queue")) == 1
-
-
 def test_a_connect_error_on_enqueue_is_resent(hub: Hub, client: Client) -> None:
     def refused(r: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=r)
@@ -139,14 +64,6 @@ def test_a_connect_error_on_enqueue_is_resent(hub: Hub, client: Client) -> None:
     hub.enqueue = [refused, refused]
     assert client.submit(request()).wait(10).status == "succeeded"
     assert len(hub.sent("POST", "/api/ai/queue")) == 3
-
-
-@pytest.mark.parametrize("status", [500, 503, 408])
-def test_an_ambiguous_enqueue_status_is_not_resent(hub: Hub, client: Client, status: int) -> None:
-    hub.enqueue = [lambda r: httpx.Response(status, json={"error": {"title": "oops"}})]
-    job = client.submit(request()).wait(10)
-    assert job.status == "error"
-    assert len(hub.sent("POST", "/api/ai/queue")) == 1
 
 
 def test_an_upgrade_required_is_a_clear_error(hub: Hub, client: Client) -> None:
@@ -192,32 +109,6 @@ def test_a_hostile_generation_id_cannot_escape_the_folder(hub: Hub, client: Clie
     assert path.parent == client.outputs_dir
     assert path.name == result_name("../../etc/evil id") + ".mp4"
     assert path.name.startswith("etc_evil_id-")
-
-
-def test_a_short_body_is_redone(hub: Hub, client: Client) -> None:
-    short = httpx.Response(200, content=VIDEO[:10], headers={"content-length": str(len(VIDEO))})
-    hub.downloads = [lambda r: short]
-    job = client.submit(request()).wait(10)
-    assert job.status == "succeeded"
-    assert job.results[0].size == len(VIDEO)
-    assert len([r for r in hub.requests if r.url.host == "cdn.test"]) == 2
-    assert not list(client.outputs_dir.glob(".*.part"))
-
-
-def test_an_expired_url_is_polled_once_for_a_fresh_one(hub: Hub, client: Client) -> None:
-    hub.downloads = [lambda r: httpx.Response(403, text="expired")]
-    job = client.submit(request()).wait(10)
-    assert job.status == "succeeded"
-    assert len(hub.sent("GET", "/api/ai/queue/gen-1")) == 2  # the poll, then the fresh URL
-
-
-def test_a_url_that_stays_expired_fails_the_generation(hub: Hub, client: Client) -> None:
-    # every attempt of the three rounds (three attempts each, a fresh URL after each 403) fails
-    hub.downloads = [lambda r: httpx.Response(403)] * 9
-    job = client.submit(request()).wait(10)
-    assert job.status == "failed"
-    assert "saving it failed 3 times" in (job.generations[0].error or "")
-    assert client.ledger.jobs()[job.id].generations[0].status == "save_failed"
 
 
 def test_validation_and_budget_come_before_any_network(hub: Hub, tmp_path: Path) -> None:
@@ -303,57 +194,6 @@ def test_dict_requests_and_models_schema_key(hub: Hub, client: Client) -> None:
     assert job.wait(10).status == "succeeded"
     (model,) = client.models()
     assert model["request_schema"] == {"type": "object"}
-
-
-def test_generate_accepts_video_url(hub: Hub, client: Client) -> None:
-    job = client.generate(request())
-    assert job.status == "succeeded"
-    assert job.results[0].path.read_bytes() == VIDEO
-    assert job.results[0].path.name == result_name(f"sync-{job.id}") + ".mp4"
-
-
-def test_a_sync_call_that_may_have_run_is_not_resent(hub: Hub, tmp_path: Path) -> None:
-    def route(r: httpx.Request) -> httpx.Response:
-        if r.url.path == "/api/ai/videos/generate":
-            hub.requests.append(r)
-            return httpx.Response(502, json={"error": {"type": "upstream", "title": "Bad"}})
-        return hub(r)
-
-    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(route), policy=FAST) as c:
-        job = c.generate(request())
-    assert job.status == "failed"
-    assert job.error is not None and "billed" in job.error and "client.history()" in job.error
-    assert len(hub.sent("POST", "/api/ai/videos/generate")) == 1
-
-
-def test_an_unreadable_b64_result_fails_clearly(hub: Hub, tmp_path: Path) -> None:
-    def route(r: httpx.Request) -> httpx.Response:
-        if r.url.path == "/api/ai/videos/generate":
-            return httpx.Response(200, json={"videos": [{"b64_json": "%%% not base64"}]})
-        return hub(r)
-
-    with Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(route), policy=FAST) as c:
-        job = c.generate(request())
-    assert job.status == "failed"
-    assert "unreadable b64_json" in (job.error or "")
-    assert not list(tmp_path.glob("*.mp4"))
-
-
-def test_a_completion_event_before_the_enqueue_answer_is_not_lost(hub: Hub, tmp_path: Path) -> None:
-    slow_polls = Policy(fallback_poll_min=60.0, safety_poll_interval=60.0)
-    c = Client(KEY, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=slow_polls)
-
-    def enqueue(r: httpx.Request) -> httpx.Response:
-        event = {"generation_id": "gen-1", "status": "succeeded", "url": hub.result_url}
-        c.engine.tracker.on_event(event)  # the stream was faster than the POST's answer
-        return httpx.Response(200, json={"generations": [{"generation_id": "gen-1"}]})
-
-    hub.enqueue = [enqueue]
-    with c:
-        job = c.submit(request()).wait(10)
-    assert job.status == "succeeded"
-    assert hub.sent("GET", "/api/ai/queue/gen-1") == []
-    assert hub.sent("GET", "/api/ai/queue") == []
 
 
 @pytest.mark.parametrize(

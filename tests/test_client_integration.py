@@ -1,10 +1,7 @@
-"""The client against the simulator over loopback: each fault alone and mixed, cancel, replay,
-resume after a SIGKILL, and the API key never showing anywhere.
-
-Enqueue after a 5xx: the client never resends. It lists the queue (active, then succeeded and
-failed) for generations made from the same request since it sent it and adopts them; if none turn
-up the job ends ``error`` with a message saying it may have been queued and billed.
-"""
+"""The client against the simulator over loopback: every fault at once, cancel, replay, resume
+after a SIGKILL, and the API key never showing anywhere. The faults each module handles alone
+(an uncertain enqueue, lost or dropped events, cut downloads) are in test_enqueue.py,
+test_tracking.py and test_downloads.py."""
 
 from __future__ import annotations
 
@@ -17,53 +14,20 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
+from _core import assert_saved, request
+from _policies import FAST
 
 from kling_nb.client import Client
 from kling_nb.errors import AuthenticationError, KlingError
-from kling_nb.files import file_sha256
-from kling_nb.jobs import Job
 from kling_nb.requests import VideoRequest
-from kling_nb.retry import Policy
 from kling_nb.simulator import Simulator, run
 
 FAKE_KEY = "sk-kling-FAKE-KEY-integration-9731"
-FAST = Policy(
-    backoff_initial=0.01,
-    backoff_max=0.05,
-    events_backoff_initial=0.05,
-    events_backoff_max=0.2,
-    safety_poll_interval=1.0,
-    fallback_poll_min=0.1,
-    fallback_poll_max=0.5,
-    enqueue_reconcile_delays=(0.0, 0.3),
-)
 FINAL = {"succeeded", "partial", "failed", "cancelled", "timed_out", "error"}
-
-
-def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
-    return VideoRequest(prompt=text, duration=3)
-
-
-@pytest.fixture
-def client(sim: Simulator, tmp_path: Path) -> Iterator[Client]:
-    with Client(FAKE_KEY, sim.base_url, tmp_path / "out", policy=FAST) as c:
-        yield c
-
-
-def assert_saved(job: Job) -> None:
-    for gen in job.generations:
-        if gen.status == "succeeded":
-            assert gen.result is not None
-            assert gen.result.path.is_file()
-            assert gen.result.path.stat().st_size == gen.result.size > 0
-            assert file_sha256(gen.result.path) == gen.result.sha256
-            assert gen.result.path.stat().st_mode & 0o777 == 0o644
 
 
 def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(
@@ -127,75 +91,12 @@ def test_a_new_client_replays_from_the_ledger_in_the_folder(sim: Simulator, tmp_
     assert sim.stats()["enqueue_calls"] == 1
 
 
-def test_a_502_that_queued_anyway_is_adopted_not_resent(sim: Simulator, client: Client) -> None:
-    sim.set_faults(enqueue_errors=[{"status": 502, "queued": True}])
-    job = client.submit(request(), num_generations=2).wait(30)
-    assert job.status == "succeeded"
-    assert len(job.results) == 2
-    assert_saved(job)
-    assert sim.stats()["enqueue_calls"] == 1
-    assert sim.stats()["generations_created"] == 2
-
-
-def test_a_502_that_queued_nothing_ends_in_error_with_what_to_check(
-    sim: Simulator, client: Client
-) -> None:
-    sim.set_faults(enqueue_errors=[502])
-    job = client.submit(request()).wait(30)
-    assert job.status == "error"
-    assert job.error is not None
-    assert "may still have been queued and billed" in job.error
-    assert "client.history()" in job.error and "%kling jobs" in job.error
-    assert sim.stats()["enqueue_calls"] == 1
-    assert sim.stats()["generations_created"] == 0
-
-
 def test_429_is_resent_after_retry_after(sim: Simulator, client: Client) -> None:
     sim.set_faults(enqueue_errors=[{"status": 429, "retry_after": 0.2}])
     job = client.submit(request()).wait(30)
     assert job.status == "succeeded"
     assert sim.stats()["enqueue_calls"] == 2
     assert sim.stats()["generations_created"] == 1
-
-
-def test_a_refused_enqueue_is_not_resent(sim: Simulator, client: Client) -> None:
-    sim.set_faults(credits_usd=0.0)
-    job = client.submit(request()).wait(30)
-    assert job.status == "error"
-    assert job.error is not None and "credits" in job.error.lower()
-    assert sim.stats()["enqueue_calls"] == 1
-
-
-def test_polling_alone_when_the_event_stream_is_unavailable(sim: Simulator, client: Client) -> None:
-    sim.set_faults(events_unavailable=True, poll_errors=[503, 500, {"status": 429}])
-    jobs = [client.submit(request(f"A fox number {i} runs")) for i in range(3)]
-    assert [j.wait(30).status for j in jobs] == ["succeeded"] * 3
-    for job in jobs:
-        assert_saved(job)
-    assert sim.stats()["enqueue_calls"] == 3
-    assert sim.stats()["list_calls"] >= 1
-
-
-def test_dropped_streams_reconnect_and_reconcile(sim: Simulator, client: Client) -> None:
-    sim.set_faults(events_drop_after=1)
-    jobs = [client.submit(request(f"A fox number {i} runs"), 2) for i in range(3)]
-    assert [j.wait(30).status for j in jobs] == ["succeeded"] * 3
-    assert sim.stats()["event_connections"] >= 2
-    assert sim.stats()["enqueue_calls"] == 3
-
-
-def test_lost_events_are_caught_by_the_safety_poll(sim: Simulator, client: Client) -> None:
-    sim.set_faults(events_lose=2)
-    job = client.submit(request(), num_generations=3).wait(30)
-    assert job.status == "succeeded"
-    assert_saved(job)
-
-
-def test_duplicate_and_foreign_events_change_nothing(sim: Simulator, client: Client) -> None:
-    sim.set_faults(events_duplicate=True, events_foreign=True)
-    job = client.submit(request(), num_generations=2).wait(30)
-    assert job.status == "succeeded"
-    assert sim.stats()["downloads"] == 2
 
 
 def test_a_failed_generation_makes_a_partial_job(sim: Simulator, client: Client) -> None:
@@ -205,20 +106,6 @@ def test_a_failed_generation_makes_a_partial_job(sim: Simulator, client: Client)
     failed = [g for g in job.generations if g.status == "failed"]
     assert [g.error for g in failed] == ["Insufficient credits for this take"]
     assert len(job.results) == 1
-
-
-def test_a_stuck_job_times_out_with_how_to_cancel_then_cancels(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    sim.set_faults(stuck=True)
-    with Client(FAKE_KEY, sim.base_url, tmp_path, deadline_seconds=0.5, policy=FAST) as c:
-        job = c.submit(request()).wait(30)
-        assert job.status == "timed_out"
-        assert job.error is not None
-        assert "job.cancel()" in job.error and f"%kling cancel {job.id}" in job.error
-        job.cancel()
-        assert job.status == "cancelled"
-        assert sim.stats()["cancels"] == 1
 
 
 def test_cancel_one_generation_and_cancel_all(sim: Simulator, client: Client) -> None:
@@ -235,33 +122,6 @@ def test_cancel_one_generation_and_cancel_all(sim: Simulator, client: Client) ->
     for job in [one, *many]:
         assert job.wait(10).status == "cancelled"
     assert sim.stats()["cancels"] == 5
-
-
-def test_cancel_before_the_enqueue_sends_nothing(sim: Simulator, tmp_path: Path) -> None:
-    sim.set_faults(events_unavailable=True)
-    slow = Policy(events_connect_wait=0.5)
-    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=slow) as c:
-        job = c.submit(request())
-        job.cancel()
-        assert job.wait(10).status == "cancelled"
-    assert sim.stats()["enqueue_calls"] in (0, 1)
-    assert sim.stats()["generations_created"] == sim.stats()["cancels"]
-
-
-def test_short_lived_result_urls_still_download(sim: Simulator, client: Client) -> None:
-    sim.set_faults(result_url_ttl_seconds=1.0)
-    job = client.submit(request(), 2).wait(30)
-    assert job.status == "succeeded"
-    assert_saved(job)
-
-
-def test_a_truncated_download_is_detected_and_redone(sim: Simulator, client: Client) -> None:
-    sim.set_faults(download_truncate=1)
-    job = client.submit(request()).wait(30)
-    assert job.status == "succeeded"
-    assert_saved(job)
-    assert sim.stats()["downloads_truncated"] == 1
-    assert not list(client.outputs_dir.glob("*.part"))
 
 
 def test_a_throttled_padded_download_arrives_whole(sim: Simulator, client: Client) -> None:
@@ -409,43 +269,6 @@ def test_resume_in_a_new_process_after_the_first_was_killed(tmp_path: Path) -> N
         assert sim.stats()["enqueue_calls"] == 1
 
 
-def test_submit_many_keeps_at_most_max_in_flight_running(sim: Simulator, client: Client) -> None:
-    running: set[str] = set()
-    peak = 0
-    lock = threading.Lock()
-
-    def watch(job: Job) -> None:
-        nonlocal peak
-        with lock:
-            if job.status in ("queued", "processing", "downloading"):
-                running.add(job.id)
-            else:
-                running.discard(job.id)
-            peak = max(peak, len(running))
-
-    reqs = [request(f"A fox number {i} runs") for i in range(5)]
-    jobs = client.submit_many(reqs, max_in_flight=2)
-    for job in jobs:
-        job.observe(watch)
-    assert [j.wait(30).status for j in jobs] == ["succeeded"] * 5
-    assert peak == 2
-    assert sim.stats()["enqueue_calls"] == 5
-
-
-def test_jobs_waiting_for_a_slot_cancel_without_sending(sim: Simulator, client: Client) -> None:
-    sim.set_faults(stuck=True)
-    reqs = [request(f"A fox number {i} runs") for i in range(3)]
-    first, second, third = client.submit_many(reqs, max_in_flight=1)
-    while not first.generation_ids:
-        threading.Event().wait(0.02)
-    third.cancel()
-    assert third.wait(5).status == "cancelled"
-    client.cancel_all()
-    assert [j.wait(10).status for j in (first, second, third)] == ["cancelled"] * 3
-    assert sim.stats()["enqueue_calls"] == 1
-    assert "before it was sent" in (second.generations[0].error or "")
-
-
 def test_the_ledger_has_the_submission_before_submit_returns(
     sim: Simulator, client: Client
 ) -> None:
@@ -462,77 +285,6 @@ def test_the_ledger_has_the_submission_before_submit_returns(
         threading.Event().wait(0.02)
     pending = client.ledger.pending(base_url=client.base_url)
     assert [g.generation_id for g in pending[0].pending] == job.generation_ids
-
-
-def test_new_submissions_do_not_postpone_the_safety_poll(sim: Simulator, client: Client) -> None:
-    sim.set_faults(events_lose=1)
-    first = client.submit(request("The first fox"))
-    others = []
-    while not first.done and len(others) < 40:  # 40 x 0.3 s, far beyond the 1 s safety poll
-        others.append(client.submit(request(f"Another fox number {len(others)}")))
-        threading.Event().wait(0.3)
-    assert first.done and first.status == "succeeded"
-    assert all(job.wait(30).status == "succeeded" for job in others)
-
-
-def test_confirming_events_by_get_is_a_policy_switch(sim: Simulator, tmp_path: Path) -> None:
-    confirm = replace(FAST, confirm_events=True, safety_poll_interval=600.0)
-    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=confirm) as c:
-        job = c.submit(request(), 2).wait(30)
-    assert job.status == "succeeded"
-    assert sim.stats()["polls"] == 2  # one GET per completion event, then the download
-
-
-def record_unsent(folder: Path, base_url: str, req: VideoRequest, n: int) -> str:
-    """The ledger of a kernel that died after recording a submission, before any answer."""
-    from kling_nb.records import SubmissionRecord
-    from kling_nb.store import Ledger
-
-    record = SubmissionRecord(
-        job_id="died-sending",
-        request=req.canonical(),
-        request_hash=req.request_hash,
-        model=req.model,
-        num_generations=n,
-        base_url=base_url,
-    )
-    Ledger(folder).append(record)
-    return "died-sending"
-
-
-def test_resume_adopts_what_a_dead_kernel_queued_but_never_heard_back(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    req = request("A fox the dead kernel sent")
-    job_id = record_unsent(tmp_path, sim.base_url, req, 2)
-    sent = httpx.post(
-        f"{sim.base_url}/api/ai/queue",
-        json={**req.payload(), "num_generations": 2},
-        headers={"Authorization": f"Bearer {FAKE_KEY}"},
-    )
-    assert sent.status_code == 200
-    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
-        (job,) = c.resume()
-        assert job.id == job_id
-        assert job.wait(30).status == "succeeded"
-        assert sorted(job.generation_ids) == sorted(
-            g["generation_id"] for g in sent.json()["generations"]
-        )
-        assert_saved(job)
-    assert sim.stats()["enqueue_calls"] == 1
-
-
-def test_resume_reports_a_dead_kernels_submission_that_never_arrived(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    record_unsent(tmp_path, sim.base_url, request(), 1)
-    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
-        (job,) = c.resume()
-        assert job.wait(30).status == "error"
-        assert job.error is not None and "no answer was heard" in job.error
-    with Client(FAKE_KEY, sim.base_url, tmp_path, policy=FAST) as c:
-        assert c.resume() == []
-    assert sim.stats()["enqueue_calls"] == 0
 
 
 def test_closing_during_a_download_leaves_it_pending_then_resume_saves_it(tmp_path: Path) -> None:

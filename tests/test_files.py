@@ -7,7 +7,8 @@ import base64
 from pathlib import Path
 
 import pytest
-from test_money_safety import FAST, KEY, until
+from _policies import FAST
+from test_money_safety import KEY, until
 
 from kling_nb.client import Client
 from kling_nb.errors import DownloadError

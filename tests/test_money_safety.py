@@ -16,25 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _policies import FAST
 
 from kling_nb import Client, VideoRequest
 from kling_nb.api import Api
 from kling_nb.errors import APITimeoutError, DownloadError, LedgerError
 from kling_nb.records import SubmissionRecord
-from kling_nb.retry import Policy
 from kling_nb.simulator import Simulator, run
 from kling_nb.store import Ledger
 
 KEY = "sk-kling-FAKE-KEY-money-4242"
-FAST = Policy(
-    backoff_initial=0.01,
-    backoff_max=0.05,
-    events_backoff_initial=0.05,
-    safety_poll_interval=1.0,
-    fallback_poll_min=0.1,
-    fallback_poll_max=0.5,
-    enqueue_reconcile_delays=(0.0, 0.3),
-)
 
 
 def request(text: str = "A heron lands on a misty lake") -> VideoRequest:
@@ -144,27 +135,6 @@ def test_a_partly_failed_job_rerun_replays_its_success_and_sends_only_the_rest(
         assert c.submit(request(), 2).replayed
 
 
-# -- paid and lost ----------------------------------------------------------------------------
-def test_a_sync_result_that_could_not_be_saved_is_recorded_and_resume_saves_it(
-    sim: Simulator, tmp_path: Path
-) -> None:
-    sim.set_faults(download_truncate=10)
-    with Client(KEY, sim.base_url, tmp_path, policy=FAST) as c:
-        job = c.generate(request())
-        assert job.status == "failed"
-        assert "resume" in (job.error or job.generations[0].error or "")
-    (record,) = Ledger(tmp_path).jobs().values()
-    (gen,) = record.generations.values()
-    assert gen.status == "save_failed" and gen.result_url
-    assert "Bearer" not in (tmp_path / "ledger.jsonl").read_text()
-    sim.set_faults(download_truncate=0)
-    with Client(KEY, sim.base_url, tmp_path, policy=FAST) as c:
-        (resumed,) = c.resume()
-        assert resumed.wait(30).status == "succeeded"
-        assert resumed.results[0].path.is_file()
-    assert sim.stats()["sync_calls"] == 1
-
-
 # -- hangs ------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def hostile_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
@@ -256,20 +226,6 @@ def test_a_full_disk_at_submit_is_one_clear_error_and_nothing_is_sent(
             c.submit(request())
         assert c.jobs == []
     assert sim.stats()["enqueue_calls"] == 0
-
-
-def test_a_view_says_processing_when_the_server_does_not_only_at_the_end(tmp_path: Path) -> None:
-    """The event stream tells only the end; a status poll runs while a take is queued."""
-    policy = replace(FAST, status_poll_interval=0.1, safety_poll_interval=60.0)
-    seen: list[str] = []
-    with (
-        run(generation_seconds=3.0, keepalive_seconds=0.5) as sim,
-        Client(KEY, sim.base_url, tmp_path, policy=policy) as c,
-    ):
-        job = c.submit(request())
-        job.observe(lambda j: seen.append(j.status))
-        assert job.wait(30).status == "succeeded"
-    assert "processing" in seen and seen.index("processing") < seen.index("succeeded")
 
 
 def test_a_result_is_read_on_a_daemon_thread_that_never_holds_up_exit(tmp_path: Path) -> None:

@@ -7,18 +7,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from _policies import FAST
+
 from kling_nb import Client, Job, VideoRequest
-from kling_nb.retry import Policy
 from kling_nb.simulator import Simulator, run
 from kling_nb.store import file_sha256
 
 FAKE_KEY = "sk-kling-FAKE-KEY-replay-7373"
-FAST = Policy(
-    safety_poll_interval=1.0,
-    fallback_poll_min=0.1,
-    fallback_poll_max=0.5,
-    enqueue_reconcile_delays=(0.0, 0.3),
-)
 
 
 def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
