@@ -1,10 +1,11 @@
 """The client's core parts for module tests: a job recorded in a real ledger, and an ``Engine``
 (journal, tracker, downloads, sender) on its own runtime loop, talking over an injected
-``httpx.MockTransport`` as a client would."""
+``httpx.MockTransport`` as a client would; ``until``, waiting for what a background thread does."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,13 @@ def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:
 
 
 REQUEST = request()
+
+
+def until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
 
 
 def recorded_job(ledger: Ledger, n: int = 1, job_id: str = "job-1") -> Job:

@@ -110,3 +110,9 @@ def from_queue_body(body: dict[str, Any]) -> tuple[VideoRequest, int]:
     rest = dict(body)
     count = validate_num_generations(rest.pop("num_generations", 1))
     return VideoRequest.model_validate(rest), count
+
+
+def error_rows() -> list[tuple[str, str]]:
+    """The O3 pro seed's Errors table: each error text (unquoted) and its cause."""
+    rows = markdown_table(seed_text(O3_PRO_SEED), "## Errors")
+    return [(error.strip("`"), cause) for error, cause, _fix in rows]

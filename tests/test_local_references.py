@@ -1,7 +1,9 @@
 """Local reference images end to end: ``%%kling -i face.png`` against the simulator over loopback.
 
 The image is checked, uploaded once per content to the user's repository at submit, handed to
-the model as a presigned URL, fetched by the simulated generation and drawn in its frames.
+the model as a presigned URL, fetched by the simulated generation and drawn in its frames. The
+uploader's own rules (its cache, presigning, failed uploads, the repository) are in
+test_uploads.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from _images import MAGENTA, TEAL, picture
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image
@@ -29,14 +32,6 @@ from kling_nb.magics import KlingMagics
 from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator
 from tests.test_magics import FAKE_KEY, cell, loaded
-
-MAGENTA = (250, 20, 180)
-TEAL = (20, 200, 190)
-
-
-def picture(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (480, 360)) -> Path:
-    Image.new("RGB", size, color).save(path)
-    return path
 
 
 def share_of(video: Path, color: tuple[int, int, int]) -> float:
@@ -219,40 +214,6 @@ def test_the_python_api_takes_paths_bytes_and_pil_images(sim: Simulator, tmp_pat
     assert sim.stats()["uploads"] == 3 and sim.stats()["reference_fetches"] == 3
 
 
-def test_a_presign_404_uploads_again(sim: Simulator, tmp_path: Path) -> None:
-    picture(tmp_path / "face.png", MAGENTA)
-    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
-    with Client(api_key="k-404", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
-        client.submit(body).wait(timeout=30)
-    sim.reset()  # the repository and its files are gone; the cache still names the asset
-    with Client(api_key="k-404", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
-        job = client.submit(body, force=True).wait(timeout=30)
-    assert job.status == "succeeded", job.error
-    assert sim.stats()["uploads"] == 1  # the asset was missing: uploaded again
-
-
-def test_an_uncertain_upload_is_looked_up_not_resent(sim: Simulator, tmp_path: Path) -> None:
-    picture(tmp_path / "face.png", MAGENTA)
-    sim.set_faults(upload_errors=[{"status": 502, "queued": True}])
-    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
-    with Client(api_key="k-502", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
-        job = client.submit(body).wait(timeout=30)
-    assert job.status == "succeeded", job.error
-    assert sim.stats()["uploads"] == 1  # stored despite the 502: found by name, not resent
-
-
-def test_an_upload_that_certainly_failed_is_sent_once_more(sim: Simulator, tmp_path: Path) -> None:
-    picture(tmp_path / "face.png", MAGENTA)
-    sim.set_faults(upload_errors=[502, 502])
-    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
-    with Client(api_key="k-5022", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
-        job = client.submit(body).wait(timeout=30)
-    assert job.status == "error" and "failed twice" in (job.error or "")
-    assert "Nothing was queued" in (job.error or "")
-    stats = sim.stats()
-    assert stats["uploads"] == 2 and stats["enqueue_calls"] == 0
-
-
 def test_an_expired_presigned_url_fails_the_generation_in_the_servers_words(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -284,30 +245,6 @@ def test_the_python_export_uploads_the_file_and_enqueues(
     assert "Status: queued" in done.stdout
     stats = sim.stats()
     assert stats["uploads"] == 1 and stats["presigns"] == 1 and stats["enqueue_calls"] == 1
-
-
-def test_no_upload_call_sends_an_oxen_user_agent(sim: Simulator, tmp_path: Path) -> None:
-    picture(tmp_path / "face.png", MAGENTA)
-    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
-    with Client(api_key="k-ua", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
-        assert client.submit(body).wait(timeout=30).status == "succeeded"
-    agents = {a for a in sim.stats()["requests_by_user_agent"] if a.startswith("kling-nb/")}
-    assert agents and not any("oxen" in a.lower() for a in agents)
-    assert sim.stats()["uploads"] == 1
-
-
-def test_a_repository_of_someone_else_is_refused_and_nothing_is_queued(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KLING_NB_UPLOAD_REPO", "someone-else/pictures")
-    picture(tmp_path / "face.png", MAGENTA)
-    body = {"prompt": "@Image1 waves", "duration": 3, "input_image": [tmp_path / "face.png"]}
-    with Client(api_key="k-other", base_url=sim.base_url, outputs_dir=tmp_path / "o") as client:
-        job = client.submit(body).wait(timeout=30)
-    assert job.status == "error"
-    assert "Cannot create the repository someone-else/pictures" in (job.error or "")
-    assert "KLING_NB_UPLOAD_REPO" in (job.error or "")
-    assert sim.stats()["enqueue_calls"] == 0 and sim.stats()["uploads"] == 0
 
 
 def test_the_synchronous_endpoint_uploads_first_too(

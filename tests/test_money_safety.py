@@ -1,26 +1,20 @@
-"""No second bill, no lost result, no hang: each case over real loopback HTTP (the simulator, or a
-hostile raw-socket server), with the simulator's count of enqueue calls where money is at stake."""
+"""No second bill, no lost result: each case over real loopback HTTP to the simulator, with its
+count of enqueue calls where money is at stake. (No hang: the time and size limits of a call and
+of a download are ``Api``'s, in test_api.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import os
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from _core import until
 from _policies import FAST
 
 from kling_nb import Client, VideoRequest
-from kling_nb.api import Api
-from kling_nb.errors import APITimeoutError, DownloadError, LedgerError
+from kling_nb.errors import LedgerError
 from kling_nb.records import SubmissionRecord
 from kling_nb.simulator import Simulator, run
 from kling_nb.store import Ledger
@@ -30,13 +24,6 @@ KEY = "sk-kling-FAKE-KEY-money-4242"
 
 def request(text: str = "A heron lands on a misty lake") -> VideoRequest:
     return VideoRequest(prompt=text, duration=3)
-
-
-def until(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 # -- paid twice -------------------------------------------------------------------------------
@@ -135,84 +122,6 @@ def test_a_partly_failed_job_rerun_replays_its_success_and_sends_only_the_rest(
         assert c.submit(request(), 2).replayed
 
 
-# -- hangs ------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def hostile_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
-    """A raw HTTP server on loopback that answers every connection with ``answer``."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-    conns: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            conns.append(conn)
-            conn.recv(65536)
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        server.close()
-        for conn in conns:
-            conn.close()
-
-
-def endless_chunks(conn: socket.socket) -> None:
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ntransfer-encoding: chunked\r\n\r\n"
-    chunk = b"x" * 65536
-    with contextlib.suppress(OSError):
-        conn.sendall(head)
-        while True:
-            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-
-
-def trickle(conn: socket.socket) -> None:
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
-    with contextlib.suppress(OSError):
-        conn.sendall(head)
-        while True:
-            conn.sendall(b" ")
-            time.sleep(0.2)
-
-
-def test_an_endless_result_body_stops_at_the_size_cap_and_asks_for_a_fresh_url(
-    tmp_path: Path,
-) -> None:
-    policy = replace(FAST, max_download_bytes=4 << 20)
-    with hostile_server(endless_chunks) as base:
-        api = Api(base, KEY, policy)
-        with pytest.raises(DownloadError, match="size cap") as caught:
-            asyncio.run(api.download(f"{base}/result.mp4", tmp_path, "gen"))
-    assert caught.value.retry == "fresh_url"
-    assert list(tmp_path.iterdir()) == []  # no .part file left behind
-
-
-def test_a_trickling_result_body_ends_at_the_download_time_limit(tmp_path: Path) -> None:
-    policy = replace(FAST, download_total_timeout=1.0, read_timeout=30)
-    with hostile_server(trickle) as base:
-        api = Api(base, KEY, policy)
-        with pytest.raises(DownloadError, match="did not arrive within 1 s") as caught:
-            asyncio.run(api.download(f"{base}/result.mp4", tmp_path, "gen"))
-    assert caught.value.retry == "fresh_url"
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_trickling_enqueue_answer_ends_at_the_call_time_limit_as_maybe_sent() -> None:
-    policy = replace(FAST, request_total_timeout=1.0, read_timeout=1.0)
-    with hostile_server(trickle) as base:
-        api = Api(base, KEY, policy)
-        call = api.request("POST", "/api/ai/queue", safety="unsafe", json={"prompt": "x"})
-        with pytest.raises(APITimeoutError) as caught:
-            asyncio.run(call)
-    assert caught.value.maybe_sent  # so the job is adopted, never resent
-
-
 # -- wrong answers ----------------------------------------------------------------------------
 def test_a_full_disk_at_submit_is_one_clear_error_and_nothing_is_sent(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -226,14 +135,3 @@ def test_a_full_disk_at_submit_is_one_clear_error_and_nothing_is_sent(
             c.submit(request())
         assert c.jobs == []
     assert sim.stats()["enqueue_calls"] == 0
-
-
-def test_a_result_is_read_on_a_daemon_thread_that_never_holds_up_exit(tmp_path: Path) -> None:
-    slow = {"result_size_bytes": 8_000_000, "download_bytes_per_second": 2_000_000}
-    with run(generation_seconds=0.2, **slow) as sim, Client(KEY, sim.base_url, tmp_path) as c:
-        job = c.submit(request())
-        until(lambda: job.generations[0].status == "downloading")
-        until(lambda: any(t.name == "AnyIO worker thread" for t in threading.enumerate()))
-        readers = [t for t in threading.enumerate() if t.name == "AnyIO worker thread"]
-        assert readers and all(t.daemon for t in readers)
-        assert job.wait(30).status == "succeeded"
