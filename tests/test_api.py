@@ -24,7 +24,7 @@ from _core import request, until
 from _hub import BASE, KEY, VIDEO, Handler, Hub
 from _policies import FAST
 
-from kling_nb.api import Api
+from kling_nb.api import WIDE_READ, Api, WideStream
 from kling_nb.client import Client
 from kling_nb.errors import (
     APIConnectionError,
@@ -508,3 +508,76 @@ def test_a_result_is_read_on_a_daemon_thread_that_never_holds_up_exit(tmp_path: 
         readers = [t for t in threading.enumerate() if t.name == "AnyIO worker thread"]
         assert readers and all(t.daemon for t in readers)
         assert job.wait(30).status == "succeeded"
+
+
+@contextlib.contextmanager
+def plain_server(body: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """A raw HTTP server on loopback answering each request with ``body``; yields its URL and the
+    requests' heads as received (a proxy sees absolute URLs in them)."""
+    heads: list[bytes] = []
+
+    def answer(conn: socket.socket, head: bytes) -> None:
+        heads.append(head)
+        with contextlib.suppress(OSError):
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                answer(conn, conn.recv(65536))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", heads
+    finally:
+        server.close()
+
+
+def test_a_result_body_is_received_in_wide_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+
+    class Recorder:  # the socket's stream under the wide one: what is asked of it
+        def __init__(self, stream: Any) -> None:
+            self.stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            asked.append(max_bytes)
+            data: bytes = self.stream.read(max_bytes, timeout)
+            return data
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.stream, name)
+
+    wrap = WideStream.__init__
+    monkeypatch.setattr(WideStream, "__init__", lambda self, s: wrap(self, Recorder(s)))
+    body = bytes(range(256)) * (24 << 12)  # 6 MiB
+    with plain_server(body) as (base, _):
+        saved = asyncio.run(Api(base, KEY, FAST).download(f"{base}/r.mp4", tmp_path, "gen"))
+    assert saved.path.read_bytes() == body
+    # httpcore alone asks for 64 KiB at a time.
+    assert asked and set(asked) == {WIDE_READ}
+
+
+def test_result_downloads_go_through_the_proxy_of_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with plain_server(VIDEO) as (proxy, heads):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        api = Api(BASE, KEY, FAST)  # httpx reads the environment when a client is made
+        url = "http://cdn.test/results/gen-1.mp4"
+        saved = asyncio.run(api.download(url, tmp_path, "gen"))
+    assert saved.path.read_bytes() == VIDEO
+    assert heads and heads[0].startswith(f"GET {url} HTTP/1.1".encode())
