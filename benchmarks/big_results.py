@@ -21,13 +21,17 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import requests
+from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 
 from _simproc import simulator_process
-from harness import chromium, jupyterlab, open_notebook
+from harness import chromium_endpoint, jupyterlab, open_notebook
 
 SETUP = """import json, resource, time
 import kling_nb
@@ -43,8 +47,9 @@ job.observe(lambda j: j.done and marks.setdefault("done", (time.time(), peak_rss
 kling_nb.JobView(job)"""
 REPORT = """done, before = marks["done"]
 print(json.dumps({"status": job.status, "done": done, "growth": peak_rss() - before}))"""
-# Stamps, per take, the first moment its <video> has data to play (and from where it came).
-WATCH = """() => {
+# Stamps, per take, the first moment its <video> has data to play (and from where it came); once
+# all have, says so in the page's title, which the DevTools port lists without attaching.
+WATCH = """(takes) => {
   window.__ready = {};
   const poll = () => {
     const cell = document.querySelectorAll(".jp-Notebook .jp-Cell")[1];
@@ -54,6 +59,7 @@ WATCH = """() => {
         window.__ready[card.dataset.index] = [Date.now() / 1000, v.dataset.source];
       }
     }
+    if (Object.keys(window.__ready).length === takes) document.title = "all playable";
   };
   setInterval(poll, 5);
 }"""
@@ -62,34 +68,65 @@ RUN_CELL = """(index) => {
   panel.content.activeCellIndex = index;
   jupyterapp.commands.execute("notebook:run-cell");
 }"""
+RAN = """(index) => document.querySelectorAll(".jp-Notebook .jp-Cell")[index]
+  .querySelector(".jp-InputPrompt").textContent.match(/\\[\\d+\\]/)"""
 
 
-def scenario(browser: Any, lab: Any, base_url: str, takes: int, served: bool) -> dict[str, Any]:
+def the_page(playwright: Any, endpoint: str, name: str = "") -> tuple[Any, Any]:
+    """Connect to the browser; the page showing notebook ``name``, or a new one, in the default
+    context (whose pages outlive the connection)."""
+    browser = playwright.chromium.connect_over_cdp(endpoint)
+    context = browser.contexts[0]
+    if not name:
+        return browser, context.new_page()
+    return browser, next(p for p in context.pages if p.url.split("?")[0].endswith(f"/{name}"))
+
+
+def wait_for_title(endpoint: str, title: str, timeout: float) -> None:
+    """Wait until a page has this title, reading the DevTools port's target list (no attaching)."""
+    deadline = time.monotonic() + timeout
+    while not any(target["title"] == title for target in requests.get(f"{endpoint}/json").json()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no page titled {title!r} after {timeout} s")
+        time.sleep(0.02)
+
+
+def scenario(
+    playwright: Any, endpoint: str, lab: Any, base_url: str, takes: int, mode: str
+) -> dict[str, Any]:
     """One notebook: show a job of ``takes`` takes, wait until every video plays, report."""
-    folder = "outputs" if served else str(lab.root.parent / "outside")
+    served, attached = mode == "files", mode == "kernel-attached"
+    folder = "outputs" if served else str(lab.root.parent / f"outside-{mode}")
     cells = [SETUP.format(base_url=base_url, folder=folder), SHOW.format(takes=takes), REPORT]
-    nb = open_notebook(lab, browser, f"big-{takes}-{served}.ipynb", cells, run=False)
+    name = f"big-{takes}-{mode}.ipynb"
+    browser, page = the_page(playwright, endpoint)
     try:
-        nb.page.evaluate(WATCH)
+        nb = open_notebook(lab, None, name, cells, run=False, page=page)
+        page.evaluate(WATCH, takes)
         for index in (0, 1):
-            nb.page.evaluate(RUN_CELL, index)
-            nb.page.wait_for_function(
-                f"() => document.querySelectorAll('.jp-Notebook .jp-Cell')[{index}]"
-                ".querySelector('.jp-InputPrompt').textContent.match(/\\[\\d+\\]/)",
-                timeout=120_000,
-            )
-        nb.page.wait_for_function(
-            f"() => Object.keys(window.__ready).length === {takes}", timeout=300_000
-        )
-        ready = nb.page.evaluate("() => window.__ready")
-        nb.page.evaluate(RUN_CELL, 2)
+            page.evaluate(RUN_CELL, index)
+            page.wait_for_function(RAN, arg=index, timeout=120_000)
+        if attached:
+            page.wait_for_function("() => document.title === 'all playable'", timeout=300_000)
+        else:  # the job is still running (its takes take 2 s): they arrive with no one attached
+            browser.close()
+            detached = time.time()
+            wait_for_title(endpoint, "all playable", timeout=300)
+            browser, page = the_page(playwright, endpoint, name)
+            nb.page = page
+        ready = page.evaluate("() => window.__ready")
+        page.evaluate(RUN_CELL, 2)
         nb.output(2).locator("text=growth").wait_for(timeout=60_000)
-        report = json.loads(nb.output(2).inner_text().strip())
+        text = nb.output(2).inner_text().strip()
+        report = json.loads(text)
     finally:
-        nb.page.context.close()
+        page.close()  # with no beforeunload prompt
+        browser.close()
         lab.shutdown_kernels()
     if report["status"] != "succeeded":
         raise SystemExit(f"the job ended {report['status']}")
+    if not attached and report["done"] < detached:
+        raise SystemExit("the job succeeded before Playwright detached: lengthen the takes")
     sources = {source for _, source in ready.values()}
     if sources != {"file" if served else "kernel"}:
         raise SystemExit(f"expected the {'file' if served else 'kernel'} path, got {sources}")
@@ -97,37 +134,48 @@ def scenario(browser: Any, lab: Any, base_url: str, takes: int, served: bool) ->
     return {"first": delays[0], "last": delays[-1], "growth_mb": report["growth"] / 1e6}
 
 
+MODES = {
+    "files": "files/ URL",
+    "kernel": "kernel chunks",
+    "kernel-attached": "chunks, DevTools",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2,80", help="result sizes in MB (default 2,80)")
     parser.add_argument("--takes", default="1,4", help="takes per job (default 1,4)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES)}")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     takes_list = [int(n) for n in args.takes.split(",")]
-    results: dict[tuple[bool, int, int], dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
+    modes = args.modes.split(",")
+    results: dict[tuple[str, int, int], dict[str, Any]] = {}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        chromium_endpoint(Path(tmp) / "profile") as endpoint,
+        sync_playwright() as playwright,
+    ):
         for size in sizes:
             sim = simulator_process(generation_seconds=2, result_size_bytes=size * 1_000_000)
             with sim as base_url, jupyterlab(Path(tmp) / f"{size}mb") as lab:
-                for served in (True, False):
+                for mode in modes:
                     for takes in takes_list:
-                        got = scenario(browser, lab, base_url, takes, served)
-                        results[served, size, takes] = got
-                        path = "files/ URL" if served else "kernel chunks"
+                        got = scenario(playwright, endpoint, lab, base_url, takes, mode)
+                        results[mode, size, takes] = got
                         print(
-                            f"{path:13} {takes} x {size:>2} MB: playable {got['first']:.2f} s "
-                            f"(first) to {got['last']:.2f} s (last) after success; kernel "
+                            f"{MODES[mode]:16} {takes} x {size:>2} MB: playable {got['first']:.2f}"
+                            f" s (first) to {got['last']:.2f} s (last) after success; kernel "
                             f"peak RSS growth {got['growth_mb']:.1f} MB",
                             flush=True,
                         )
     small, big = min(sizes), max(sizes)
-    for served in (True, False):
+    for mode in modes:
         for takes in takes_list:
-            a, b = results.get((served, small, takes)), results.get((served, big, takes))
+            a, b = results.get((mode, small, takes)), results.get((mode, big, takes))
             if a and b and small != big:
-                path = "files/ URL" if served else "kernel chunks"
                 print(
-                    f"{path:13} {takes} takes: {big} MB / {small} MB time to last playable "
+                    f"{MODES[mode]:16} {takes} takes: {big} MB / {small} MB time to last playable "
                     f"{b['last']:.2f} / {a['last']:.2f} s = x{b['last'] / max(a['last'], 1e-3):.1f}"
                     f" (+{b['last'] - a['last']:.2f} s)"
                 )
