@@ -211,6 +211,8 @@ def test_the_file_goes_in_chunks_one_per_request(
             "kind": "chunk",
             "id": "r1",
             "index": 0,
+            "which": "original",
+            "offset": len(received),
             "size": 2560,
             "mime": "video/mp4",
         }

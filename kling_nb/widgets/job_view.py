@@ -4,9 +4,10 @@ State lives in traitlets mirrored from the job by an observer that runs on the c
 thread (it only sets traits). The browser ticks elapsed time itself and sends intents (cancel, a
 chunk of a video, a copy with MP3 sound) as custom messages. A finished take plays from the
 Jupyter server's ``files/`` URL where the page can reach it (nothing passes through the kernel);
-elsewhere the browser asks for the file in 2 MB chunks, two at a time, so the kernel never holds
-more than 4 MB per take. No video sits in a synced trait and the poster frames live only in
-the static ``text/html`` fallback, so a saved notebook stays small.
+elsewhere the browser asks for the file in chunks of ``CHUNK_BYTES``, a few at a time; the kernel
+reads each into the buffer it sends (ZeroMQ sends it without a copy and frees it once written to
+the Jupyter server) and answers one request at a time. No video sits in a synced trait and the
+poster frames live only in the static ``text/html`` fallback, so a saved notebook stays small.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # a job shows itself with this view: a runtime import would b
 
 __all__ = ["CHUNK_BYTES", "JobView", "display_bundle", "show"]
 
-CHUNK_BYTES = 2 << 20  # per message of the fallback path; two are asked for at a time
+CHUNK_BYTES = 4 << 20  # per message of the fallback path
 
 
 def summarize(request: VideoRequest) -> str:
@@ -251,7 +252,8 @@ class JobView(anywidget.AnyWidget):
     def _send_chunk(self, index: int, offset: int, copy: bool, request_id: str) -> None:
         """One chunk of a take's file (or of its copy) from ``offset``, with the file's size."""
         gen = self._job.generations[index]
-        reply: dict[str, Any] = {"kind": "chunk", "id": request_id, "index": index}
+        which = "copy" if copy else "original"
+        reply: dict[str, Any] = {"kind": "chunk", "id": request_id, "index": index, "which": which}
         if gen.result is None:
             self.send({**reply, "error": "No video yet."})
             return
@@ -261,14 +263,16 @@ class JobView(anywidget.AnyWidget):
             with path.open("rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 f.seek(offset)
-                data = f.read(CHUNK_BYTES)
+                data = bytearray(max(0, min(CHUNK_BYTES, size - offset)))
+                view = memoryview(data)[: f.readinto(data)]  # read into the message's buffer
         except OSError as exc:
             msg = (
                 f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
             )
             self.send({**reply, "error": msg})
             return
-        self.send({**reply, "size": size, "mime": video_mime(path)}, buffers=[data])
+        reply.update(offset=offset, size=size, mime=video_mime(path))
+        self.send(reply, buffers=[view])
 
     def _start_copy(self, index: int) -> None:
         """Make the take's copy with MP3 sound on a thread (the kernel stays free meanwhile)."""
