@@ -4,10 +4,9 @@ State lives in traitlets mirrored from the job by an observer that runs on the c
 thread (it only sets traits). The browser ticks elapsed time itself and sends intents (cancel, a
 chunk of a video, a copy with MP3 sound) as custom messages. A finished take plays from the
 Jupyter server's ``files/`` URL where the page can reach it (nothing passes through the kernel);
-elsewhere the browser asks for the file in chunks of ``CHUNK_BYTES``, a few at a time; the kernel
-reads each into the buffer it sends (ZeroMQ sends it without a copy and frees it once written to
-the Jupyter server) and answers one request at a time. No video sits in a synced trait and the
-poster frames live only in the static ``text/html`` fallback, so a saved notebook stays small.
+elsewhere the browser asks for the file in chunks, a few at a time, and the kernel holds at most
+one chunk per file (``_chunks``). No video sits in a synced trait and the poster frames live only
+in the static ``text/html`` fallback, so a saved notebook stays small.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from kling_nb.state import JOB_FINAL
 from kling_nb.store import file_sha256
 from kling_nb.summaries import cost_text, shots_text
 from kling_nb.takes import typical_for
+from kling_nb.widgets._chunks import Chunks
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
 from kling_nb.widgets._playable import copy_path, make_copy
@@ -40,9 +40,7 @@ if TYPE_CHECKING:  # a job shows itself with this view: a runtime import would b
     from kling_nb.jobs import Generation, Job
     from kling_nb.requests import VideoRequest
 
-__all__ = ["CHUNK_BYTES", "JobView", "display_bundle", "show"]
-
-CHUNK_BYTES = 4 << 20  # per message of the fallback path
+__all__ = ["JobView", "display_bundle", "show"]
 
 
 def summarize(request: VideoRequest) -> str:
@@ -177,6 +175,7 @@ class JobView(anywidget.AnyWidget):
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         self._posters: dict[int, str] = {}  # per take, for the fallback only (never synced)
+        self._chunks = Chunks()
         request = job.request
         n = job.num_generations
         with self.hold_sync():
@@ -260,11 +259,7 @@ class JobView(anywidget.AnyWidget):
         path = Path(gen.result.path)
         path = copy_path(path) if copy else path
         try:
-            with path.open("rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                f.seek(offset)
-                data = bytearray(max(0, min(CHUNK_BYTES, size - offset)))
-                view = memoryview(data)[: f.readinto(data)]  # read into the message's buffer
+            size, chunk = self._chunks.read(path, offset)
         except OSError as exc:
             msg = (
                 f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
@@ -272,7 +267,7 @@ class JobView(anywidget.AnyWidget):
             self.send({**reply, "error": msg})
             return
         reply.update(offset=offset, size=size, mime=video_mime(path))
-        self.send(reply, buffers=[view])
+        self.send(reply, buffers=[chunk])
 
     def _start_copy(self, index: int) -> None:
         """Make the take's copy with MP3 sound on a thread (the kernel stays free meanwhile)."""
