@@ -44,22 +44,26 @@ const CHUNKS_IN_FLIGHT = 4;
 
 // The files this model's views fetched from the kernel (take index and "original" or "copy" to a
 // transfer), shared by its views: JupyterLab renders a new view when the job's output is refreshed
-// at its end, and that view takes over the download instead of starting it again. Each chunk
-// becomes a Blob as it arrives (the browser stores it meanwhile) and the file is a Blob of those:
-// nothing is concatenated.
+// at its end, and that view takes over the download instead of starting it again. The file is
+// one Blob made from the chunks' buffers as they came: nothing is concatenated (a Blob per chunk
+// as it arrives measured slower: 2.5 s instead of 1.5 s for 80 MB, the blobs' copies competing
+// with the transfer).
 function kernelFiles(model) {
   const files = new Map();
   function start(index, which) {
     const id = Math.random().toString(36).slice(2);
     const t = { got: 0, size: 0, url: "", error: "", watchers: new Set() };
-    const parts = new Map(); // offset to Blob
+    const parts = new Map(); // offset to the chunk's buffers
     let next = 0, step = 0, out = 0;
     const ask = () => {
       model.send({ kind: "chunk", index, which, offset: next, id });
       next += step;
       out += 1;
     };
-    const notify = () => t.watchers.forEach((w) => w(t));
+    const notify = () => {
+      t.watchers.forEach((w) => w(t));
+      if (t.url || t.error) t.watchers.clear(); // the last news; a later watcher gets it at once
+    };
     t.receive = (msg, buffers) => {
       if (msg.id !== id) return; // an earlier transfer's reply
       out -= 1;
@@ -69,15 +73,15 @@ function kernelFiles(model) {
         return notify();
       }
       const length = buffers.reduce((n, b) => n + b.byteLength, 0);
-      parts.set(msg.offset, new Blob(buffers));
+      parts.set(msg.offset, buffers);
       t.got += length;
       t.size = msg.size;
       if (!step) [step, next] = [length, length];
       if (t.got < t.size && length) {
         while (out < CHUNKS_IN_FLIGHT && next < t.size) ask();
       } else {
-        const order = [...parts.keys()].sort((a, b) => a - b);
-        t.url = URL.createObjectURL(new Blob(order.map((o) => parts.get(o)), { type: msg.mime }));
+        const buffers = [...parts.keys()].sort((a, b) => a - b).flatMap((o) => parts.get(o));
+        t.url = URL.createObjectURL(new Blob(buffers, { type: msg.mime }));
         parts.clear();
       }
       notify();
@@ -90,7 +94,8 @@ function kernelFiles(model) {
   };
   model.on("msg:custom", onMessage);
   return {
-    // The transfer of a take's file: watch(fn) calls fn with {got, size, url, error} as it goes.
+    // The transfer of a take's file: watch(fn) calls fn with {got, size, url, error} now and as
+    // it goes, until it has the url or the error; returns a function that stops the calls.
     watch(index, which, fn) {
       const key = `${index}:${which}`;
       if (!files.has(key)) files.set(key, start(index, which));
@@ -116,15 +121,11 @@ function player(files, index, video, hint, fail) {
     video.onloadedmetadata = video.onerror = null;
     unwatch();
     unwatch = files.watch(index, which, (t) => {
-      if (t.error) {
-        unwatch();
-        return fail(t.error);
-      }
+      if (t.error) return fail(t.error);
       hint.hidden = Boolean(t.url);
-      hint.textContent = t.size ? `Loading from the kernel: ${sizeText(t.got)} of ${sizeText(t.size)}`
-        : "Loading from the kernel…";
+      const done = t.size ? `: ${sizeText(t.got)} of ${sizeText(t.size)}` : "…";
+      hint.textContent = `Loading from the kernel${done}`;
       if (!t.url) return;
-      unwatch();
       Object.assign(video.dataset, { source: "kernel", which });
       video.src = t.url;
     });
