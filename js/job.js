@@ -38,16 +38,12 @@ function sizeText(n) {
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
 }
 
-// How many chunk requests each take keeps open on the fallback path: enough to keep the kernel,
-// the Jupyter server and the browser busy at once; the kernel answers one at a time.
+// Chunk requests open per take: enough to keep the kernel, server and browser busy at once.
 const CHUNKS_IN_FLIGHT = 4;
 
-// The files this model's views fetched from the kernel (take index and "original" or "copy" to a
-// transfer), shared by its views: JupyterLab renders a new view when the job's output is refreshed
-// at its end, and that view takes over the download instead of starting it again. The file is
-// one Blob made from the chunks' buffers as they came: nothing is concatenated (a Blob per chunk
-// as it arrives measured slower: 2.5 s instead of 1.5 s for 80 MB, the blobs' copies competing
-// with the transfer).
+// Files fetched from the kernel, per take and original/copy, shared by the model's views (a view
+// rendered anew when the job ends takes over). One Blob of all chunks' buffers, made at the end,
+// concatenates nothing; a Blob per chunk measured slower.
 function kernelFiles(model) {
   const files = new Map();
   function start(index, which) {
@@ -62,7 +58,7 @@ function kernelFiles(model) {
     };
     const notify = () => {
       t.watchers.forEach((w) => w(t));
-      if (t.url || t.error) t.watchers.clear(); // the last news; a later watcher gets it at once
+      if (t.url || t.error) t.watchers.clear(); // the last news
     };
     t.receive = (msg, buffers) => {
       if (msg.id !== id) return; // an earlier transfer's reply
@@ -80,13 +76,13 @@ function kernelFiles(model) {
       if (t.got < t.size && length) {
         while (out < CHUNKS_IN_FLIGHT && next < t.size) ask();
       } else {
-        const buffers = [...parts.keys()].sort((a, b) => a - b).flatMap((o) => parts.get(o));
-        t.url = URL.createObjectURL(new Blob(buffers, { type: msg.mime }));
+        const all = [...parts.keys()].sort((a, b) => a - b).flatMap((o) => parts.get(o));
+        t.url = URL.createObjectURL(new Blob(all, { type: msg.mime }));
         parts.clear();
       }
       notify();
     };
-    ask(); // the first reply gives the chunk size, then the window fills
+    ask(); // the reply gives the chunk size, then the window fills
     return t;
   }
   const onMessage = (msg, buffers) => {
@@ -94,8 +90,7 @@ function kernelFiles(model) {
   };
   model.on("msg:custom", onMessage);
   return {
-    // The transfer of a take's file: watch(fn) calls fn with {got, size, url, error} now and as
-    // it goes, until it has the url or the error; returns a function that stops the calls.
+    // Calls fn with the transfer {got, size, url, error} now and as it goes; returns unwatch.
     watch(index, which, fn) {
       const key = `${index}:${which}`;
       if (!files.has(key)) files.set(key, start(index, which));
@@ -111,8 +106,7 @@ function kernelFiles(model) {
   };
 }
 
-// Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel's
-// chunks (kernelFiles), with progress.
+// Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel.
 function player(files, index, video, hint, fail) {
   let attempt = 0, timer = 0, unwatch = () => {};
   function viaKernel(which) {

@@ -1,9 +1,8 @@
 // The module each JobView carries. The view's code (common.js + job.js) and style (kling.css) sit
 // once per kernel in the shared model its `frontend` trait names, so a saved notebook holds them
 // once rather than once per view. An anywidget module cannot import a sibling file: the code
-// comes from the shared model as text, imported from a Blob URL. anywidget calls this function
-// once per model and `initialize` before any view renders: what the code keeps for the model
-// (the files fetched from the kernel) is shared by its views.
+// comes from the shared model as text, imported from a Blob URL, once per model (anywidget calls
+// this function and `initialize` once per model): its views share what it keeps.
 export default () => {
   let widget = null;
   return {
