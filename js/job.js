@@ -38,25 +38,91 @@ function sizeText(n) {
   return n >= 100000 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1000)} KB`;
 }
 
-// Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel in
-// chunks with progress: two asked for at a time, so transfers overlap while the kernel holds at
-// most two (the chunk size is the kernel's).
-function player(model, index, video, hint, fail) {
-  let attempt = 0, timer = 0, url = null, f = null;
-  const ask = () => {
-    model.send({ kind: "chunk", index, which: f.which, offset: f.next, id: f.id });
-    f.next += f.step;
-    f.out += 1;
+// Chunk requests open per take: enough to keep the kernel, server and browser busy at once.
+const CHUNKS_IN_FLIGHT = 4;
+
+// Files fetched from the kernel, per take and original/copy, shared by the model's views (a view
+// rendered anew when the job ends takes over). One Blob of all chunks' buffers, made at the end,
+// concatenates nothing; a Blob per chunk measured slower.
+function kernelFiles(model) {
+  const files = new Map();
+  function start(index, which) {
+    const id = Math.random().toString(36).slice(2);
+    const t = { got: 0, size: 0, url: "", error: "", watchers: new Set() };
+    const parts = new Map(); // offset to the chunk's buffers
+    let next = 0, step = 0, out = 0;
+    const ask = () => {
+      model.send({ kind: "chunk", index, which, offset: next, id });
+      next += step;
+      out += 1;
+    };
+    const notify = () => {
+      t.watchers.forEach((w) => w(t));
+      if (t.url || t.error) t.watchers.clear(); // the last news
+    };
+    t.receive = (msg, buffers) => {
+      if (msg.id !== id) return; // an earlier transfer's reply
+      out -= 1;
+      if (msg.error) {
+        files.delete(`${index}:${which}`); // a later view may try again
+        t.error = msg.error;
+        return notify();
+      }
+      const length = buffers.reduce((n, b) => n + b.byteLength, 0);
+      parts.set(msg.offset, buffers);
+      t.got += length;
+      t.size = msg.size;
+      if (!step) [step, next] = [length, length];
+      if (t.got < t.size && length) {
+        while (out < CHUNKS_IN_FLIGHT && next < t.size) ask();
+      } else {
+        const all = [...parts.keys()].sort((a, b) => a - b).flatMap((o) => parts.get(o));
+        t.url = URL.createObjectURL(new Blob(all, { type: msg.mime }));
+        parts.clear();
+      }
+      notify();
+    };
+    ask(); // the reply gives the chunk size, then the window fills
+    return t;
+  }
+  const onMessage = (msg, buffers) => {
+    if (msg?.kind === "chunk") files.get(`${msg.index}:${msg.which}`)?.receive(msg, buffers || []);
   };
+  model.on("msg:custom", onMessage);
+  return {
+    // Calls fn with the transfer {got, size, url, error} now and as it goes; returns unwatch.
+    watch(index, which, fn) {
+      const key = `${index}:${which}`;
+      if (!files.has(key)) files.set(key, start(index, which));
+      const t = files.get(key);
+      t.watchers.add(fn);
+      fn(t);
+      return () => t.watchers.delete(fn);
+    },
+    dispose() {
+      model.off("msg:custom", onMessage);
+      for (const t of files.values()) if (t.url) URL.revokeObjectURL(t.url);
+    },
+  };
+}
+
+// Plays a file from its files/ URL if that gives metadata within 4 s, else from the kernel.
+function player(files, index, video, hint, fail) {
+  let attempt = 0, timer = 0, unwatch = () => {};
   function viaKernel(which) {
     attempt += 1;
     clearTimeout(timer);
     video.onloadedmetadata = video.onerror = null;
-    f = { id: Math.random().toString(36), which, parts: [], got: 0, size: 0, next: 0, step: 0,
-      out: 0 };
-    hint.textContent = "Loading from the kernel…";
-    hint.hidden = false;
-    ask();
+    unwatch();
+    unwatch = files.watch(index, which, (t) => {
+      if (t.error) return fail(t.error);
+      hint.hidden = Boolean(t.url);
+      const done = t.size ? `: ${sizeText(t.got)} of ${sizeText(t.size)}` : "…";
+      hint.textContent = `Loading from the kernel${done}`;
+      if (!t.url) return;
+      Object.assign(video.dataset, { source: "kernel", which });
+      video.src = t.url;
+    });
   }
   return {
     play(file, which) {
@@ -74,38 +140,14 @@ function player(model, index, video, hint, fail) {
       Object.assign(video.dataset, { source: "file", which });
       video.src = src;
     },
-    chunk(msg, buffers) {
-      if (!f || msg.id !== f.id) return; // another view's reply
-      if (msg.error) {
-        f = null;
-        return fail(msg.error);
-      }
-      const length = buffers.reduce((n, b) => n + b.byteLength, 0);
-      f.parts.push(...buffers);
-      f.got += length;
-      f.size = msg.size;
-      f.out -= 1;
-      if (!f.step) [f.step, f.next] = [length, f.got];
-      if (f.got < f.size && length) {
-        hint.textContent = `Loading from the kernel: ${sizeText(f.got)} of ${sizeText(f.size)}`;
-        while (f.out < 2 && f.next < f.size) ask();
-        return;
-      }
-      hint.hidden = true;
-      if (url) URL.revokeObjectURL(url);
-      url = URL.createObjectURL(new Blob(f.parts, { type: msg.mime }));
-      Object.assign(video.dataset, { source: "kernel", which: f.which });
-      f = null;
-      video.src = url;
-    },
     dispose() {
       clearTimeout(timer);
-      if (url) URL.revokeObjectURL(url);
+      unwatch();
     },
   };
 }
 
-function card(model, index, offset) {
+function card(model, files, index, offset) {
   const root = h("div", "kling-gen");
   root.dataset.index = String(index);
   const head = h("div", "kling-gen-head");
@@ -125,7 +167,7 @@ function card(model, index, offset) {
   const mp3 = button("Copy with MP3 sound", `Make a copy of take ${index + 1} with MP3 sound ` +
     "(VS Code cannot play AAC)", () => wantCopy());
   root.append(head, error, video, hint, sound, mp3, facts);
-  const source = player(model, index, video, hint, (text) => {
+  const source = player(files, index, video, hint, (text) => {
     hint.hidden = true;
     error.hidden = false;
     error.textContent = text;
@@ -177,12 +219,11 @@ function card(model, index, offset) {
       const eta = running ? ` · ${etaText(model.get("typical_seconds"), end - start)}` : "";
       elapsed.textContent = clockText(end - start) + eta;
     },
-    chunk: source.chunk,
     dispose: source.dispose,
   };
 }
 
-function render({ model, el }) {
+function render({ model, el }, files) {
   let offset = 0; // browser clock minus kernel clock, so elapsed time survives clock skew
   const root = h("div", "kling-root kling-job");
   const head = h("div", "kling-head");
@@ -234,27 +275,29 @@ function render({ model, el }) {
     cancelAll.hidden = DONE.includes(s) && !timedOut;
     for (const g of gens) {
       if (!cards.has(g.index)) {
-        cards.set(g.index, card(model, g.index, () => offset));
+        cards.set(g.index, card(model, files, g.index, () => offset));
         grid.append(cards.get(g.index).root);
       }
       cards.get(g.index).update(g);
     }
     tick();
   }
-  const onMessage = (msg, buffers) => msg?.kind === "chunk" && cards.get(msg.index)
-    ?.chunk(msg, buffers || []);
   const names = ["status", "generations", "error", "notice", "finished_at", "replayed",
     "simulated", "cost", "clock"];
   for (const n of names) model.on(`change:${n}`, update);
-  model.on("msg:custom", onMessage);
   update();
   const timer = setInterval(tick, 1000);
   return () => {
     clearInterval(timer);
     for (const n of names) model.off(`change:${n}`, update);
-    model.off("msg:custom", onMessage);
     for (const c of cards.values()) c.dispose();
   };
 }
 
-export default { render };
+// Once per model (see job_loader.js): its kernel files, and the render of each of its views.
+function initialize({ model }) {
+  const files = kernelFiles(model);
+  return { render: (view) => render(view, files), dispose: files.dispose };
+}
+
+export default { initialize };

@@ -581,7 +581,7 @@ globalThis.document = { createElement: (tag) => new Node(tag) };
 const state = JSON.parse(process.argv[2]);
 const model = { get: (name) => state[name], on() {}, off() {}, send() {} };
 const el = new Node("div");
-JOB_VIEW.render({ model, el });
+JOB_VIEW.initialize({ model }).render({ model, el });
 const shown = [...el.all()].filter((n) => n.tag === "button" && !n.hidden);
 const labels = shown.map((b) => b.attrs["aria-label"]);
 console.log(JSON.stringify(labels.filter((l) => /^Cancel/.test(l))));

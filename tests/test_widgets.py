@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from fractions import Fraction
@@ -12,11 +13,13 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+import zmq
 
 from kling_nb.requests import VideoRequest, format_cost
 from kling_nb.simulator.video import render_video
 from kling_nb.store import Ledger
 from kling_nb.widgets import JobView, RequestForm, _served
+from kling_nb.widgets._chunks import Chunks
 from kling_nb.widgets._playable import copy_path
 from kling_nb.widgets._static import static_dir, static_file
 from kling_nb.widgets.job_view import display_bundle, show
@@ -113,8 +116,11 @@ def request(**kwargs: Any) -> VideoRequest:
 
 
 def sent(view: JobView) -> list[tuple[dict[str, Any], list[bytes]]]:
+    """What the view sends; like ZeroMQ, done with each buffer once sent (bytes are kept)."""
     messages: list[tuple[dict[str, Any], list[bytes]]] = []
-    view.send = lambda content, buffers=None: messages.append((content, buffers or []))
+    view.send = lambda content, buffers=None: messages.append(
+        (content, [bytes(b) for b in buffers or []])
+    )
     return messages
 
 
@@ -195,7 +201,7 @@ def test_unsubscribes_on_close() -> None:
 def test_the_file_goes_in_chunks_one_per_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("kling_nb.widgets.job_view.CHUNK_BYTES", 1000)
+    monkeypatch.setattr("kling_nb.widgets._chunks.CHUNK_BYTES", 1000)
     big = tmp_path / "big.mp4"
     big.write_bytes(bytes(range(256)) * 10)  # 2560 bytes: three chunks
     job = FakeJob(request())
@@ -211,6 +217,8 @@ def test_the_file_goes_in_chunks_one_per_request(
             "kind": "chunk",
             "id": "r1",
             "index": 0,
+            "which": "original",
+            "offset": len(received),
             "size": 2560,
             "mime": "video/mp4",
         }
@@ -219,6 +227,34 @@ def test_the_file_goes_in_chunks_one_per_request(
         received += bytes(chunk)
     assert received == big.read_bytes() and len(messages) == 3
     assert "buffers" not in view.get_state()  # the video never sits in a synced trait
+
+
+def test_a_files_next_chunk_is_read_only_once_the_previous_one_left_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kling_nb.widgets._chunks.CHUNK_BYTES", 1 << 20)
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom(3 << 20))
+    chunks = Chunks()
+    size, first = chunks.read(big, 0)
+    assert size == 3 << 20 and bytes(first) == big.read_bytes()[: 1 << 20]
+    second: list[bytes] = []
+    worker = threading.Thread(target=lambda: second.append(bytes(chunks.read(big, 1 << 20)[1])))
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive() and not second  # the first chunk is still in the kernel
+    with (
+        zmq.Context() as context,
+        context.socket(zmq.PAIR) as out,
+        context.socket(zmq.PAIR) as into,
+    ):
+        out.bind("inproc://chunks")
+        into.connect("inproc://chunks")
+        out.send(first, copy=False)
+        del first  # ZeroMQ holds the only reference, until the chunk has gone
+        assert into.recv() == big.read_bytes()[: 1 << 20]
+        worker.join(30)
+    assert second == [big.read_bytes()[1 << 20 : 2 << 20]]
 
 
 def test_a_chunk_of_a_missing_file_names_it(tmp_path: Path, mp4: Path) -> None:

@@ -4,9 +4,9 @@ State lives in traitlets mirrored from the job by an observer that runs on the c
 thread (it only sets traits). The browser ticks elapsed time itself and sends intents (cancel, a
 chunk of a video, a copy with MP3 sound) as custom messages. A finished take plays from the
 Jupyter server's ``files/`` URL where the page can reach it (nothing passes through the kernel);
-elsewhere the browser asks for the file in 2 MB chunks, two at a time, so the kernel never holds
-more than 4 MB per take. No video sits in a synced trait and the poster frames live only in
-the static ``text/html`` fallback, so a saved notebook stays small.
+elsewhere the browser asks for the file in chunks, a few at a time, and the kernel holds at most
+one chunk per file (``_chunks``). No video sits in a synced trait and the poster frames live only
+in the static ``text/html`` fallback, so a saved notebook stays small.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from kling_nb.records import CopyRecord
 from kling_nb.state import JOB_FINAL
 from kling_nb.summaries import cost_text, shots_text
 from kling_nb.takes import typical_for
+from kling_nb.widgets._chunks import Chunks
 from kling_nb.widgets._fallback import render_html, render_text
 from kling_nb.widgets._media import POSTER_BOX, poster_box, probe, video_mime
 from kling_nb.widgets._playable import copy_path, make_copy
@@ -39,9 +40,7 @@ if TYPE_CHECKING:  # a job shows itself with this view: a runtime import would b
     from kling_nb.jobs import Generation, Job
     from kling_nb.requests import VideoRequest
 
-__all__ = ["CHUNK_BYTES", "JobView", "display_bundle", "show"]
-
-CHUNK_BYTES = 2 << 20  # per message of the fallback path; two are asked for at a time
+__all__ = ["JobView", "display_bundle", "show"]
 
 
 def summarize(request: VideoRequest) -> str:
@@ -176,6 +175,7 @@ class JobView(anywidget.AnyWidget):
         self._lock = threading.RLock()  # a job may announce a change from inside our own call
         self._handles: list[Any] = []  # displays whose static fallback is refreshed when final
         self._posters: dict[int, str] = {}  # per take, for the fallback only (never synced)
+        self._chunks = Chunks()
         request = job.request
         n = job.num_generations
         with self.hold_sync():
@@ -251,24 +251,23 @@ class JobView(anywidget.AnyWidget):
     def _send_chunk(self, index: int, offset: int, copy: bool, request_id: str) -> None:
         """One chunk of a take's file (or of its copy) from ``offset``, with the file's size."""
         gen = self._job.generations[index]
-        reply: dict[str, Any] = {"kind": "chunk", "id": request_id, "index": index}
+        which = "copy" if copy else "original"
+        reply: dict[str, Any] = {"kind": "chunk", "id": request_id, "index": index, "which": which}
         if gen.result is None:
             self.send({**reply, "error": "No video yet."})
             return
         path = Path(gen.result.path)
         path = copy_path(path) if copy else path
         try:
-            with path.open("rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                f.seek(offset)
-                data = f.read(CHUNK_BYTES)
+            size, chunk = self._chunks.read(path, offset)
         except OSError as exc:
             msg = (
                 f"Cannot read {path}: {exc.strerror}. Run the cell again to replay or re-download."
             )
             self.send({**reply, "error": msg})
             return
-        self.send({**reply, "size": size, "mime": video_mime(path)}, buffers=[data])
+        reply.update(offset=offset, size=size, mime=video_mime(path))
+        self.send(reply, buffers=[chunk])
 
     def _start_copy(self, index: int) -> None:
         """Make the take's copy with MP3 sound on a thread (the kernel stays free meanwhile)."""

@@ -171,11 +171,15 @@ def jupyter_server(
                 proc.wait()
 
 
+def _require_chromium() -> None:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        raise HarnessError(MISSING_CHROMIUM)
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium under Playwright (HarnessError if it is not installed)."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        raise HarnessError(MISSING_CHROMIUM)
+    _require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -184,6 +188,47 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def chromium_endpoint(base: Path) -> Iterator[str]:
+    """Debian's headless Chromium with no client attached; yields its DevTools URL.
+
+    Playwright's ``connect_over_cdp`` drives it and ``close()`` only disconnects: the page in its
+    default context then runs with no DevTools attached, as in a user's browser (DevTools reports
+    every WebSocket frame to its client, base64-encoded, which slows big transfers several-fold).
+    ``base`` holds the browser's profile.
+    """
+    _require_chromium()
+    port = _free_port()
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        *CHROMIUM_ARGS,
+        f"--remote-debugging-port={port}",
+        f"--user-data-dir={base}",
+        "--window-size=1280,2400",
+        "about:blank",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/json/version", timeout=2).ok:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise HarnessError(f"{CHROMIUM} did not open its DevTools port")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def write_notebook(lab: Lab, name: str, cells: list[str]) -> Path:
@@ -227,16 +272,19 @@ def open_notebook(
     *,
     run: bool = True,
     init_script: str | None = None,
+    page: Any = None,
 ) -> NotebookPage:
     """Write ``cells`` as a notebook, open it, wait for an idle kernel and (by default) run all.
 
     ``init_script`` runs in the page before its own scripts (e.g. to make it look like VS Code).
+    ``page``: open it in this page (``browser`` is then unused) instead of in a new context.
     """
     path = write_notebook(lab, name, cells)
-    context = browser.new_context(viewport={"width": 1280, "height": 2400})
-    if init_script:
-        context.add_init_script(init_script)
-    page = context.new_page()
+    if page is None:
+        context = browser.new_context(viewport={"width": 1280, "height": 2400})
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
     dialogs: list[str] = []
 
     def on_dialog(dialog: Any) -> None:

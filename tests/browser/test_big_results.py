@@ -8,6 +8,7 @@ as 4K results while rendering stays cheap. One notebook serves the module.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,13 @@ PLAYABLE = """(cell) => {
   return v && v.readyState >= 2 && Number.isFinite(v.duration)
     ? {source: v.dataset.source, src: v.src, duration: v.duration} : null;
 }"""
+# Every text a take's progress line shows, as it changes (installed before the page's scripts).
+RECORD_PROGRESS = """window.__progress = [];
+new MutationObserver((records) => {
+  for (const r of records) {
+    if (r.target.classList?.contains("kling-hint")) window.__progress.push(r.target.textContent);
+  }
+}).observe(document, { childList: true, characterData: true, subtree: true });"""
 SEEK = """(cell) => {
   const v = document.querySelectorAll(".jp-Notebook .jp-Cell")[cell].querySelector("video");
   v.dataset.seeked = "";
@@ -51,7 +59,7 @@ SEEKED = """(cell) => {
 
 @pytest.fixture(scope="module")
 def nb(lab: Lab, browser: Any) -> Iterator[NotebookPage]:
-    page = open_notebook(lab, browser, "big.ipynb", CELLS)
+    page = open_notebook(lab, browser, "big.ipynb", CELLS, init_script=RECORD_PROGRESS)
     for cell in (1, 2):
         view = page.output(cell).locator(".kling-job")
         expect(view).to_have_attribute("data-status", "succeeded", timeout=180_000)
@@ -83,6 +91,9 @@ def test_an_80_mb_take_outside_the_root_plays_and_seeks_from_kernel_chunks(
 ) -> None:
     playing = plays_and_seeks(nb, 2)
     assert playing["source"] == "kernel" and playing["src"].startswith("blob:")
+    progress = nb.page.evaluate("() => window.__progress")
+    loaded = [float(m[1]) for t in progress if (m := re.search(r"([\d.]+) MB of 80.0 MB", t))]
+    assert loaded and min(loaded) < 80 and loaded == sorted(loaded), progress  # shown as it came
     expect(nb.output(2).locator(".kling-hint").first).to_be_hidden()  # the progress line is done
 
 
