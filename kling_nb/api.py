@@ -3,11 +3,12 @@
 API calls run on the client's runtime loop with an ``AsyncClient``. A result's body is read on a
 worker thread with a sync ``Client`` (an injected transport serves both): for a large body httpx's
 sync stack reads about twice as fast as its async one (measured: ``benchmarks/download.py``), and
-the loop stays free meanwhile. The API key is sent only to the configured base origin (``Authorization`` is added
-per request, never as a default header), so result URLs on other hosts never see it (httpx also
-drops it on a redirect to another origin). Every call has a total time limit (``Policy``),
-whatever the server does. A download streams into a locked temporary file, hashing as it goes,
-checks the length, and is linked into place (``files``); its connections read in wide pieces.
+the loop stays free meanwhile. The API key is sent only to the configured base origin
+(``Authorization`` is added per request, never as a default header), so result URLs on other
+hosts never see it (httpx also drops it on a redirect to another origin). Every call has a total
+time limit (``Policy``), whatever the server does. A download streams into a locked temporary
+file, hashing as it goes, checks the length, and is linked into place (``files``); its
+connections read in wide pieces.
 """
 
 from __future__ import annotations
