@@ -85,27 +85,6 @@ def test_simulator_start_takes_the_command_line_options(
         line(shell, "simulator stop now")
 
 
-def test_the_simulators_pace_is_a_setting(
-    keyless: KlingMagics,
-    shell: InteractiveShell,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    shell.run_line_magic("config", "KlingMagics.simulator_seconds = 0.7")
-    sim = line(shell, "simulator start")
-    assert sim.config.generation_seconds == 0.7
-    with pytest.raises(TraitError, match=r"simulator_seconds must be 0 or more seconds\.$"):
-        keyless.simulator_seconds = -1
-
-
-def test_the_default_pace_lets_a_person_see_the_live_view(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("KLING_NB_SIMULATOR_SECONDS")
-    assert KlingMagics(shell=None).simulator_seconds == 4.0
-    monkeypatch.setenv("KLING_NB_SIMULATOR_SECONDS", "1.5")
-    assert KlingMagics(shell=None).simulator_seconds == 1.5
-
-
 def test_wait_in_a_terminal_prints_one_updating_line(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -122,19 +101,6 @@ def test_config_shows_the_simulators_pace(
     shell.run_line_magic("config", "KlingMagics.simulator_seconds = 2.5")
     line(shell, "config")
     assert "simulator_seconds  2.5\n" in capsys.readouterr().out
-
-
-def test_the_loaded_session_is_the_current_one(
-    magics: KlingMagics, shell: InteractiveShell
-) -> None:
-    from kling_nb.session import current_session
-
-    assert current_session() is magics.session
-    KlingMagics(shell=None)  # a magics object alone is not the notebook's session
-    assert current_session() is magics.session
-    shell.extension_manager.unload_extension("kling_nb")
-    assert current_session() is None
-    shell.extension_manager.load_extension("kling_nb")
 
 
 def test_history_and_gallery_follow_the_sessions_outputs_folder(

@@ -412,37 +412,6 @@ def test_sync_uses_the_synchronous_endpoint(
 # -- no key: the bundled simulator -----------------------------------------------------------
 
 
-def test_without_a_key_the_first_submission_starts_the_simulator_and_says_so(
-    keyless: KlingMagics, shell: InteractiveShell, capsys: Any, tmp_path: Path
-) -> None:
-    job = cell(shell, "", PROMPT)
-    out = capsys.readouterr().out
-    simulator = keyless.session.simulator
-    assert simulator is not None
-    assert f"started the bundled simulator at {simulator.base_url}" in out
-    assert "simulated" in out.lower() and "OXEN_API_KEY" in out
-    assert job.simulated
-    job.wait(timeout=30)
-    assert (tmp_path / "simulated") in job.results[0].path.parents
-    assert simulator.stats()["enqueue_calls"] == 1
-    cell(shell, "--force", PROMPT).wait(timeout=30)
-    assert "simulated" not in capsys.readouterr().out.lower()  # said once per session
-    line(shell, "jobs")
-    assert re.search(rf"{job.id}\s+o3-pro\s+succeeded \(simulated\)", capsys.readouterr().out)
-    assert keyless.session.simulator is simulator  # one simulator per session
-
-
-def test_without_the_simulator_extra_the_message_says_how_to_go_on(
-    keyless: KlingMagics, shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "kling_nb.simulator", None)
-    with pytest.raises(UsageError) as info:
-        cell(shell, "", PROMPT)
-    message = str(info.value)
-    assert "OXEN_API_KEY" in message
-    assert "pip install 'kling-nb[simulator]'" in message
-
-
 # -- %kling commands -------------------------------------------------------------------------
 
 
@@ -635,54 +604,6 @@ def test_config_shows_effective_settings_with_the_key_redacted(
     assert FAKE_KEY not in out
 
 
-def test_config_rejects_an_unknown_default_model(
-    magics: KlingMagics, shell: InteractiveShell
-) -> None:
-    from traitlets import TraitError
-
-    with pytest.raises(TraitError, match="Unknown model 'o3-prro'"):
-        magics.default_model = "o3-prro"
-
-
-def test_simulator_start_status_stop(
-    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
-) -> None:
-    assert line(shell, "simulator status") is None
-    assert "not running" in capsys.readouterr().out
-    started = line(shell, "simulator start")
-    simulator = magics.session.simulator
-    assert simulator is not None
-    assert started is simulator  # sim = %kling simulator start gives sim.sample_url(...)
-    out = capsys.readouterr().out
-    assert simulator.base_url in out and "until %kling simulator stop" in out
-    job = cell(shell, "", PROMPT)
-    assert job.simulated
-    job.wait(timeout=30)
-    assert nothing_sent(server)  # the key is set, but the session's simulator got the request
-    assert line(shell, "simulator status") is simulator
-    assert "1 enqueue calls" in capsys.readouterr().out
-    line(shell, "simulator start")
-    expected = f"Requests go to the simulator at {simulator.base_url} until %kling simulator stop."
-    assert expected in capsys.readouterr().out
-    line(shell, "simulator stop")
-    assert "Stopped the simulator." in capsys.readouterr().out
-    assert magics.session.simulator is None
-    assert not cell(shell, "", PROMPT).simulated
-
-
-def test_client_gives_the_sessions_client_for_the_python_api(
-    magics: KlingMagics, shell: InteractiveShell, server: Simulator
-) -> None:
-    client = line(shell, "client")
-    assert client is magics.session.client()
-    assert client.base_url == server.base_url and not client.simulated
-    job = client.submit(VideoRequest(prompt=PROMPT, duration=3))
-    assert job.wait(timeout=30).status == "succeeded"
-    assert server.stats()["enqueue_calls"] == 1
-    with pytest.raises(UsageError, match="Usage: %kling client"):
-        line(shell, "client extra")
-
-
 def test_form_starts_nothing_and_submits_through_the_session(
     keyless: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
@@ -808,36 +729,6 @@ def test_a_dry_run_without_a_key_says_a_run_would_be_simulated(
     assert "%env OXEN_API_KEY=" in out
 
 
-def test_the_budget_is_the_sessions_and_refuses_before_sending(
-    magics: KlingMagics, shell: InteractiveShell, server: Simulator, tmp_path: Path
-) -> None:
-    shell.run_line_magic("config", "KlingMagics.budget_usd = 2.0")
-    cell(shell, "", PROMPT).wait(timeout=30)  # $1.12
-    # A new folder means a new client: what the first one spent still counts.
-    shell.run_line_magic("config", f"KlingMagics.outputs_dir = '{tmp_path / 'other'}'")
-    with pytest.raises(UsageError, match=r"BudgetExceededError: .*KlingMagics.budget_usd"):
-        cell(shell, "", "A cat sleeps")
-    assert server.stats()["enqueue_calls"] == 1
-    shell.run_line_magic("config", "KlingMagics.budget_usd = None")
-    job = cell(shell, "", "A cat sleeps").wait(timeout=30)
-    assert (tmp_path / "other") in job.results[0].path.parents
-
-
-def test_setting_a_key_later_moves_the_session_to_it_and_says_so(
-    keyless: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    assert cell(shell, "", PROMPT).simulated
-    monkeypatch.setenv("OXEN_API_KEY", FAKE_KEY)
-    monkeypatch.setenv("KLING_NB_BASE_URL", server.base_url)
-    capsys.readouterr()
-    job = cell(shell, "", PROMPT)
-    assert f"OXEN_API_KEY is set: requests now go to {server.base_url}" in capsys.readouterr().out
-    assert not job.simulated and not job.replayed  # a simulated result never replays as real
-    job.wait(timeout=30)
-    assert server.stats()["enqueue_calls"] == 1
-
-
 def test_jobs_and_resume_pick_up_what_a_previous_kernel_left_running(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
 ) -> None:
@@ -941,15 +832,6 @@ def test_an_image_to_video_model_takes_one_image_as_a_url(
     assert payload["input_image"] == "https://example.com/a.png"
 
 
-def test_config_lists_the_settings(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    shell.run_line_magic("config", "KlingMagics")
-    out = capsys.readouterr().out
-    for name in ["default_model", "aspect_ratio", "outputs_dir", "budget_usd", "deadline_seconds"]:
-        assert f"KlingMagics.{name}" in out
-
-
 @pytest.mark.slow
 def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -999,16 +881,6 @@ def test_a_dry_run_whose_request_has_no_cell_form_still_shows_the_rest(
     assert dry_run_payload(out)["prompt"] == "a cat\n[5s] sits"
     assert "As %%kling:\n(not expressible as a cell: " in out  # ...but a cell could not say so
     assert "As Python:" in out and "As cURL:" in out
-
-
-def test_a_base_url_without_a_key_is_explained(
-    keyless: KlingMagics, shell: InteractiveShell, capsys: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("KLING_NB_BASE_URL", "http://127.0.0.1:9")
-    line(shell, "simulator start")
-    out = capsys.readouterr().out
-    assert "started the bundled simulator" in out
-    assert "KLING_NB_BASE_URL is used only with a key" in out
 
 
 _OPTION_WORDS = st.sampled_from(
@@ -1079,35 +951,6 @@ def test_wait_on_a_rerun_whose_job_is_still_running_waits_for_that_job(
     assert again is first
     assert again.done and again.status == "succeeded" and again.results
     assert server.stats()["enqueue_calls"] == 1
-
-
-@pytest.mark.parametrize("where", ["a file", "under a file"])
-def test_an_unusable_outputs_folder_is_a_one_line_usage_error_and_sends_nothing(
-    magics: KlingMagics, shell: InteractiveShell, server: Simulator, tmp_path: Path, where: str
-) -> None:
-    afile = tmp_path / "afile"
-    afile.write_text("not a folder")
-    folder = afile if where == "a file" else afile / "videos"
-    shell.run_line_magic("config", f"KlingMagics.outputs_dir = {str(folder)!r}")
-    with pytest.raises(UsageError) as info:
-        cell(shell, "", PROMPT)
-    message = str(info.value)
-    assert "\n" not in message and str(folder) in message
-    assert "%config KlingMagics.outputs_dir" in message
-    assert nothing_sent(server) and magics.session.jobs == []
-    shell.run_line_magic("config", f"KlingMagics.outputs_dir = {str(tmp_path / 'ok')!r}")
-    assert cell(shell, "", PROMPT).wait(timeout=30).status == "succeeded"
-
-
-def test_an_unusable_outputs_folder_without_a_key_starts_no_simulator(
-    keyless: KlingMagics, shell: InteractiveShell, tmp_path: Path
-) -> None:
-    afile = tmp_path / "afile"
-    afile.write_text("not a folder")
-    shell.run_line_magic("config", f"KlingMagics.outputs_dir = {str(afile)!r}")
-    with pytest.raises(UsageError, match=r"%config KlingMagics\.outputs_dir"):
-        cell(shell, "", PROMPT)
-    assert keyless.session.simulator is None
 
 
 def test_after_a_restart_the_unchanged_cell_still_replays(
