@@ -153,101 +153,11 @@ print(threading.active_count() - before, repr(out.getvalue()), loaded)
 # -- the grammar, through --dry-run ----------------------------------------------------------
 
 
-def test_options_and_shots_become_one_request(
-    magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
-) -> None:
-    shell.user_ns["style"] = "film noir"
-    result = cell(
-        shell,
-        "-m o3-pro -a 9:16 --audio -i https://example.com/face.jpg "
-        "--element https://example.com/front.png,https://example.com/side.png "
-        "--negative 'blur, low quality' --start https://example.com/a.png "
-        "--end https://example.com/b.png --dry-run",
-        "[5s] @Image1 walks\ntoward the camera, {style}\n[3s] @Element1 turns, {{calm}}\n",
-    )
-    assert result is None
-    payload = dry_run_payload(capsys.readouterr().out)
-    assert payload == {
-        "model": "kling-video-o3-pro-reference-to-video",
-        "multi_prompt": [
-            {"prompt": "@Image1 walks\ntoward the camera, film noir", "duration": 5},
-            {"prompt": "@Element1 turns, {calm}", "duration": 3},
-        ],
-        "input_image": ["https://example.com/face.jpg"],
-        "start_image_url": "https://example.com/a.png",
-        "tail_image_url": "https://example.com/b.png",
-        "elements": [
-            {
-                "frontal_image_url": "https://example.com/front.png",
-                "reference_image_urls": ["https://example.com/side.png"],
-            }
-        ],
-        "negative_prompt": "blur, low quality",
-        "aspect_ratio": "9:16",
-        "generate_audio": True,
-    }
-    assert nothing_sent(server)
-
-
-def test_a_single_prompt_takes_its_duration_from_d(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    payload = dry_run(shell, capsys, "-d 10", f"{PROMPT}\non a sunny day\n")
-    assert payload == {
-        "model": "kling-video-o3-pro-reference-to-video",
-        "prompt": f"{PROMPT}\non a sunny day",
-        "duration": 10,
-    }
-
-
-def test_settings_give_the_defaults_and_options_override_them(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    shell.run_line_magic("config", "KlingMagics.default_model = 'o3-4k'")
-    shell.run_line_magic("config", "KlingMagics.aspect_ratio = '1:1'")
-    payload = dry_run(shell, capsys, "", PROMPT)
-    assert payload["model"] == "kling-video-o3-4k-reference-to-video"
-    assert payload["aspect_ratio"] == "1:1"
-    payload = dry_run(shell, capsys, "-m o3-pro -a 16:9", PROMPT)
-    assert payload["model"] == "kling-video-o3-pro-reference-to-video"
-    assert payload["aspect_ratio"] == "16:9"
-
-
 def test_quoted_option_values_keep_their_spaces(
     magics: KlingMagics, shell: InteractiveShell, capsys: Any
 ) -> None:
     payload = dry_run(shell, capsys, '--negative "people, text"', PROMPT)
     assert payload["negative_prompt"] == "people, text"
-
-
-def test_dry_run_shows_request_cost_and_exports_and_starts_nothing(
-    keyless: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    threads = threading.active_count()
-    cell(shell, "-n 2 --dry-run", f"[5s] {PROMPT}\n[5s] It sits down")
-    out = capsys.readouterr().out
-    assert out.startswith("Dry run: nothing was sent.")
-    assert "Estimated cost: $4.48 for 2 generations" in out  # 10 s x 2 x $0.224
-    assert "As %%kling:\n%%kling" in out
-    assert "As Python:" in out and "requests.post" in out
-    assert "As cURL:\ncurl" in out and "$OXEN_API_KEY" in out
-    assert threading.active_count() == threads
-    assert keyless.session.simulator is None
-    assert keyless.session.existing_clients() == []
-
-
-def test_the_magic_export_of_a_dry_run_parses_back_to_the_same_request(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    cell(shell, "-a 9:16 -d 7 -n 3 --dry-run", PROMPT)
-    out = capsys.readouterr().out
-    first = dry_run_payload(out)
-    exported = out[out.index("As %%kling:\n") + len("As %%kling:\n") : out.index("\n\nAs Python:")]
-    head, _, body = exported.partition("\n")
-    cell(shell, head.removeprefix("%%kling").strip() + " --dry-run", body)
-    out = capsys.readouterr().out
-    assert dry_run_payload(out) == first
-    assert "for 3 generations" in out
 
 
 # -- every mistake is a one-line UsageError, and nothing is sent -----------------------------
@@ -824,14 +734,6 @@ def test_the_magics_help_shows_the_grammar(magics: KlingMagics, shell: Interacti
     assert "--dry-run" in doc and "--sync" in doc
 
 
-def test_an_image_to_video_model_takes_one_image_as_a_url(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    payload = dry_run(shell, capsys, "-m o3-pro-i2v -i https://example.com/a.png -d 5", PROMPT)
-    assert payload["model"] == "kling-video-o3-pro-image-to-video"
-    assert payload["input_image"] == "https://example.com/a.png"
-
-
 @pytest.mark.slow
 def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -870,17 +772,6 @@ def test_in_a_real_kernel_the_cell_shows_a_live_view_and_says_it_is_simulated(
     assert text(check).strip() == "succeeded True"
     state = json.dumps(nb.metadata.get("widgets", {}))
     assert len(state) < 200_000  # the video is sent on demand, never saved in widget state
-
-
-def test_a_dry_run_whose_request_has_no_cell_form_still_shows_the_rest(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any
-) -> None:
-    shell.user_ns["tricky"] = "a cat\n[5s] sits"  # a value never starts a shot...
-    cell(shell, "--dry-run", "{tricky}")
-    out = capsys.readouterr().out
-    assert dry_run_payload(out)["prompt"] == "a cat\n[5s] sits"
-    assert "As %%kling:\n(not expressible as a cell: " in out  # ...but a cell could not say so
-    assert "As Python:" in out and "As cURL:" in out
 
 
 _OPTION_WORDS = st.sampled_from(
