@@ -229,7 +229,11 @@ def _parse_options(magic: Any, line: str) -> argparse.Namespace:
     except ValueError as exc:  # unbalanced quotes
         raise UsageError(f"Could not read the %%kling options: {exc}.") from None
     parser = cast("argparse.ArgumentParser", magic.parser)
-    options = parser.parse_args(argv)  # MagicArgumentParser raises UsageError, never SystemExit
+    try:
+        options = parser.parse_args(argv)  # MagicArgumentParser: UsageError, never SystemExit
+    except UsageError as exc:  # one line, whatever characters the options held
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))
+        raise UsageError(text) from None
     # Python < 3.12.7 argparse drops a value of exactly "--" (``--negative=--``), leaving [];
     # put it back, so that every text the exports write reads back as itself.
     given = {t[:-3] for t in argv if t.startswith("-") and t.endswith("=--")}

@@ -833,3 +833,12 @@ def test_an_option_value_that_looks_like_a_flag_reads_back_as_itself(
     assert payload["negative_prompt"] == negative
     assert payload["input_image"] == ["https://a.b/c.png"]
     assert "elements" not in payload  # options not written keep their defaults
+
+
+def test_an_unknown_option_with_a_line_break_in_it_is_a_one_line_error(
+    magics: KlingMagics,
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        magics.kling("-m o3-pro \u2028", PROMPT)
+    assert "\u2028" not in str(caught.value) and "\n" not in str(caught.value)
+    assert "unrecognized arguments" in str(caught.value)
