@@ -8,6 +8,7 @@ running jobs whose time left comes from the ledger.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,7 +146,13 @@ def test_four_takes_fit_on_one_row_at_1400_px(nb: NotebookPage) -> None:
     view = nb.output(3).locator(".kling-job")
     takes = view.locator(".kling-gen")
     expect(takes).to_have_count(4, timeout=30_000)
-    tops = takes.evaluate_all("gs => gs.map(g => Math.round(g.getBoundingClientRect().top))")
+    # Once the layout has settled after the resize (a card's contents may still be arriving).
+    measure = "gs => gs.map(g => Math.round(g.getBoundingClientRect().top))"
+    deadline = time.monotonic() + 15
+    tops = takes.evaluate_all(measure)
+    while len(set(tops)) != 1 and time.monotonic() < deadline:
+        nb.page.wait_for_timeout(200)
+        tops = takes.evaluate_all(measure)
     assert len(set(tops)) == 1, tops
     path = takes.first.locator(".kling-path")
     expect(path).to_contain_text("outputs")
