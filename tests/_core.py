@@ -19,7 +19,7 @@ from kling_nb.api import Api
 from kling_nb.engine import Engine
 from kling_nb.files import file_sha256
 from kling_nb.jobs import Job
-from kling_nb.records import SubmissionRecord
+from kling_nb.records import GenerationRecord, JobRecord, SubmissionRecord
 from kling_nb.requests import VideoRequest
 from kling_nb.retry import Policy
 from kling_nb.runtime import Runtime
@@ -111,3 +111,19 @@ def statuses(folder: Path, job_id: str) -> list[str]:
     """The recorded status of each of a job's generations, read back from the ledger file."""
     record = Ledger(folder).jobs()[job_id]
     return [g.status for _, g in sorted(record.generations.items())]
+
+
+def job_record(i: int, gen: GenerationRecord, request: dict[str, Any], **fields: Any) -> JobRecord:
+    """One-take job ``j<i>`` as the ledger reads it back, made at ``1000 * i`` s; ``fields``
+    override the rest (``model`` defaults to O3 Pro's reference-to-video)."""
+    defaults: dict[str, Any] = {
+        "model": "kling-video-o3-pro-reference-to-video",
+        "request_hash": "h",
+        "num_generations": 1,
+        "estimated_cost": 1.0,
+        "endpoint": "queue",
+        "simulated": False,
+        "base_url": "",
+        "created_at": 1000.0 * i,
+    }
+    return JobRecord(job_id=f"j{i}", request=request, generations={0: gen}, **(defaults | fields))

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _core import job_record
 from IPython.core.interactiveshell import InteractiveShell
 from test_magics import PROMPT, cell, line, magics, nothing_sent, server, shell
 
@@ -77,20 +78,8 @@ def _record(i: int, status: str = "succeeded", *, running: bool = False) -> JobR
     gen = GenerationRecord(
         job_id=f"j{i}", generation_id=f"g{i}", status="processing" if running else status
     )
-    return JobRecord(
-        job_id=f"j{i}",
-        request={"prompt": f"prompt {i}", "duration": 5},
-        request_hash="h",
-        model=O3,
-        num_generations=1,
-        estimated_cost=1.12,
-        endpoint="queue",
-        simulated=False,
-        base_url="",
-        created_at=1000.0 * i,
-        status="running" if running else status,
-        generations={0: gen},
-    )
+    request = {"prompt": f"prompt {i}", "duration": 5}
+    return job_record(i, gen, request, status="running" if running else status)
 
 
 def test_nothing_to_list_is_none_not_an_empty_table() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _core import job_record
 
 import kling_nb
 from kling_nb.client import Client
@@ -67,19 +68,7 @@ def _record(i: int, model: str, seconds: int, took: float, status: str = "succee
         enqueued_at=1000.0 * i,
         completed_at=1000.0 * i + took,
     )
-    return JobRecord(
-        job_id=f"j{i}",
-        request={"prompt": "x", "duration": seconds},
-        request_hash="h",
-        model=model,
-        num_generations=1,
-        estimated_cost=1.0,
-        endpoint="queue",
-        simulated=False,
-        base_url="",
-        created_at=1000.0 * i,
-        generations={0: gen},
-    )
+    return job_record(i, gen, {"prompt": "x", "duration": seconds}, model=model)
 
 
 def test_the_estimate_is_the_median_of_the_latest_twenty_of_the_same_model_and_length() -> None:

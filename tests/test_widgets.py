@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import zmq
 
+from kling_nb.jobs import Job
 from kling_nb.requests import VideoRequest, format_cost
 from kling_nb.simulator.video import render_video
 from kling_nb.store import Ledger
@@ -63,16 +64,12 @@ class FakeJob:
         self.created_at = 1_700_000_000.0
         self.finished_at: float | None = None
         self.error: str | None = None
-        self.cancels: list[tuple[bool, int | None]] = []
         self.ledger = client.ledger if client is not None else None  # the client's, as a Job's
         self._observers: list[Callable[[Any], None]] = []
 
     def observe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         self._observers.append(callback)
         return lambda: self._observers.remove(callback)
-
-    def cancel(self, wait: bool = True, index: int | None = None) -> None:
-        self.cancels.append((wait, index))
 
     def changed(self) -> None:
         def notify() -> None:
@@ -328,26 +325,42 @@ def test_an_aac_take_gets_a_copy_with_mp3_sound_recorded_in_the_ledger(tmp_path:
 
 
 def test_cancel_intents_reach_the_job_without_waiting() -> None:
-    job = FakeJob(request(), 2)
+    cancels: list[tuple[bool, int | None]] = []
+    job = Job(request(), 2, job_id="job-1", canceller=lambda _, wait, i: cancels.append((wait, i)))
     job.generations[1].id = "gen-1"
-    view = JobView(job)  # type: ignore[arg-type]  # a fake Job: only what the view reads
+    view = JobView(job)
     assert view.can_cancel_one
     view._on_msg(view, {"kind": "cancel", "index": 1}, [])
-    assert job.cancels == [(False, 1)]  # never blocks the kernel's message handler
+    assert cancels == [(False, 1)]  # never blocks the kernel's message handler
     view._on_msg(view, {"kind": "cancel"}, [])
-    assert job.cancels == [(False, 1), (False, None)]
+    assert cancels == [(False, 1), (False, None)] and job.cancel_requested
     view._on_msg(view, {"kind": "cancel", "index": 0}, [])  # no server id yet
-    assert len(job.cancels) == 2 and "no server id" in view.notice
+    assert len(cancels) == 2 and "no server id" in view.notice
+
+
+def test_a_change_made_while_the_view_subscribes_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    job = Job(request(), 2, job_id="job-1")
+    subscribe = job.observe
+
+    def attached_meanwhile(callback: Callable[[Job], None]) -> Callable[[], None]:
+        # the runtime thread attaches the generations just as the view subscribes
+        for gen in job.generations:
+            gen.id = f"gen-{gen.index}"
+            job.set(gen, "queued")
+        job.changed()
+        return subscribe(callback)
+
+    monkeypatch.setattr(job, "observe", attached_meanwhile)
+    view = JobView(job)
+    assert view.status == "queued"
+    assert [g["id"] for g in view.generations] == ["gen-0", "gen-1"]  # per-take Cancel shows
 
 
 def test_failed_intent_is_shown_not_dropped() -> None:
-    job = FakeJob(request())
-
-    def broken(wait: bool = True, index: int | None = None) -> None:
+    def broken(job: Job, wait: bool, index: int | None) -> None:
         raise RuntimeError("DELETE failed: 503")
 
-    job.cancel = broken  # type: ignore[method-assign]
-    view = JobView(job)
+    view = JobView(Job(request(), job_id="job-1", canceller=broken))
     view._on_msg(view, {"kind": "cancel"}, [])
     assert view.notice == "RuntimeError: DELETE failed: 503"
 

@@ -185,9 +185,12 @@ class JobView(anywidget.AnyWidget):
             self.request_hash = request.request_hash
             self.exports = exports_for(request, n)
             self.can_cancel_one = True
-            self._sync(job)
         self.on_msg(self._on_msg)
+        # Subscribed before the first sync: the runtime thread may change the job at any moment
+        # (its generations attached while this view was being made), and a change between a
+        # sync and the subscription would be missed until the next one, minutes later.
         self._unsubscribe: Callable[[], None] | None = job.observe(self._on_change)
+        self._sync(job)
 
     @property
     def job(self) -> Job:

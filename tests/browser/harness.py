@@ -147,28 +147,39 @@ def jupyter_server(
     ]
     url = f"http://127.0.0.1:{port}"
     log_path = base / f"{app}.log"
+    failure = (
+        f"`jupyter {app}` did not start; see {log_path} (is the test extra installed? "
+        "pip install -e '.[simulator,test,dev]')"
+    )
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(requests.ConnectionError):
-                    if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise HarnessError(
-                        f"`jupyter {app}` did not start; see {log_path} (is the test extra "
-                        "installed? pip install -e '.[simulator,test,dev]')"
-                    )
-                time.sleep(0.2)
+        with _running(proc, f"{url}/api/status?token={token}", 60, failure):
             yield Lab(url, token, root, app)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+
+
+@contextlib.contextmanager
+def _running(
+    proc: subprocess.Popen[bytes], ready: str, seconds: float, failure: str
+) -> Iterator[None]:
+    """Wait until ``ready`` answers 200 (HarnessError with ``failure`` if ``proc`` exits or
+    ``seconds`` pass), run the body, then stop ``proc``."""
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(ready, timeout=2).ok:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise HarnessError(failure)
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _require_chromium() -> None:
@@ -212,23 +223,8 @@ def chromium_endpoint(base: Path) -> Iterator[str]:
     ]
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{url}/json/version", timeout=2).ok:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise HarnessError(f"{CHROMIUM} did not open its DevTools port")
-            time.sleep(0.1)
+    with _running(proc, f"{url}/json/version", 30, f"{CHROMIUM} did not open its DevTools port"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def write_notebook(lab: Lab, name: str, cells: list[str]) -> Path:
