@@ -637,19 +637,25 @@ def test_jobs_and_resume_pick_up_what_a_previous_kernel_left_running(
     assert server.stats()["enqueue_calls"] == 1
 
 
+def interrupt_once_sent(server: Simulator) -> None:
+    """Send this process a SIGINT (what Ctrl-C or the stop button sends) as soon as the server
+    has received the synchronous call, from a thread."""
+
+    def interrupt() -> None:
+        for _ in range(500):
+            if server.stats()["sync_calls"]:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+
+
 def test_an_interrupt_during_sync_stops_the_waiting_and_keeps_the_job(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
 ) -> None:
     server.set_faults(stuck=True)
-
-    def interrupt_once_sent() -> None:
-        for _ in range(500):
-            if server.stats()["sync_calls"]:
-                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C or the stop button sends
-                return
-            time.sleep(0.01)
-
-    threading.Thread(target=interrupt_once_sent, daemon=True).start()
+    interrupt_once_sent(server)
     job = cell(shell, "--sync -o clip", PROMPT)
     out = capsys.readouterr().out
     assert isinstance(job, Job) and not job.done
@@ -662,15 +668,7 @@ def test_rerunning_an_interrupted_sync_cell_shows_its_job_and_pays_once(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
 ) -> None:
     server.set_faults(stuck=True)
-
-    def interrupt_once_sent() -> None:
-        for _ in range(500):
-            if server.stats()["sync_calls"]:
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.01)
-
-    threading.Thread(target=interrupt_once_sent, daemon=True).start()
+    interrupt_once_sent(server)
     first = cell(shell, "--sync", PROMPT)
     assert isinstance(first, Job) and not first.done
     capsys.readouterr()
