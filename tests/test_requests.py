@@ -1,7 +1,8 @@
-"""The ``VideoRequest`` model: the seeds' examples, its fields, payload and shots, cost, how its
-errors read, ``unchecked``'s rule names and ``recorded``, unsendable text, and properties over
-any JSON. The rules: test_rules.py, test_request_checks.py; the canonical form:
-test_canonical.py."""
+"""The ``VideoRequest`` model: the seeds' examples, its fields, payload and shots, cost,
+``unchecked``'s rule names and ``recorded``, and properties over any JSON. The rules:
+test_rules.py, test_request_checks.py; the canonical form: test_canonical.py; how its errors
+read: test_wording.py; unsendable text: test_sendable.py; shots and elements:
+test_request_parts.py."""
 
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ from pydantic import ValidationError
 
 from kling_nb.catalog import list_models
 from kling_nb.requests import (
-    RULES,
-    Element,
     Shot,
     VideoRequest,
     error_summary,
@@ -78,23 +77,8 @@ def test_the_4k_all_parameters_example_with_json_false_parses_as_false():
     assert all(body["generate_audio"] is False for body in bodies)
 
 
-# ----- fields (the rules: test_rules.py, test_request_checks.py) -----
-
-
-def test_shot_without_prompt_is_field_required_at_its_path():
-    (error,) = errors_of({"multi_prompt": [{"prompt": "a", "duration": 2}, {"duration": 3}]})
-    assert (error["loc"], error["msg"]) == (("multi_prompt", 1, "prompt"), "Field required")
-
-
-def test_elements_need_a_front_view_and_at_most_three_more():
-    (error,) = errors_of({"prompt": "x", "elements": [{"reference_image_urls": [URL]}]})
-    assert (error["loc"], error["msg"]) == (("elements", 0, "frontal_image_url"), "Field required")
-    element = {"frontal_image_url": URL, "reference_image_urls": [URL] * 4}
-    (error,) = errors_of({"prompt": "x", "elements": [element]})
-    assert error["loc"] == ("elements", 0, "reference_image_urls")
-    assert error["msg"] == "List should have at most 3 items after validation, not 4"
-    ok = Element(frontal_image_url=URL, reference_image_urls=[URL] * 3)
-    assert len(ok.reference_image_urls) == 3
+# ----- fields (the rules: test_rules.py, test_request_checks.py; shots and elements:
+# test_request_parts.py) -----
 
 
 def test_model_accepts_an_alias_and_holds_the_id():
@@ -170,79 +154,6 @@ def test_unknown_prices_say_price_unknown_never_zero():
     assert format_cost(1234.5) == "$1,234.50"
 
 
-# ----- error helpers -----
-
-
-def test_field_errors_map_to_paths_without_the_value_error_prefix():
-    body = {
-        "prompt": "x",
-        "multi_prompt": [{"prompt": "a"}, {"prompt": "b", "duration": 20}],
-    }
-    with pytest.raises(ValidationError) as info:
-        VideoRequest.model_validate(body)
-    assert field_errors(info.value) == {
-        "multi_prompt.1.duration": ["shot 2 is 20 s; a shot is 1 to 15 s."]
-    }
-    with pytest.raises(ValidationError) as info:
-        VideoRequest.model_validate(
-            {"prompt": "x", "multi_prompt": shots(5), "aspect_ratio": "2:1"}
-        )
-    assert field_errors(info.value) == {
-        "": ["Cannot provide both 'prompt' and 'multi_prompt'."],
-        "aspect_ratio": ["aspect_ratio: Input should be '16:9', '9:16' or '1:1'."],
-    }
-
-
-def test_error_summary_is_one_line_in_the_users_words():
-    with pytest.raises(ValidationError) as info:
-        VideoRequest.model_validate({"multi_prompt": [{"duration": 5}, {"prompt": "x" * 600}]})
-    assert error_summary(info.value) == (
-        "shot 1 prompt: Field required; shot 2 prompt is 600 characters; the limit is 512."
-    )
-
-
-@pytest.mark.parametrize(
-    ("body", "summary"),
-    [
-        ({"prompt": "x" * 600}, "prompt is 600 characters; the limit is 512."),
-        ({"prompt": ""}, "prompt is empty; describe what the video shows."),
-        (
-            {"multi_prompt": [{"prompt": "a", "duration": 5}, {"prompt": "b", "duration": 20}]},
-            "shot 2 is 20 s; a shot is 1 to 15 s.",
-        ),
-        ({"prompt": "a", "duration": 20}, "duration is 20 s; the duration is 1 to 15 s."),
-        (
-            {"model": "v2.6-t2v", "prompt": "a", "duration": 7},
-            "duration is 7 s; the duration is 5 or 10 s.",
-        ),
-        (
-            {"multi_prompt": [{"prompt": "a", "duration": "5"}]},
-            "shot 1 is '5'; a shot is a whole number of seconds, 1 to 15 s.",
-        ),
-        # The seeds' own sentences stay, after the field they are about.
-        (
-            {"multi_prompt": [{"prompt": "a", "duration": 10}, {"prompt": "b", "duration": 6}]},
-            "shots: Total shot duration (16s) exceeds maximum allowed (15s).",
-        ),
-        (
-            {"multi_prompt": [{"prompt": "a", "duration": 1}, {"prompt": "b", "duration": 1}]},
-            "shots: duration value '2' is invalid. Try using duration='5' instead, as duration "
-            "support may vary by model and mode.",
-        ),
-        (
-            {"prompt": "@Image2 runs", "input_image": [URL]},
-            "prompt: '@Image2' refers to image 2, but the request has 1 in 'input_image': add it "
-            "or fix the reference (counted from 1).",
-        ),
-    ],
-)
-def test_messages_name_the_shot_or_field_and_end_once(body, summary):
-    with pytest.raises(ValidationError) as info:
-        VideoRequest.model_validate(body)
-    assert error_summary(info.value) == summary
-    assert ".." not in summary and ".;" not in summary
-
-
 # ----- the escape hatch -----
 
 
@@ -267,35 +178,6 @@ def test_recorded_requests_come_back_whatever_today_s_rules_say():
     assert VideoRequest.recorded(VideoRequest(prompt="x").canonical()).ignored_rules == set()
     with pytest.raises(ValidationError, match="Unknown model"):
         VideoRequest.recorded({"model": "kling-video-gone", "prompt": "x"})
-
-
-@pytest.mark.parametrize(
-    ("body", "where"),
-    [
-        ({"prompt": "a \ud800 b"}, "prompt"),
-        ({"multi_prompt": [{"prompt": "a"}, {"prompt": "\udce9"}]}, "multi_prompt.1.prompt"),
-        ({"prompt": "a", "negative_prompt": "\udfff"}, "negative_prompt"),
-        ({"prompt": "a", "target_namespace": "org\udc80"}, "target_namespace"),
-        ({"prompt": "a", "input_image": ["https://e.com/\udc80.jpg"]}, "input_image.0"),
-        (
-            {"prompt": "a", "elements": [{"frontal_image_url": "https://e.com/\udc80.jpg"}]},
-            "elements.0.frontal_image_url",
-        ),
-        ({"prompt": "a", "promt\udc80": "x"}, "the request"),
-    ],
-)
-def test_a_lone_surrogate_in_any_text_is_refused_whatever_rules_are_ignored(body, where):
-    """It could never be sent (UTF-8 cannot encode it): no rule to ignore, one clear error."""
-    for build in (VideoRequest.model_validate, lambda b: VideoRequest.unchecked(b, ignore=RULES)):
-        with pytest.raises(ValidationError) as info:
-            build(body)
-        (error,) = info.value.errors()
-        assert error["type"] == "text_encoding"
-        summary = error_summary(info.value)
-        assert "lone surrogate" in summary and "cannot be sent as UTF-8" in summary
-        assert summary.count(".") == summary.count("character.")  # one sentence, ending once
-    if where != "the request":
-        assert list(field_errors(info.value)) == [where]  # shown beside its field in the form
 
 
 # ----- properties -----
