@@ -23,12 +23,13 @@ def unsendable_text(body: object) -> list[InitErrorDetails]:
     """A ``text_encoding`` error for each text in ``body`` (field names too) that holds a lone
     surrogate, located where the text is (``multi_prompt.1.prompt``)."""
     errors = []
-    for loc, text in _texts(body, ()):
+    for loc, text, is_key in _texts(body, ()):
         match = _SURROGATE.search(text)
         if match is None:
             continue
-        # The summary names the field (``wording``); a field name itself has no field to name.
-        what = "a lone surrogate" if loc else "a field name with a lone surrogate"
+        # Located at the mapping that holds it, a field name says it is one (the summary names
+        # that mapping's field, ``wording``, so the value would be searched for it otherwise).
+        what = "a field name with a lone surrogate" if is_key else "a lone surrogate"
         message = (
             f"{what} {match.group(0)!r} (character {match.start() + 1}) cannot be sent as UTF-8: "
             "the text was probably decoded with errors='surrogateescape'; remove or replace that "
@@ -39,13 +40,14 @@ def unsendable_text(body: object) -> list[InitErrorDetails]:
     return errors
 
 
-def _texts(value: object, loc: _Loc) -> Iterator[tuple[_Loc, str]]:
-    """Every text in a body (field names too), with where it is."""
+def _texts(value: object, loc: _Loc) -> Iterator[tuple[_Loc, str, bool]]:
+    """Every text in a body, with where it is and whether it is a field name."""
     if isinstance(value, str):
-        yield loc, value
+        yield loc, value, False
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _texts(key, loc)
+            if isinstance(key, str):
+                yield loc, key, True
             yield from _texts(item, (*loc, str(key)))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):

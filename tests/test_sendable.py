@@ -78,11 +78,13 @@ def test_a_top_level_field_name_is_refused_as_a_field_name_and_its_value_on_its_
     assert message(second).startswith(r"Value error, a lone surrogate '\ud800' (character 6)")
 
 
-def test_a_nested_field_name_is_located_at_the_mapping_that_holds_it() -> None:
+def test_a_nested_field_name_is_located_at_the_mapping_that_holds_it_and_says_it_is_one() -> None:
     body = {"prompt": "a", "elements": [{"frontal_image_url": "https://e.com/a.jpg", "x\ud800": 1}]}
     (error,) = unsendable_text(body)
     assert (error["loc"], error["input"]) == (("elements", 0), "x\ud800")
-    assert "(character 2)" in message(error)
+    assert message(error).startswith(
+        r"Value error, a field name with a lone surrogate '\ud800' (character 2)"
+    )
 
 
 def test_a_key_that_is_not_text_is_named_as_text_in_the_location() -> None:
