@@ -1,18 +1,17 @@
-"""Every fault the simulator can inject, set through run(), set_faults() and the HTTP endpoint."""
+"""The faults the simulator can inject, set through run(), set_faults() and the HTTP endpoint.
+The download faults (expiry, truncate, throttle, padding) are in test_simulator_results.py, the
+faults endpoint itself in test_simulator_control.py."""
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from kling_nb.simulator import Simulator, run
 from kling_nb.simulator.faults import DEFAULT_FAIL_MESSAGE, ErrorSpec, FaultError, Faults
-from kling_nb.simulator.worker import pad_target
 from tests._simulator import BODY, Reader, api, reading, wait_final
 
 
@@ -133,66 +132,6 @@ def test_events_unavailable_answers_404(sim: Simulator) -> None:
     assert response.json()["error"]["type"] == "resource_not_found"
 
 
-def test_result_urls_expire_and_forged_ones_are_refused() -> None:
-    with run(result_url_ttl_seconds=0.5) as sim, api(sim) as c:
-        gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
-        url = wait_final(c, gid)["result_url"]
-        assert httpx.get(url).status_code == 200
-        forged = url.replace("signature=", "signature=0")
-        assert httpx.get(forged).status_code == 403
-        longer = url.replace("expires=", "expires=9")  # a later expiry breaks the signature
-        assert httpx.get(longer).status_code == 403
-        time.sleep(0.6)
-        expired = httpx.get(url)
-        assert expired.status_code == 403 and "expired" in expired.text
-        fresh = c.get(f"/api/ai/queue/{gid}").json()["result_url"]  # polling again re-signs
-        assert fresh != url and httpx.get(fresh).status_code == 200
-
-
-def test_download_truncate_cuts_the_body_after_announcing_its_full_length(sim: Simulator) -> None:
-    sim.set_faults(download_truncate=2)
-    with api(sim) as c:
-        gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
-        url = wait_final(c, gid)["result_url"]
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=5) as raw:
-        raw.sendall(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        data = b""
-        while chunk := raw.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
-    length = int(headers[b"content-length"])
-    assert len(body) == length // 2  # then the server closed the connection
-    with pytest.raises(httpx.RemoteProtocolError):
-        httpx.get(url)
-    complete = httpx.get(url)  # only the next N downloads are cut
-    assert len(complete.content) == length
-    stats = sim.stats()
-    assert stats["downloads_truncated"] == 2 and stats["downloads"] == 3
-
-
-def test_result_size_bytes_pads_the_video_with_a_free_box(sim: Simulator) -> None:
-    sim.set_faults(result_size_bytes=2_000_000)
-    with api(sim) as c:
-        gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
-        video = httpx.get(wait_final(c, gid)["result_url"]).content
-    assert len(video) == 2_000_000
-    assert video[4:8] == b"ftyp"
-    assert b"free" in video[-2_000_000 + 100 :]
-
-
-def test_download_bytes_per_second_throttles(sim: Simulator) -> None:
-    sim.set_faults(result_size_bytes=300_000, download_bytes_per_second=1_000_000)
-    with api(sim) as c:
-        gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
-        url = wait_final(c, gid)["result_url"]
-    started = time.monotonic()
-    assert len(httpx.get(url).content) == 300_000
-    assert time.monotonic() - started >= 0.25
-
-
 def test_credits_refuse_an_enqueue_that_costs_more_than_the_balance(sim: Simulator) -> None:
     sim.set_faults(credits_usd=1.0)
     with api(sim) as c:
@@ -206,30 +145,6 @@ def test_credits_refuse_an_enqueue_that_costs_more_than_the_balance(sim: Simulat
     assert refused.status_code == 402
     assert refused.json()["error"]["type"] == "insufficient_credits"
     assert invalid.status_code == 200
-
-
-def test_faults_endpoint_sets_validates_and_reset_restores_the_start_settings() -> None:
-    with run(fail_next=1) as sim, api(sim) as c:
-        response = c.post("/_simulator/faults", json={"stuck": True, "poll_errors": [500]})
-        assert response.status_code == 200
-        assert response.json()["stuck"] is True
-        assert response.json()["poll_errors"] == [
-            {"status": 500, "queued": False, "retry_after": None}
-        ]
-        bad = c.post("/_simulator/faults", json={"stuck": True, "fail_next": "lots"})
-        assert bad.status_code == 400
-        assert "fail_next must be a whole number" in bad.json()["error"]["detail"]
-        unknown = c.post("/_simulator/faults", json={"explode": True})
-        assert unknown.status_code == 400 and "unknown fault 'explode'" in unknown.text
-        c.post("/api/ai/queue", json=BODY)
-        assert c.post("/_simulator/reset").json() == {"status": "success"}
-        faults = c.get("/_simulator/faults").json()
-        assert faults["stuck"] is False and faults["fail_next"] == 1
-        assert c.get("/api/ai/queue", params={"status": "queued,processing,failed"}).json() == {
-            "generations": []
-        }
-        stats = c.get("/_simulator/stats").json()
-        assert stats["enqueue_calls"] == 0
 
 
 @pytest.mark.parametrize(
@@ -266,24 +181,3 @@ def test_a_stuck_sync_call_waits_until_the_client_gives_up(sim: Simulator) -> No
         assert time.monotonic() - started >= 0.6
         rows = c.get("/api/ai/generations").json()["generations"]
     assert [r["status"] for r in rows] == ["processing"]
-
-
-def test_a_payload_the_renderer_cannot_draw_fails_the_generation(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(*args: object, **kwargs: object) -> bytes:
-        raise ValueError("cannot draw this")
-
-    monkeypatch.setattr("kling_nb.simulator.worker.render_video", refuse)
-    with api(sim) as c:
-        gid = c.post("/api/ai/queue", json=BODY).json()["generations"][0]["generation_id"]
-        row = wait_final(c, gid)
-    assert row["status"] == "failed"
-    assert row["error_message"] == "Getting model response error: 500 - cannot draw this"
-
-
-def test_padding_targets_leave_room_for_a_free_box() -> None:
-    assert pad_target(1000, None) is None
-    assert pad_target(1000, 900) is None
-    assert pad_target(1000, 1003) == 1008
-    assert pad_target(1000, 5000) == 5000

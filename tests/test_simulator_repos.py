@@ -11,7 +11,7 @@ from PIL import Image
 
 from kling_nb.simulator import Simulator
 from kling_nb.simulator.repos import user_for
-from tests._simulator import api, enqueue, wait_final
+from tests._simulator import api
 
 
 def png() -> bytes:
@@ -93,15 +93,3 @@ def test_an_oxen_user_agent_gets_426_here_too(sim: Simulator) -> None:
         headers={"Authorization": "Bearer k", "User-Agent": "oxen/0.19"},
     )
     assert response.status_code == 426
-
-
-def test_a_reference_that_is_no_url_fails_the_generation(sim: Simulator) -> None:
-    token = "local:sha256:" + "0" * 64 + "/face.png"  # what a client must never send
-    with api(sim) as client:
-        [gid] = enqueue(client, prompt="@Image1 waves", duration=3, input_image=[token])
-        row = wait_final(client, gid)
-    assert row["status"] == "failed"
-    assert row["error_message"] == (
-        "Getting model response error: 400 - Failed to download the image in input_image[0]: "
-        "not an http(s) URL"
-    )

@@ -1,4 +1,6 @@
-"""The simulator's synthetic videos, decoded back with PyAV and checked against the request."""
+"""The simulator's synthetic videos (``simulator/video.py``), decoded back with PyAV and checked
+against the request, and the drawing of their frames (``simulator/frames.py``: labels, prompt
+text, timecode)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import av
 import numpy as np
 import pytest
 
+from kling_nb.catalog import get_model
+from kling_nb.simulator.frames import model_label
 from kling_nb.simulator.video import (
     AUDIO_SAMPLE_RATE,
     frame_size,
@@ -370,3 +374,31 @@ def test_prompt_text_is_folded_to_characters_the_font_can_draw() -> None:
     assert _printable("Tokyo 東京 at night 🌃") == "Tokyo ? at night ?"
     video = decode(render_video(with_(BASE, duration=1, prompt="東京の夜景、ネオン")))
     assert len(video.frames) == FPS
+
+
+def test_the_footer_names_the_models_alias_or_the_name_as_sent() -> None:
+    spec = get_model(BASE["model"])
+    assert spec.alias and model_label(BASE) == spec.alias != spec.id
+    assert model_label({"model": "acme-video-9"}) == "acme-video-9"
+    assert model_label({}) == "kling"
+
+
+def test_a_prompt_too_long_for_its_lines_ends_with_an_ellipsis() -> None:
+    from kling_nb.simulator.frames import _font, _wrap
+
+    font = _font(12)
+    lines = _wrap(" ".join(f"word{i}" for i in range(200)), font, 150, 3)
+    assert len(lines) == 3 and lines[-1].endswith("...")
+    assert all(font.getlength(line) <= 150 for line in lines)
+    assert _wrap("a  short\nprompt", font, 150, 3) == ["a short prompt"]
+    long_word = _wrap("x" * 300, font, 150, 3)
+    assert len(long_word) == 1 and long_word[0].endswith("...")
+    assert font.getlength(long_word[0]) <= 150
+
+
+def test_the_timecode_reads_minutes_seconds_and_hundredths() -> None:
+    from kling_nb.simulator.frames import _timecode
+
+    assert _timecode(0) == "00:00.00"
+    assert _timecode(65.5) == "01:05.50"
+    assert _timecode(9.999) == "00:10.00"
