@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -193,23 +194,34 @@ def test_exports_are_the_requests_own() -> None:
     }
 
 
-def test_display_refreshes_the_fallback_when_the_job_ends(
-    mp4: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    updates: list[dict[str, Any]] = []
+@dataclass
+class Displays:
+    """What was displayed, and the updates its display handles received."""
+
+    shown: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def displays(monkeypatch: pytest.MonkeyPatch) -> Displays:
+    """IPython's ``display`` replaced by one that records (raw bundles with a display id)."""
+    record = Displays()
 
     class Handle:
         def update(self, data: dict[str, Any], **kwargs: Any) -> None:
-            updates.append(data)
-
-    shown: list[dict[str, Any]] = []
+            record.updates.append(data)
 
     def fake_display(data: dict[str, Any], **kwargs: Any) -> Handle:
         assert kwargs["raw"] and kwargs["display_id"] is True
-        shown.append(data)
+        record.shown.append(data)
         return Handle()
 
     monkeypatch.setattr("IPython.display.display", fake_display)
+    return record
+
+
+def test_display_refreshes_the_fallback_when_the_job_ends(mp4: Path, displays: Displays) -> None:
+    shown, updates = displays.shown, displays.updates
     job = FakeJob(request())
     show(job)
     assert "processing" not in shown[0]["text/html"] and "submitting" in shown[0]["text/html"]
@@ -298,21 +310,9 @@ def test_a_display_that_cannot_be_refreshed_says_so_and_the_view_goes_on(
 
 
 def test_a_job_shown_once_finished_keeps_no_display_to_refresh(
-    mp4: Path, monkeypatch: pytest.MonkeyPatch
+    mp4: Path, displays: Displays
 ) -> None:
-    updates: list[dict[str, Any]] = []
-
-    class Handle:
-        def update(self, data: dict[str, Any], **kwargs: Any) -> None:
-            updates.append(data)
-
-    shown: list[dict[str, Any]] = []
-
-    def fake_display(data: dict[str, Any], **kwargs: Any) -> Handle:
-        shown.append(data)
-        return Handle()
-
-    monkeypatch.setattr("IPython.display.display", fake_display)
+    shown, updates = displays.shown, displays.updates
     job = FakeJob(request())
     job.status = job.generations[0].status = "succeeded"
     job.generations[0].result = FakeResult(mp4, "gen-0")
