@@ -91,6 +91,21 @@ def test_no_key_is_a_clear_error_at_submit(
     assert hub.requests == []
 
 
+@pytest.mark.parametrize(
+    "pasted", ["\u201csk-kling-pasted-key-31\u201d", "sk-kl\u0131ng-dotless-31"]
+)
+def test_a_key_with_a_character_outside_ascii_is_refused_before_anything_is_recorded(
+    pasted: str, hub: Hub, tmp_path: Path
+) -> None:
+    # Typographic quotes copied with the key from a document: no header can carry them, so
+    # every submission would fail after being recorded as "may have been queued".
+    with pytest.raises(KlingError, match="outside ASCII") as caught:
+        Client(pasted, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST)
+    assert "pasted-key" not in str(caught.value) and "dotless" not in str(caught.value)
+    assert hub.requests == []
+    assert not (tmp_path / "ledger.jsonl").exists()
+
+
 def test_environment_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OXEN_API_KEY", KEY)
