@@ -351,7 +351,12 @@ class Client:
         self._require_key()
         engine = self.engine
         jobs = [
-            Job.from_record(r, reruns.request_from(r.request), canceller=self._cancel_job)
+            Job.from_record(
+                r,
+                reruns.request_from(r.request),
+                canceller=self._cancel_job,
+                folder=self.outputs_dir,
+            )
             for r in records
         ]
         for job in jobs:

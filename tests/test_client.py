@@ -138,6 +138,31 @@ def test_a_rerun_after_a_kernel_died_sending_the_missing_take_looks_for_it_and_s
     assert hub.sent("POST", "/api/ai/queue") == []
 
 
+def test_a_resumed_job_keeps_the_takes_it_saved_before_the_restart(
+    hub: Hub, client: Client
+) -> None:
+    req, folder = request(), client.outputs_dir
+    (folder / "first.mp4").write_bytes(VIDEO)
+    saved = {"path": "first.mp4", "sha256": file_sha256(folder / "first.mp4"), "size": len(VIDEO)}
+    client.ledger.append(
+        SubmissionRecord(
+            job_id="restarted",
+            request=req.canonical(),
+            request_hash=req.request_hash,
+            model=req.model,
+            num_generations=2,
+            base_url=BASE,
+        ),
+        GenerationRecord(job_id="restarted", generation_id="g0", status="succeeded", result=saved),
+        GenerationRecord(job_id="restarted", index=1, generation_id="g1", status="processing"),
+    )
+    (job,) = client.resume()
+    assert job.wait(10).status == "succeeded", job.summary()
+    assert [r.path.name for r in job.results] == ["first.mp4", result_name("g1") + ".mp4"]
+    first = job.results[0]
+    assert (first.generation_id, first.sha256, first.size) == ("g0", saved["sha256"], len(VIDEO))
+
+
 def test_environment_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OXEN_API_KEY", KEY)
