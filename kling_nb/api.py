@@ -229,9 +229,15 @@ class Api:
             encoded = fields.get("content-encoding", "identity") not in ("", "identity")
             length = fields.get("content-length")
             expected = int(length) if length and length.isdigit() and not encoded else None
-            ext = extension(fields.get("content-type", ""), response.url.path)
+            kind = fields.get("content-type", "")
+            ext = extension(kind, response.url.path)
+            started = False  # a byte other than blank space seen
             with PartFile(folder, stem, self.policy.max_download_bytes) as part:
                 for chunk in response.iter_bytes():
+                    if not started and (head := chunk.lstrip()[:1]):
+                        started = True
+                        if head in (b"<", b"{"):  # no video starts so: HTML, XML or JSON
+                            raise _page_error(kind)
                     if self.closing:
                         raise DownloadError("the client closed before the result was saved")
                     if time.monotonic() > deadline:  # a body trickling for ever, say
@@ -246,6 +252,17 @@ class Api:
                         f"truncated: got {part.size} of {expected} bytes", retry="same_url"
                     )
                 return part.keep(ext)
+
+
+def _page_error(content_type: str) -> DownloadError:
+    """A result body that is a page (an error or sign-in page, say), not the video; its type
+    alone decides nothing (a video served as ``text/plain`` is still a video)."""
+    kind = content_type.split(";")[0].strip()[:60] or "no type"
+    return DownloadError(
+        f"The result URL answered a page ({kind}) instead of a video: an error or sign-in "
+        "page, say. It was not saved.",
+        retry="fresh_url",
+    )
 
 
 # httpcore reads 64 KiB per receive (encode/httpcore#135). For a result body, hashed and written

@@ -78,6 +78,12 @@ class Client:
                 "The API key contains a space or a control character (a stray newline, say), "
                 f"so it cannot be sent in a header. Check {env.API_KEY_ENV} or the api_key given."
             )
+        if self._api_key and not self._api_key.isascii():
+            raise KlingError(
+                "The API key contains a character outside ASCII (a typographic quote copied "
+                "with it, say), so it cannot be sent in a header. Check "
+                f"{env.API_KEY_ENV} or the api_key given."
+            )
         url = env.base_url(base_url)
         if httpx.URL(url).scheme not in ("http", "https"):
             raise KlingError(f"base_url must be an http(s) URL, got {redact(url)!r}.")
@@ -345,7 +351,12 @@ class Client:
         self._require_key()
         engine = self.engine
         jobs = [
-            Job.from_record(r, reruns.request_from(r.request), canceller=self._cancel_job)
+            Job.from_record(
+                r,
+                reruns.request_from(r.request),
+                canceller=self._cancel_job,
+                folder=self.outputs_dir,
+            )
             for r in records
         ]
         for job in jobs:

@@ -80,12 +80,35 @@ class Sender:
             return
         finally:
             self.sending.discard(job.id)
-        found = rows(answer)
+        listed = rows(answer)
+        found = self._new_rows(job, listed)
         if not found:
-            message = uncertain_message(job, "the answer listed no generations")
-            self._fail(job, message, uncertain=True)
+            cause = "the answer listed " + (
+                "only generations of other jobs" if listed else "no generations"
+            )
+            self._fail(job, uncertain_message(job, cause), uncertain=True)
             return
         self.tracker.attach(job, found)
+
+    def _new_rows(self, job: Job, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of an enqueue answer that can be ``job``'s: each id once, and none that
+        another job tracks or the ledger records (a server that lies must not hand one job's
+        generation, or its result, to another)."""
+        tracked = self.tracker.tracked
+        known: set[str] | None = None
+        seen: set[str] = set()
+        found = []
+        for row in listed:
+            gid = row_id(row)
+            if gid is not None:
+                if gid in seen or tracked.get(gid, (job,))[0] is not job:
+                    continue
+                known = self._recorded_ids(job) if known is None else known
+                if gid in known:
+                    continue
+                seen.add(gid)
+            found.append(row)
+        return found
 
     async def _with_uploads(self, job: Job, payload: dict[str, Any]) -> dict[str, Any] | None:
         """``payload`` with its local images uploaded (once per content) and fresh presigned

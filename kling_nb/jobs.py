@@ -229,8 +229,10 @@ class Job:
         request: VideoRequest,
         *,
         canceller: Canceller | None = None,
+        folder: Path | None = None,
     ) -> Job:
-        """A job with the recorded state of each generation (for ``resume``), not yet tracked."""
+        """A job with the recorded state of each generation (for ``resume``), not yet tracked;
+        the takes it saved already keep their results (paths relative to ``folder``)."""
         job = cls(
             request,
             record.num_generations,
@@ -248,6 +250,10 @@ class Job:
             gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
             gen.completed_at = rec.completed_at
             gen.status = resumed_status(rec.status)
+            if folder is not None and gen.status == "succeeded" and rec.result:
+                saved = rec.result
+                gid = rec.generation_id or job.id
+                gen.result = Result(gid, folder / saved["path"], saved["sha256"], saved["size"])
         return job
 
     def to_submission(

@@ -206,15 +206,21 @@ class JobRecord:
     def unsent(self) -> bool:
         """Recorded, but no answer to its enqueue was: the process stopped while sending it
         (``resume()`` and a re-run look for it on the server, never send it again)."""
-        return self.endpoint == "queue" and self.status == "submitting" and not self._ids
+        return self.endpoint == "queue" and self.status == "submitting" and not self._answered
 
     @property
     def maybe_queued(self) -> bool:
         """Unsent, or its enqueue failed in a way that may have queued (and billed) it and it
         was not found on the server: a re-run of the same request looks for it again instead
         of paying twice (``--force`` sends it anew); ``resume()`` has already looked."""
-        return self.unsent or (self.endpoint == "queue" and self.uncertain and not self._ids)
+        return self.unsent or (self.endpoint == "queue" and self.uncertain and not self._answered)
 
     @property
-    def _ids(self) -> bool:
-        return any(g.generation_id for g in self.generations.values())
+    def _answered(self) -> bool:
+        """Whether a take has a server id from this job's enqueue (or adoption). A take
+        replayed from an earlier run (recorded succeeded and saved with the submission) has
+        its old id, and says nothing about this job's enqueue."""
+        return any(
+            g.generation_id and not (g.status == "succeeded" and g.result)
+            for g in self.generations.values()
+        )

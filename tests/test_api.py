@@ -433,6 +433,43 @@ def test_a_saved_result_has_its_size_and_hash_and_no_key_went_to_the_cdn(tmp_pat
     assert "authorization" not in sent.headers
 
 
+PAGE = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (PAGE, "text/html; charset=utf-8"),
+        (PAGE, "application/octet-stream"),  # a page under a generic type
+        (b"  \n" + PAGE, ""),
+        (b'{"error": "the link has expired"}', "application/json"),
+    ],
+)
+def test_a_page_instead_of_a_video_is_not_saved_and_asks_for_a_fresh_url(
+    content: bytes, kind: str, tmp_path: Path
+) -> None:
+    headers = {"content-type": kind} if kind else {}
+    with pytest.raises(DownloadError, match="instead of a video") as caught:
+        download(Answers(status(200, content=content, headers=headers)), CDN, tmp_path)
+    assert caught.value.retry == "fresh_url"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_under_a_wrong_type_is_still_saved(tmp_path: Path) -> None:
+    answers = Answers(status(200, content=VIDEO, headers={"content-type": "text/plain"}))
+    assert download(answers, CDN, tmp_path).path.read_bytes() == VIDEO
+
+
+def test_a_page_given_for_a_result_is_never_recorded_as_it(hub: Hub, mock_client: Client) -> None:
+    hub.downloads = [
+        lambda r: httpx.Response(200, content=PAGE, headers={"content-type": "text/html"})
+    ]
+    job = mock_client.submit(request()).wait(10)
+    assert job.status == "succeeded", job.summary()
+    assert job.results[0].path.read_bytes() == VIDEO  # from the fresh URL asked for next
+    assert len(hub.sent("GET", "/api/ai/queue/gen-1")) >= 2
+
+
 def test_a_body_shorter_than_its_length_is_truncated_and_may_be_fetched_again(
     tmp_path: Path,
 ) -> None:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _hub import BASE, KEY, Hub
+from _hub import BASE, KEY, VIDEO, Hub
 from _policies import FAST
 
 from kling_nb.client import Client
 from kling_nb.errors import BudgetExceededError, KlingError, MissingAPIKeyError
-from kling_nb.files import result_name
+from kling_nb.files import file_sha256, result_name
+from kling_nb.records import GenerationRecord, SubmissionRecord
 from kling_nb.requests import VideoRequest
 
 
@@ -89,6 +90,77 @@ def test_no_key_is_a_clear_error_at_submit(
     ):
         c.submit(request())
     assert hub.requests == []
+
+
+@pytest.mark.parametrize(
+    "pasted", ["\u201csk-kling-pasted-key-31\u201d", "sk-kl\u0131ng-dotless-31"]
+)
+def test_a_key_with_a_character_outside_ascii_is_refused_before_anything_is_recorded(
+    pasted: str, hub: Hub, tmp_path: Path
+) -> None:
+    # Typographic quotes copied with the key from a document: no header can carry them, so
+    # every submission would fail after being recorded as "may have been queued".
+    with pytest.raises(KlingError, match="outside ASCII") as caught:
+        Client(pasted, BASE, tmp_path, transport=httpx.MockTransport(hub), policy=FAST)
+    assert "pasted-key" not in str(caught.value) and "dotless" not in str(caught.value)
+    assert hub.requests == []
+    assert not (tmp_path / "ledger.jsonl").exists()
+
+
+def test_a_rerun_after_a_kernel_died_sending_the_missing_take_looks_for_it_and_sends_nothing(
+    hub: Hub, client: Client
+) -> None:
+    """A partly succeeded request was run again: its submission and its replayed take were
+    recorded, then the kernel died before the enqueue answer for the other take was recorded."""
+    req, folder = request(), client.outputs_dir
+    (folder / "old.mp4").write_bytes(VIDEO)
+    saved = {"path": "old.mp4", "sha256": file_sha256(folder / "old.mp4"), "size": len(VIDEO)}
+    client.ledger.append(
+        SubmissionRecord(
+            job_id="died-sending",
+            request=req.canonical(),
+            request_hash=req.request_hash,
+            model=req.model,
+            num_generations=2,
+            base_url=BASE,
+        ),
+        GenerationRecord(
+            job_id="died-sending", generation_id="old", status="succeeded", result=saved
+        ),
+    )
+    sent = {"generation_id": "gen-1", "status": "succeeded", "model_name": req.model}
+    sent["result_url"] = hub.result_url
+    hub.polls = [lambda r: httpx.Response(200, json={"generations": [sent]})] * 100
+    job = client.submit(req, 2)  # the unchanged cell, run again
+    assert job.id == "died-sending"
+    assert job.wait(10).status == "succeeded", job.summary()
+    assert job.generation_ids == ["old", "gen-1"]
+    assert hub.sent("POST", "/api/ai/queue") == []
+
+
+def test_a_resumed_job_keeps_the_takes_it_saved_before_the_restart(
+    hub: Hub, client: Client
+) -> None:
+    req, folder = request(), client.outputs_dir
+    (folder / "first.mp4").write_bytes(VIDEO)
+    saved = {"path": "first.mp4", "sha256": file_sha256(folder / "first.mp4"), "size": len(VIDEO)}
+    client.ledger.append(
+        SubmissionRecord(
+            job_id="restarted",
+            request=req.canonical(),
+            request_hash=req.request_hash,
+            model=req.model,
+            num_generations=2,
+            base_url=BASE,
+        ),
+        GenerationRecord(job_id="restarted", generation_id="g0", status="succeeded", result=saved),
+        GenerationRecord(job_id="restarted", index=1, generation_id="g1", status="processing"),
+    )
+    (job,) = client.resume()
+    assert job.wait(10).status == "succeeded", job.summary()
+    assert [r.path.name for r in job.results] == ["first.mp4", result_name("g1") + ".mp4"]
+    first = job.results[0]
+    assert (first.generation_id, first.sha256, first.size) == ("g0", saved["sha256"], len(VIDEO))
 
 
 def test_environment_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,6 +89,47 @@ def test_an_answer_listing_no_generations_is_uncertain(hub: Hub, tmp_path: Path)
         assert uncertain(eng, job.id)  # a re-run looks for it instead of paying again
 
 
+def answering(hub: Hub, *ids: str) -> None:
+    """The hub's next enqueue answer lists ``ids`` (200, as a server that lies would)."""
+    gens = [{"generation_id": gid, "status": "queued"} for gid in ids]
+    hub.enqueue = [lambda r: httpx.Response(200, json={"generations": gens})]
+
+
+def test_an_answer_naming_only_other_jobs_generations_takes_none_of_them(
+    hub: Hub, tmp_path: Path
+) -> None:
+    answering(hub, "recorded", "tracked")
+    with engine(tmp_path, hub, NO_STREAM) as eng:
+        ledger = eng.journal.ledger
+        recorded_job(ledger, 1, "done")
+        ledger.append(GenerationRecord(job_id="done", generation_id="recorded", status="queued"))
+        running = recorded_job(ledger, 1, "running")
+        eng.tracker.tracked["tracked"] = (running, running.generations[0])
+        job = recorded_job(ledger, 2)
+        settled(eng, eng.sender.run_job(job, payload(2)))
+        assert job.generation_ids == []
+        assert eng.tracker.tracked["tracked"][0] is running  # still followed for its own job
+        assert job.status == "error"
+        assert job.error is not None and "may still have been queued and billed" in job.error
+        assert uncertain(eng, job.id)  # a re-run looks for its own, never takes these
+
+
+def test_an_answer_naming_a_generation_twice_or_another_jobs_takes_each_new_one_once(
+    hub: Hub, tmp_path: Path
+) -> None:
+    answering(hub, "new", "new", "tracked")
+    with engine(tmp_path, hub, NO_STREAM) as eng:
+        running = recorded_job(eng.journal.ledger, 1, "running")
+        eng.tracker.tracked["tracked"] = (running, running.generations[0])
+        job = recorded_job(eng.journal.ledger, 3)
+        settled(eng, eng.sender.run_job(job, payload(3)))
+        assert job.generation_ids == ["new"]
+        assert eng.tracker.tracked["new"][1] is job.generations[0]
+        assert eng.tracker.tracked["tracked"][0] is running
+        errors = [g.error for g in job.generations[1:]]
+        assert errors == ["the server created fewer generations than asked"] * 2
+
+
 def test_a_failed_upload_sends_nothing(hub: Hub, tmp_path: Path) -> None:
     with engine(tmp_path, hub, NO_STREAM) as eng:
         job = recorded_job(eng.journal.ledger)

@@ -80,3 +80,18 @@ def test_a_job_is_unsent_until_its_enqueue_is_answered_or_known_failed() -> None
         job_id="j", index=1, status="save_failed", result_url="https://x/y.mp4"
     )
     assert [g.index for g in job.pending] == [1]  # a synchronous result not saved yet
+
+
+def test_a_take_replayed_from_an_earlier_run_does_not_count_as_an_answer_to_the_enqueue() -> None:
+    # A partly succeeded request run again: its submission and the replayed take are recorded,
+    # then the kernel dies before the enqueue answer for the missing take is recorded.
+    job = JobRecord.from_submission(SubmissionRecord(job_id="j", num_generations=2))
+    saved = {"path": "old.mp4", "sha256": "ab" * 32, "size": 10}
+    job.generations[0] = GenerationRecord(
+        job_id="j", generation_id="old", status="succeeded", result=saved
+    )
+    assert job.unsent and job.maybe_queued  # looked for on the server, never sent again
+    job.status, job.uncertain = "error", True
+    assert job.maybe_queued and not job.unsent
+    job.generations[1] = GenerationRecord(job_id="j", index=1, generation_id="new", status="queued")
+    assert not job.maybe_queued  # answered
