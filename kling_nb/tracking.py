@@ -195,8 +195,8 @@ class Tracker:
                 gen.status = "downloading"
                 self.journal.write(job)
                 self.downloads.start(job, gen, url)
-            else:
-                self._finish(job, gen, "failed", "the server reported success without a result URL")
+            else:  # paid for: asked again at the next poll, then kept for resume()
+                self._saved(job, gen, None, "", "the server reported success without a result URL")
             return 1
         if status in ("failed", "cancelled"):
             message = row.get("error_message") or row.get("error") or "failed (no message given)"
