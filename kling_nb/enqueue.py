@@ -94,21 +94,24 @@ class Sender:
         """The rows of an enqueue answer that can be ``job``'s: each id once, and none that
         another job tracks or the ledger records (a server that lies must not hand one job's
         generation, or its result, to another)."""
-        tracked = self.tracker.tracked
-        known: set[str] | None = None
         seen: set[str] = set()
         found = []
         for row in listed:
             gid = row_id(row)
             if gid is not None:
-                if gid in seen or tracked.get(gid, (job,))[0] is not job:
-                    continue
-                known = self._recorded_ids(job) if known is None else known
-                if gid in known:
+                if gid in seen or not self._free(job, gid):
                     continue
                 seen.add(gid)
             found.append(row)
         return found
+
+    def _free(self, job: Job, gid: str) -> bool:
+        """Whether generation ``gid`` can be ``job``'s: no other job tracks it or has it in the
+        ledger (any process)."""
+        tracked = self.tracker.tracked.get(gid)
+        if tracked is not None and tracked[0] is not job:
+            return False
+        return self.journal.ledger.owner(gid) in (None, job.id)
 
     async def _with_uploads(self, job: Job, payload: dict[str, Any]) -> dict[str, Any] | None:
         """``payload`` with its local images uploaded (once per content) and fresh presigned
@@ -155,10 +158,9 @@ class Sender:
                     )
                 except KlingError:
                     continue
-                known = self._recorded_ids(job)
                 for row in rows(listing):
                     gid = row_id(row)
-                    fresh = gid and gid not in tracked and gid not in known
+                    fresh = gid and gid not in tracked and self._free(job, gid)
                     if fresh and _matches(row, payload, sent_at):
                         found[str(gid)] = row
             candidates = [r for r in found.values() if row_id(r) not in tracked]
@@ -177,16 +179,6 @@ class Sender:
             if left <= 0:
                 return
             await wait_event(self._enqueued, left)
-
-    def _recorded_ids(self, job: Job) -> set[str]:
-        """Generation ids the ledger holds for jobs other than ``job`` (any process)."""
-        return {
-            g.generation_id
-            for j in self.journal.ledger.jobs().values()
-            if j.job_id != job.id
-            for g in j.generations.values()
-            if g.generation_id
-        }
 
     async def adopt_unsent(self, job: Job, payload: dict[str, Any]) -> None:
         """Resume a job whose process stopped while enqueueing: adopt what it made, or say so."""

@@ -48,6 +48,7 @@ class Ledger:
         self._offset = 0
         self._jobs: dict[str, JobRecord] = {}
         self._by_hash: dict[str, list[str]] = {}  # request hash -> job ids, oldest first
+        self._owners: dict[str, str] = {}  # generation id -> the first job recorded with it
         self._write_fd: int | None = None
         self._warned = False  # about unreadable records: once per Ledger
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -144,20 +145,24 @@ class Ledger:
                 if size == self._offset:
                     return
                 if size < self._offset:
-                    self._offset, self._jobs, self._by_hash = 0, {}, {}
+                    self._forget()
                 data = os.pread(fd, size - self._offset, self._offset)
             else:
                 with self.path.open("rb") as f:
                     if os.fstat(f.fileno()).st_size < self._offset:
-                        self._offset, self._jobs, self._by_hash = 0, {}, {}
+                        self._forget()
                     f.seek(self._offset)
                     data = f.read()
         except FileNotFoundError:
-            self._offset, self._jobs, self._by_hash = 0, {}, {}
+            self._forget()
             return
         end = data.rfind(b"\n") + 1  # a torn last line waits until it is closed off
         self._offset += end
         self._fold(data[:end].splitlines())
+
+    def _forget(self) -> None:
+        """Start the index over (the file was truncated, replaced or deleted)."""
+        self._offset, self._jobs, self._by_hash, self._owners = 0, {}, {}, {}
 
     def _fold(self, lines: Sequence[bytes | Line]) -> None:
         """Fold whole lines (or records already parsed) into the index; unreadable ones are
@@ -204,9 +209,17 @@ class Ledger:
             if line.index >= job.num_generations:
                 return False
             job.generations[line.index] = line
+            if line.generation_id:
+                self._owners.setdefault(line.generation_id, line.job_id)
         else:
             job.status, job.error, job.uncertain = line.status, line.error, line.uncertain
         return True
+
+    def owner(self, generation_id: str) -> str | None:
+        """The job first recorded with this server generation id (by any process), or None."""
+        with self._lock:
+            self._refresh()
+            return self._owners.get(generation_id)
 
     def verified_results(self, job: JobRecord) -> list[tuple[GenerationRecord, Path]] | None:
         """The job's successful results if every file is still there with its recorded sha256."""

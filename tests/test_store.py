@@ -392,3 +392,21 @@ def test_a_resumed_generation_polls_again_unless_its_recorded_status_is_known_an
         assert resumed_status(kept) == kept
     for again in ("downloading", "save_failed", "timed_out", "teleported"):
         assert resumed_status(again) == "queued"
+
+
+def test_the_owner_of_a_generation_is_the_first_job_recorded_with_it_by_any_process(
+    tmp_path: Path,
+) -> None:
+    ledger, other_process = Ledger(tmp_path), Ledger(tmp_path)
+    submit(ledger, "first")
+    submit(ledger, "rerun", num_generations=1)
+    assert ledger.owner("g1") is None
+    ledger.append(GenerationRecord(job_id="first", generation_id="g1", status="queued"))
+    # a re-run records the take it replays under its own job id, with the same generation id
+    ledger.append(GenerationRecord(job_id="rerun", generation_id="g1", status="succeeded"))
+    assert ledger.owner("g1") == "first"
+    assert other_process.owner("g1") == "first"  # read from the file
+    ledger.append(GenerationRecord(job_id="unknown-job", generation_id="g2", status="queued"))
+    assert ledger.owner("g2") is None  # a line of no recorded job owns nothing
+    ledger.path.write_text("")  # truncated: the index starts over
+    assert other_process.owner("g1") is None
