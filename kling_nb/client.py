@@ -72,18 +72,7 @@ class Client:
         transport: httpx.MockTransport | None = None,
         policy: Policy | None = None,
     ) -> None:
-        self._api_key = env.api_key(api_key)
-        if self._api_key and not all(c.isprintable() and not c.isspace() for c in self._api_key):
-            raise KlingError(
-                "The API key contains a space or a control character (a stray newline, say), "
-                f"so it cannot be sent in a header. Check {env.API_KEY_ENV} or the api_key given."
-            )
-        if self._api_key and not self._api_key.isascii():
-            raise KlingError(
-                "The API key contains a character outside ASCII (a typographic quote copied "
-                "with it, say), so it cannot be sent in a header. Check "
-                f"{env.API_KEY_ENV} or the api_key given."
-            )
+        self._api_key = env.sendable_key(env.api_key(api_key))
         url = env.base_url(base_url)
         if httpx.URL(url).scheme not in ("http", "https"):
             raise KlingError(f"base_url must be an http(s) URL, got {redact(url)!r}.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kling_nb.errors import register_secret
+from kling_nb.errors import KlingError, register_secret
 
 __all__ = [
     "API_KEY_ENV",
@@ -19,6 +19,7 @@ __all__ = [
     "api_key",
     "base_url",
     "outputs_dir",
+    "sendable_key",
 ]
 
 API_KEY_ENV = "OXEN_API_KEY"
@@ -38,6 +39,22 @@ def api_key(given: str | None = None) -> str | None:
     key = (given if given is not None else os.environ.get(API_KEY_ENV) or "").strip()
     register_secret(key)
     return key or None
+
+
+def sendable_key(key: str | None) -> str | None:
+    """``key`` if an HTTP header can carry it; else a ``KlingError`` that does not show it."""
+    if key and not all(c.isprintable() and not c.isspace() for c in key):
+        raise KlingError(
+            "The API key contains a space or a control character (a stray newline, say), "
+            f"so it cannot be sent in a header. Check {API_KEY_ENV} or the api_key given."
+        )
+    if key and not key.isascii():
+        raise KlingError(
+            "The API key contains a character outside ASCII (a typographic quote copied "
+            f"with it, say), so it cannot be sent in a header. Check {API_KEY_ENV} or the "
+            "api_key given."
+        )
+    return key
 
 
 def base_url(given: str | None = None) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kling_nb import env
-from kling_nb.errors import redact
+from kling_nb.errors import KlingError, redact
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +85,18 @@ def test_outputs_dir_given_then_environment_then_a_relative_default(
     assert env.outputs_dir("") == tmp_path / "from-env"
     monkeypatch.setenv(env.OUTPUTS_ENV, "")
     assert env.outputs_dir() == Path("kling_outputs")
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [("sk-a b", "a space or a control"), ("sk-a\n", "a space or a control"), ("“sk-a”", "ASCII")],
+)
+def test_a_key_no_header_can_carry_is_refused_without_being_shown(key: str, why: str) -> None:
+    with pytest.raises(KlingError, match=why) as caught:
+        env.sendable_key(key)
+    assert "sk-a" not in str(caught.value)
+
+
+def test_a_sendable_key_or_none_passes_unchanged() -> None:
+    assert env.sendable_key("sk-kling-123_ABC.xyz") == "sk-kling-123_ABC.xyz"
+    assert env.sendable_key(None) is None
