@@ -42,18 +42,23 @@ def until(check: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+def submission(
+    req: VideoRequest, job_id: str, n: int = 1, base_url: str = BASE
+) -> SubmissionRecord:
+    """``req`` sent as job ``job_id`` for ``n`` takes, as the ledger's submission line."""
+    return SubmissionRecord(
+        job_id=job_id,
+        request=req.canonical(),
+        request_hash=req.request_hash,
+        model=req.model,
+        num_generations=n,
+        base_url=base_url,
+    )
+
+
 def recorded_job(ledger: Ledger, n: int = 1, job_id: str = "job-1") -> Job:
     """A job whose submission is in ``ledger`` (so its generation lines fold into it)."""
-    ledger.append(
-        SubmissionRecord(
-            job_id=job_id,
-            request=REQUEST.canonical(),
-            request_hash=REQUEST.request_hash,
-            model=REQUEST.model,
-            num_generations=n,
-            base_url=BASE,
-        )
-    )
+    ledger.append(submission(REQUEST, job_id, n))
     return Job(REQUEST, n, job_id=job_id)
 
 

@@ -9,16 +9,18 @@ import asyncio
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from _core import submission
 from _hub import BASE, KEY, VIDEO, Hub
 from _policies import FAST
 
 from kling_nb.client import Client
 from kling_nb.errors import BudgetExceededError, KlingError, MissingAPIKeyError
 from kling_nb.files import file_sha256, result_name
-from kling_nb.records import GenerationRecord, SubmissionRecord
+from kling_nb.records import GenerationRecord
 from kling_nb.requests import VideoRequest
 
 
@@ -107,23 +109,22 @@ def test_a_key_with_a_character_outside_ascii_is_refused_before_anything_is_reco
     assert not (tmp_path / "ledger.jsonl").exists()
 
 
+def saved_take(client: Client, name: str) -> dict[str, Any]:
+    """A take's file in the client's outputs folder; its ledger ``result`` fields."""
+    path = client.outputs_dir / name
+    path.write_bytes(VIDEO)
+    return {"path": name, "sha256": file_sha256(path), "size": len(VIDEO)}
+
+
 def test_a_rerun_after_a_kernel_died_sending_the_missing_take_looks_for_it_and_sends_nothing(
     hub: Hub, client: Client
 ) -> None:
     """A partly succeeded request was run again: its submission and its replayed take were
     recorded, then the kernel died before the enqueue answer for the other take was recorded."""
-    req, folder = request(), client.outputs_dir
-    (folder / "old.mp4").write_bytes(VIDEO)
-    saved = {"path": "old.mp4", "sha256": file_sha256(folder / "old.mp4"), "size": len(VIDEO)}
+    req = request()
+    saved = saved_take(client, "old.mp4")
     client.ledger.append(
-        SubmissionRecord(
-            job_id="died-sending",
-            request=req.canonical(),
-            request_hash=req.request_hash,
-            model=req.model,
-            num_generations=2,
-            base_url=BASE,
-        ),
+        submission(req, "died-sending", 2),
         GenerationRecord(
             job_id="died-sending", generation_id="old", status="succeeded", result=saved
         ),
@@ -141,18 +142,9 @@ def test_a_rerun_after_a_kernel_died_sending_the_missing_take_looks_for_it_and_s
 def test_a_resumed_job_keeps_the_takes_it_saved_before_the_restart(
     hub: Hub, client: Client
 ) -> None:
-    req, folder = request(), client.outputs_dir
-    (folder / "first.mp4").write_bytes(VIDEO)
-    saved = {"path": "first.mp4", "sha256": file_sha256(folder / "first.mp4"), "size": len(VIDEO)}
+    saved = saved_take(client, "first.mp4")
     client.ledger.append(
-        SubmissionRecord(
-            job_id="restarted",
-            request=req.canonical(),
-            request_hash=req.request_hash,
-            model=req.model,
-            num_generations=2,
-            base_url=BASE,
-        ),
+        submission(request(), "restarted", 2),
         GenerationRecord(job_id="restarted", generation_id="g0", status="succeeded", result=saved),
         GenerationRecord(job_id="restarted", index=1, generation_id="g1", status="processing"),
     )

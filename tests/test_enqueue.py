@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _core import REQUEST, assert_saved, engine, recorded_job, request, settled
+from _core import REQUEST, assert_saved, engine, recorded_job, request, settled, submission
 from _hub import BASE, KEY, VIDEO, Hub
 from _policies import FAST
 
@@ -22,7 +22,7 @@ from kling_nb.client import Client
 from kling_nb.engine import Engine
 from kling_nb.files import result_name
 from kling_nb.jobs import Job
-from kling_nb.records import GenerationRecord, SubmissionRecord
+from kling_nb.records import GenerationRecord
 from kling_nb.requests import VideoRequest
 from kling_nb.simulator import Simulator
 from kling_nb.store import Ledger
@@ -352,15 +352,7 @@ def test_jobs_waiting_for_a_slot_cancel_without_sending(sim: Simulator, client: 
 
 def record_unsent(folder: Path, base_url: str, req: VideoRequest, n: int) -> str:
     """The ledger of a kernel that died after recording a submission, before any answer."""
-    record = SubmissionRecord(
-        job_id="died-sending",
-        request=req.canonical(),
-        request_hash=req.request_hash,
-        model=req.model,
-        num_generations=n,
-        base_url=base_url,
-    )
-    Ledger(folder).append(record)
+    Ledger(folder).append(submission(req, "died-sending", n, base_url))
     return "died-sending"
 
 

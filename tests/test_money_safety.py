@@ -10,12 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _core import until
+from _core import submission, until
 from _policies import FAST
 
 from kling_nb import Client, VideoRequest
 from kling_nb.errors import LedgerError
-from kling_nb.records import SubmissionRecord
 from kling_nb.simulator import Simulator, run
 from kling_nb.store import Ledger
 
@@ -50,16 +49,7 @@ def test_a_rerun_adopts_an_enqueue_whose_answer_a_killed_kernel_never_heard(
     sim: Simulator, tmp_path: Path
 ) -> None:
     req = request("A fox the dead kernel sent")
-    Ledger(tmp_path).append(
-        SubmissionRecord(
-            job_id="died-sending",
-            request=req.canonical(),
-            request_hash=req.request_hash,
-            model=req.model,
-            num_generations=2,
-            base_url=sim.base_url,
-        )
-    )
+    Ledger(tmp_path).append(submission(req, "died-sending", 2, sim.base_url))
     sent = httpx.post(  # what that kernel's enqueue did on the server
         f"{sim.base_url}/api/ai/queue",
         json={**req.payload(), "num_generations": 2},
