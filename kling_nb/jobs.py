@@ -65,6 +65,14 @@ class Generation:
         """Whether the status is final."""
         return self.status in FINAL
 
+    def recall(self, rec: GenerationRecord, saved: Path | None = None) -> None:
+        """Take ``rec``'s server id and times, and its result as the file at ``saved``."""
+        self.id, self.enqueued_at = rec.generation_id, rec.enqueued_at
+        self.started_at, self.completed_at = rec.started_at, rec.completed_at
+        if saved is not None and rec.result:
+            sha, size = rec.result["sha256"], rec.result["size"]
+            self.result = Result(rec.generation_id or rec.job_id, saved, sha, size)
+
     def to_record(self, job_id: str, status: str | None = None) -> GenerationRecord:
         """The ledger record of this generation's state (``status`` overrides its status)."""
         result: SavedFile | None = None
@@ -246,14 +254,12 @@ class Job:
             rec = record.generations.get(gen.index)
             if rec is None:
                 continue
-            gen.id, gen.error, gen.result_url = rec.generation_id, rec.error, rec.result_url
-            gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
-            gen.completed_at = rec.completed_at
             gen.status = resumed_status(rec.status)
+            saved = None
             if folder is not None and gen.status == "succeeded" and rec.result:
-                saved = rec.result
-                gid = rec.generation_id or job.id
-                gen.result = Result(gid, folder / saved["path"], saved["sha256"], saved["size"])
+                saved = folder / rec.result["path"]
+            gen.recall(rec, saved)
+            gen.error, gen.result_url = rec.error, rec.result_url
         return job
 
     def to_submission(

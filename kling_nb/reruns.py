@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kling_nb.jobs import Generation, Job, Result
+from kling_nb.jobs import Generation, Job
 from kling_nb.local_images import localize
 from kling_nb.records import GenerationRecord
 from kling_nb.requests import VideoRequest, estimate_cost, validate_num_generations
@@ -45,11 +45,8 @@ def fill(job: Job, takes: Takes) -> list[Generation]:
     filled = []
     for gen, (rec, path) in zip(job.generations, takes, strict=False):
         assert rec.result is not None
-        gen.id, gen.status = rec.generation_id, "succeeded"
-        gen.enqueued_at, gen.started_at = rec.enqueued_at, rec.started_at
-        gen.completed_at = rec.completed_at
-        sha, size = rec.result["sha256"], rec.result["size"]
-        gen.result = Result(rec.generation_id or rec.job_id, path, sha, size)
+        gen.status = "succeeded"
+        gen.recall(rec, path)
         filled.append(gen)
     return filled
 
