@@ -29,29 +29,25 @@ class Engine:
         self.journal = Journal(ledger, runtime.loop)
         self.tracker = Tracker(api, policy, runtime, self.journal)
         self.sender = Sender(self.tracker, Uploader(api, ledger))
-        self._own: list[asyncio.Task[Any]] = []
+        self._started = False
 
     def start(self) -> None:
         """Start the listener and the poll loop once, after removing the ``.part`` files a
         killed process left in the outputs folder."""
-        if self._own:
+        if self._started:
             return
+        self._started = True
         clean_parts(self.journal.ledger.folder)
-        listener = self.tracker.listener
-        self._own = [
-            self.runtime.spawn(listener.run()),
-            self.runtime.spawn(self.tracker.poll_loop()),
-        ]
+        self.runtime.spawn(self.tracker.listener.run())
+        self.runtime.spawn(self.tracker.poll_loop())
 
     async def aclose(self, jobs: list[Job]) -> None:
-        """Stop the listener and the poll loop, close the HTTP client, and end ``jobs`` still
-        running with a note (not recorded: to the ledger they still run, for ``resume()``). From
-        now on no failure is recorded: a download cut short stays pending, too."""
+        """Stop all background work (listener, poll loop, sends, downloads), close the HTTP
+        client, and end ``jobs`` still running with a note (not recorded: to the ledger they
+        still run, for ``resume()``). From now on no failure is recorded: a download cut short
+        stays pending, too."""
         self.api.closing = True
-        for task in self._own:
-            task.cancel()
-        if self._own:
-            await asyncio.wait(self._own, timeout=5)
+        await self.runtime.stop_tasks(timeout=5)  # nothing may use the HTTP client as it closes
         self.journal.flush()  # nothing recorded is left unwritten
         await self.api.aclose()
         for job in jobs:

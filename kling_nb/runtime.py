@@ -137,23 +137,29 @@ class Runtime:
         if not self._closed:
             self.loop.call_soon_threadsafe(fn)
 
+    async def stop_tasks(self, timeout: float) -> None:
+        """Cancel every background task but the caller's and wait for them (at most
+        ``timeout`` seconds). Before a connection pool closes: a request still connecting when
+        its pool closes would finish on a connection the pool no longer knows, and nothing
+        would ever close that socket."""
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if not t.done() and t is not current]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
     def close(self, timeout: float = 5.0) -> None:
         """Cancel every background task, wait for them, stop the loop and join the thread."""
         if self._closed:
             return
         self._closed = True
 
-        async def shutdown() -> None:
-            tasks = [t for t in self._tasks if not t.done()]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=timeout)
-
         if self.in_loop_thread():
             raise RuntimeError("Client.close() called from the kling_nb runtime thread.")
         try:
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout + 1)
+            stopping = asyncio.run_coroutine_threadsafe(self.stop_tasks(timeout), self.loop)
+            stopping.result(timeout + 1)
         except (concurrent.futures.TimeoutError, RuntimeError):
             log.warning("kling_nb: background tasks did not stop in time")
         self.loop.call_soon_threadsafe(self.loop.stop)

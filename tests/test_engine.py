@@ -7,6 +7,7 @@ Module tests on a fake hub (``_core.engine``)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,36 @@ def test_closing_cancels_the_loops_and_closes_the_http_client(
         # Closing already as they stop: what the tracker and downloads read (record no failure).
         assert sorted(loops.cancelled) == [("listener", True), ("poll", True)]
         assert eng.api.client.is_closed
+
+
+def test_every_background_task_has_stopped_before_the_http_client_closes(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request still connecting as its pool closes would finish on a connection the pool
+    no longer knows: a socket nobody closes. So sends and downloads stop first, not after."""
+    asked = threading.Event()
+
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    with engine(tmp_path, never_answers) as eng:
+        call = on_loop(
+            eng, lambda: eng.runtime.spawn(eng.api.request("GET", "/api/ai/models", safety="safe"))
+        )
+        assert asked.wait(10)
+        real_close = eng.api.aclose
+        in_flight_at_close: list[bool] = []
+
+        async def close() -> None:
+            in_flight_at_close.append(not call.done())
+            await real_close()
+
+        monkeypatch.setattr(eng.api, "aclose", close)
+        settled(eng, eng.aclose([]))
+        assert in_flight_at_close == [False]
+        assert call.cancelled()
 
 
 def test_what_was_recorded_is_written_before_the_http_client_closes(
