@@ -141,13 +141,16 @@ class Runtime:
         """Cancel every background task but the caller's and wait for them (at most
         ``timeout`` seconds). Before a connection pool closes: a request still connecting when
         its pool closes would finish on a connection the pool no longer knows, and nothing
-        would ever close that socket."""
+        would ever close that socket. Tasks started while others stop are stopped too."""
         current = asyncio.current_task()
-        tasks = [t for t in self._tasks if not t.done() and t is not current]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        deadline = self.loop.time() + timeout
+        while tasks := [t for t in self._tasks if not t.done() and t is not current]:
+            left = deadline - self.loop.time()
+            if left <= 0:
+                return
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks, timeout=left)
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel every background task, wait for them, stop the loop and join the thread."""

@@ -169,6 +169,30 @@ def test_close_cancels_a_call_whose_caller_stopped_waiting() -> None:
     assert future.cancelled()
 
 
+def test_stopping_tasks_spares_the_caller_and_stops_tasks_started_as_others_stop() -> None:
+    rt = Runtime()
+    stopped: list[str] = []
+
+    async def forever(name: str, then: str | None = None) -> None:
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            stopped.append(name)
+            if then is not None:  # a handler that starts more work as it stops
+                rt.spawn(forever(then))
+            raise
+
+    async def stop_all() -> str:
+        rt.spawn(forever("first", then="second"))
+        await asyncio.sleep(0)
+        await rt.stop_tasks(timeout=10)
+        return "the caller went on"
+
+    assert rt.run(stop_all()) == "the caller went on"
+    assert stopped == ["first", "second"]
+    rt.close()
+
+
 def test_a_script_ends_at_once_with_a_request_still_waiting_on_the_server(
     tmp_path: Path,
 ) -> None:
