@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import av
 import numpy as np
@@ -109,6 +110,24 @@ def sent(view: JobView) -> list[tuple[dict[str, Any], list[bytes]]]:
         (content, [bytes(b) for b in buffers or []])
     )
     return messages
+
+
+def ask_for_copy(view: JobView, index: int = 0) -> None:
+    """Click "copy with MP3 sound" on take ``index`` and wait for the worker thread it starts,
+    even one that ends at once (the copy already there): it is caught as it starts."""
+    workers: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def noted(thread: threading.Thread) -> None:
+        if thread.name == "kling-copy":
+            workers.append(thread)
+        start(thread)
+
+    with patch.object(threading.Thread, "start", noted):
+        view._on_msg(view, {"kind": "copy", "index": index}, [])
+    assert len(workers) == 1, f"{len(workers)} copy workers started"
+    workers[0].join(30)
+    assert not workers[0].is_alive()
 
 
 def edit(form: RequestForm, **changes: Any) -> dict[str, list[str]]:

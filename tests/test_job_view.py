@@ -4,14 +4,13 @@ cancel), refreshes its saved fallback when the job ends, and keeps a saved noteb
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _widgets import FakeClient, FakeJob, FakeResult, h264_clip, request, sent
+from _widgets import FakeClient, FakeJob, FakeResult, ask_for_copy, h264_clip, request, sent
 
 from kling_nb.jobs import Job
 from kling_nb.requests import format_cost
@@ -265,9 +264,7 @@ def test_a_copy_made_before_is_shown_and_not_recorded_again(tmp_path: Path, mp4:
     job.generations[0].result = FakeResult(take, "gen-0")
     view = JobView(job)
     assert view.generations[0]["copy"]["size"] == len(b"made by an earlier view")
-    view._on_msg(view, {"kind": "copy", "index": 0}, [])
-    [worker] = [th for th in threading.enumerate() if th.name == "kling-copy"]
-    worker.join(30)
+    ask_for_copy(view)
     assert view.notice == "" and view.generations[0]["copy"]["path"].endswith("take.mp3.mp4")
     ledger = tmp_path / "ledger.jsonl"
     lines = ledger.read_text().splitlines() if ledger.exists() else []

@@ -4,12 +4,11 @@ written whole or not at all; a JobView makes it on request and records it in the
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import av
 import pytest
-from _widgets import FakeClient, FakeJob, FakeResult, h264_clip, request, sent
+from _widgets import FakeClient, FakeJob, FakeResult, ask_for_copy, h264_clip, request, sent
 
 from kling_nb.simulator.video import render_video
 from kling_nb.widgets import JobView
@@ -33,9 +32,7 @@ def test_an_aac_take_gets_a_copy_with_mp3_sound_recorded_in_the_ledger(tmp_path:
     job.generations[0].result = FakeResult(take, "gen-0")
     view = JobView(job)
     assert view.generations[0]["audio"] == "aac" and view.generations[0]["copy"] is None
-    view._on_msg(view, {"kind": "copy", "index": 0}, [])
-    [worker] = [th for th in threading.enumerate() if th.name == "kling-copy"]
-    worker.join(30)
+    ask_for_copy(view)
     copy = copy_path(take)
     assert view.notice == "" and view.generations[0]["copy"]["path"].endswith("take.mp3.mp4")
     assert view.generations[0]["copy"]["size"] == copy.stat().st_size
