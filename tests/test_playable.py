@@ -10,6 +10,7 @@ import av
 import pytest
 from _widgets import FakeClient, FakeJob, FakeResult, ask_for_copy, h264_clip, request, sent
 
+from kling_nb.errors import LedgerError
 from kling_nb.simulator.video import render_video
 from kling_nb.widgets import JobView
 from kling_nb.widgets._playable import copy_path, make_copy
@@ -20,12 +21,17 @@ def mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return h264_clip(tmp_path_factory.mktemp("video") / "take.mp4")
 
 
+def aac_take() -> bytes:
+    """A simulated take with AAC sound, as Kling makes with ``generate_audio``."""
+    payload = {"model": "kling-video-o3-pro-reference-to-video", "prompt": "a", "duration": 3}
+    return render_video({**payload, "generate_audio": True}, height=36)
+
+
 def test_an_aac_take_gets_a_copy_with_mp3_sound_recorded_in_the_ledger(tmp_path: Path) -> None:
     import av
 
     take = tmp_path / "take.mp4"
-    payload = {"model": "kling-video-o3-pro-reference-to-video", "prompt": "a", "duration": 3}
-    take.write_bytes(render_video({**payload, "generate_audio": True}, height=36))
+    take.write_bytes(aac_take())
     client = FakeClient(tmp_path)
     job = FakeJob(request(), client=client)
     job.generations[0].status = "succeeded"
@@ -51,6 +57,26 @@ def test_an_aac_take_gets_a_copy_with_mp3_sound_recorded_in_the_ledger(tmp_path:
     messages = sent(view)
     view._on_msg(view, {"kind": "chunk", "index": 0, "which": "copy", "id": "c"}, [])
     assert bytes(messages[0][1][0]) == copy.read_bytes()  # small enough for one chunk
+
+
+def test_a_copy_whose_record_cannot_be_written_is_kept_and_the_view_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    take = tmp_path / "take.mp4"
+    take.write_bytes(aac_take())
+    client = FakeClient(tmp_path)
+
+    def full_disk(record: object) -> None:
+        raise LedgerError("The ledger could not be written: no space left on the device.")
+
+    monkeypatch.setattr(client.ledger, "append", full_disk)
+    job = FakeJob(request(), client=client)
+    job.generations[0].status = "succeeded"
+    job.generations[0].result = FakeResult(take, "gen-0")
+    view = JobView(job)
+    ask_for_copy(view)
+    assert view.notice == "The ledger could not be written: no space left on the device."
+    assert copy_path(take).is_file() and view.generations[0]["copy"] is not None
 
 
 def test_the_copy_sits_beside_the_original() -> None:

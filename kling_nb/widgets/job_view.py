@@ -291,6 +291,7 @@ class JobView(anywidget.AnyWidget):
         except Exception as exc:
             self.notice = f"Could not make the copy of take {index + 1}: {exc}"
             return
+        notice = ""
         ledger = self._job.ledger
         if not existed and ledger is not None:
             relative = os.path.relpath(copy, ledger.folder)
@@ -301,8 +302,8 @@ class JobView(anywidget.AnyWidget):
             try:
                 ledger.append(record)
             except KlingError as exc:  # the copy is there; only its record is missing
-                self.notice = exc.message
-        self.notice = ""
+                notice = exc.message
+        self.notice = notice
         self._on_change(self._job)
 
     def _cancel(self, index: object) -> None:
