@@ -11,6 +11,11 @@ from typing import Any
 
 import pytest
 from harness import HarnessError, Lab, NotebookPage, chromium, jupyterlab, open_notebook
+from playwright.sync_api import expect
+
+# A kernel round trip on a loaded 2-core CI machine can take longer than Playwright's default
+# 5 s; a passing expectation still returns as soon as it holds.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="session")

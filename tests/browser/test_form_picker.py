@@ -72,7 +72,7 @@ def test_a_picked_file_is_checked_shown_uploaded_and_used(
     thumb = form.locator("img.kling-thumb").first
     expect(thumb).to_be_visible()
     assert (thumb.get_attribute("src") or "").startswith("blob:")
-    width = thumb.evaluate("img => img.complete ? img.naturalWidth : 0")
+    width = thumb.evaluate("img => img.decode().then(() => img.naturalWidth)")  # once loaded
     assert width == 480  # drawn from the picked file itself
     expect(submit).to_be_enabled()
     assert simulator.stats()["uploads"] == 0  # nothing leaves before Submit

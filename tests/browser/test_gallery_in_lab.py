@@ -93,7 +93,13 @@ def test_the_gallery_loads_videos_only_as_they_scroll_into_view(nb: NotebookPage
 def test_a_card_copies_its_request_as_a_cell(nb: NotebookPage) -> None:
     card = gallery(nb).locator(".kling-card").first
     card.get_by_role("button", name="Copy take 1").click()
-    copied = nb.page.evaluate("() => navigator.clipboard.readText()")
+    # The copy is written asynchronously: wait for the cell to reach the clipboard.
+    copied = nb.page.wait_for_function(
+        "prompt => navigator.clipboard.readText()"
+        ".then(t => t.startsWith('%%kling') && t.includes(prompt) && t)",
+        arg=PROMPTS[-1],
+        timeout=30_000,
+    ).json_value()
     assert copied.startswith("%%kling") and PROMPTS[-1] in copied
 
 
@@ -143,22 +149,24 @@ def test_history_fits_in_100_columns(nb: NotebookPage) -> None:
 
 def test_four_takes_fit_on_one_row_at_1400_px(nb: NotebookPage) -> None:
     nb.page.set_viewport_size({"width": 1400, "height": 2400})
-    view = nb.output(3).locator(".kling-job")
-    takes = view.locator(".kling-gen")
-    expect(takes).to_have_count(4, timeout=30_000)
-    # Once the layout has settled after the resize (a card's contents may still be arriving).
-    measure = "gs => gs.map(g => Math.round(g.getBoundingClientRect().top))"
-    deadline = time.monotonic() + 15
-    tops = takes.evaluate_all(measure)
-    while len(set(tops)) != 1 and time.monotonic() < deadline:
-        nb.page.wait_for_timeout(200)
+    try:
+        view = nb.output(3).locator(".kling-job")
+        takes = view.locator(".kling-gen")
+        expect(takes).to_have_count(4, timeout=30_000)
+        # Once the layout has settled after the resize (a card's contents may still arrive).
+        measure = "gs => gs.map(g => Math.round(g.getBoundingClientRect().top))"
+        deadline = time.monotonic() + 15
         tops = takes.evaluate_all(measure)
-    assert len(set(tops)) == 1, tops
-    path = takes.first.locator(".kling-path")
-    expect(path).to_contain_text("outputs")
-    box = path.evaluate("p => [p.getClientRects().length, getComputedStyle(p).whiteSpace]")
-    assert box == [1, "nowrap"]  # the path stays on one line
-    nb.page.set_viewport_size({"width": 1280, "height": 2400})
+        while len(set(tops)) != 1 and time.monotonic() < deadline:
+            nb.page.wait_for_timeout(200)
+            tops = takes.evaluate_all(measure)
+        assert len(set(tops)) == 1, tops
+        path = takes.first.locator(".kling-path")
+        expect(path).to_contain_text("outputs")
+        box = path.evaluate("p => [p.getClientRects().length, getComputedStyle(p).whiteSpace]")
+        assert box == [1, "nowrap"]  # the path stays on one line
+    finally:
+        nb.page.set_viewport_size({"width": 1280, "height": 2400})
 
 
 def test_a_running_take_shows_the_time_left_from_the_ledger(nb: NotebookPage) -> None:

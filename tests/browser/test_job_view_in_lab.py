@@ -1,7 +1,8 @@
 """JobView in JupyterLab against the real Client and the bundled simulator.
 
-One notebook serves the module: a form, a job whose prompt is an XSS attempt, a cell that sleeps
-10 s (updates must still arrive), and a job on a slow simulator to cancel.
+One notebook serves the module: a form, a job whose prompt is an XSS attempt, a cell that keeps
+the kernel busy until the first test has seen updates arrive meanwhile, and a job on a slow
+simulator to cancel.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from harness import Lab, NotebookPage, open_notebook, screenshot
 from playwright.sync_api import expect
 
 XSS = "<img src=x onerror=alert(1)>"
+SEEN = "updates_seen"  # made by the first test: the busy cell then ends
 CELLS = [
-    """import time
+    """import os
+import time
 import kling_nb
 from kling_nb.simulator import run
 sim = run(generation_seconds=3)
@@ -24,7 +27,10 @@ client = kling_nb.Client(api_key="sk-test", base_url=sim.base_url,
     "form = kling_nb.RequestForm(client)\nform",
     f"""job = client.submit(kling_nb.VideoRequest(prompt={XSS!r}, duration=3))
 kling_nb.widgets.job_view.show(job)  # refreshed by a display update when it ends""",
-    "time.sleep(10)",
+    f"""for _ in range(1200):  # busy until the first test has seen the job end (at most 120 s)
+    if os.path.exists({SEEN!r}):
+        break
+    time.sleep(0.1)""",
     """slow = run(generation_seconds=600)
 slow_client = kling_nb.Client(api_key="sk-test", base_url=slow.base_url,
                               outputs_dir="outputs_slow", simulated=True)
@@ -59,13 +65,16 @@ def assert_plays(nb: NotebookPage, cell: int, seconds: float, state: int = 2) ->
     assert abs(duration - seconds) <= 0.2
 
 
-def test_updates_arrive_while_another_cell_sleeps(nb: NotebookPage) -> None:
+def test_updates_arrive_while_another_cell_sleeps(nb: NotebookPage, lab: Lab) -> None:
     view = nb.output(2).locator(".kling-job")
-    expect(view).to_be_visible(timeout=60_000)
-    sleeping = nb.cell(3).locator(".jp-InputPrompt")
-    expect(sleeping).to_contain_text("*", timeout=30_000)  # the sleep cell has started
-    expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
-    expect(sleeping).to_contain_text("*")  # ...and is still running
+    try:
+        expect(view).to_be_visible(timeout=60_000)
+        sleeping = nb.cell(3).locator(".jp-InputPrompt")
+        expect(sleeping).to_contain_text("*", timeout=30_000)  # the busy cell has started
+        expect(view).to_have_attribute("data-status", "succeeded", timeout=30_000)
+        expect(sleeping).to_contain_text("*")  # ...and is still running
+    finally:
+        (lab.root / SEEN).touch()
     expect(view.locator(".kling-badge-simulated")).to_be_visible()
     assert_plays(nb, 2, 3.0)
     # kling.css reached the page through the shared JobFrontend model
@@ -88,7 +97,7 @@ def test_submit_from_the_form_shows_a_playing_job_view(nb: NotebookPage) -> None
     form.get_by_label("Duration (seconds)", exact=True).select_option("4")
     form.get_by_label("Aspect ratio", exact=True).select_option("9:16")
     submit = form.get_by_role("button", name="Submit the request")
-    expect(submit).to_be_enabled(timeout=30_000)  # the kernel is busy until the sleep ends
+    expect(submit).to_be_enabled(timeout=30_000)  # the kernel is busy until the busy cell ends
     submit.click()
     view = nb.output(1).locator(".kling-job")
     expect(view).to_have_attribute("data-status", "succeeded", timeout=60_000)
