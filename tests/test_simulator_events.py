@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
+from _core import until
 
 from kling_nb.simulator import Simulator, run
-from tests._simulator import AUTH, MODEL, Reader, enqueue, reading
+from tests._simulator import MODEL, Reader, api, enqueue, reading, wait_final
 
 
 def test_succeeded_and_failed_events_carry_the_documented_compact_fields(sim: Simulator) -> None:
@@ -26,37 +25,40 @@ def test_succeeded_and_failed_events_carry_the_documented_compact_fields(sim: Si
     assert all(": " not in line.removeprefix("data: ") or '"error"' in line for line in raw)
 
 
-def test_no_event_for_cancelled_generations() -> None:
-    # Generations of 2 s: the cancel lands while the first one runs, however loaded the machine.
-    with run(generation_seconds=2.0) as sim, reading(sim) as reader:
-        (cancelled,) = enqueue(sim, prompt="a", duration=3)
-        httpx.delete(f"{sim.base_url}/api/ai/queue/{cancelled}", headers=AUTH)
-        row = httpx.get(f"{sim.base_url}/api/ai/queue/{cancelled}", headers=AUTH).json()
+def test_no_event_for_cancelled_generations(sim: Simulator) -> None:
+    # A stuck generation stays active until cancelled: the cancel lands however loaded the machine.
+    sim.set_faults(stuck=True)
+    with api(sim) as client, reading(sim) as reader:
+        (cancelled,) = enqueue(client, prompt="a", duration=3)
+        assert client.delete(f"/api/ai/queue/{cancelled}").status_code == 200
+        row = client.get(f"/api/ai/queue/{cancelled}").json()
         assert row["status"] == "cancelled"
-        (done,) = enqueue(sim, prompt="b", duration=3)
+        sim.set_faults(stuck=False)
+        (done,) = enqueue(client, prompt="b", duration=3)
         events = reader.wait_for(1)
-        time.sleep(0.3)
-    assert [e["generation_id"] for e in reader.completions()] == [done]
+        # Events reach a stream in order: once a later one has arrived, so has any before it.
+        (last,) = enqueue(client, prompt="c", duration=3)
+        reader.wait_for(2)
+    assert [e["generation_id"] for e in reader.completions()] == [done, last]
     assert events[0]["generation_id"] == done
 
 
 def test_late_subscribers_get_no_replay(sim: Simulator) -> None:
-    (early,) = enqueue(sim, prompt="a", duration=3)
-    time.sleep(0.5)  # finished while no one listened: lost
+    with api(sim) as client:
+        (early,) = enqueue(client, prompt="a", duration=3)
+        # Its event is published in the step that makes it final: lost, as no one listened.
+        wait_final(client, early)
     with reading(sim) as reader:
         (late,) = enqueue(sim, prompt="b", duration=3)
-        reader.wait_for(1)
-        time.sleep(0.2)
+        reader.wait_for(1)  # a replay would have come first, as the stream opened
     assert [e["generation_id"] for e in reader.completions()] == [late]
     assert early != late
 
 
 def test_keep_alive_comments_while_idle() -> None:
     with run(keepalive_seconds=0.1) as sim, reading(sim) as reader:
-        time.sleep(0.45)
-        lines = list(reader.lines)
-    assert lines.count(": keep-alive") >= 3
-    assert sim.stats()["keepalives_sent"] >= 3
+        until(lambda: reader.lines.count(": keep-alive") >= 3)
+        until(lambda: sim.stats()["keepalives_sent"] >= 3)  # counted just after each write
 
 
 def test_every_connected_subscriber_gets_each_event_once(sim: Simulator) -> None:
@@ -64,18 +66,19 @@ def test_every_connected_subscriber_gets_each_event_once(sim: Simulator) -> None
         (gid,) = enqueue(sim, prompt="a", duration=3)
         first.wait_for(1)
         second.wait_for(1)
-        time.sleep(0.2)
+        # Events reach a stream in order: once a later one has arrived, so has any repeat.
+        (last,) = enqueue(sim, prompt="b", duration=3)
+        first.wait_for(2)
+        second.wait_for(2)
         assert sim.stats()["active_event_connections"] == 2
-    assert [e["generation_id"] for e in first.completions()] == [gid]
-    assert [e["generation_id"] for e in second.completions()] == [gid]
-    assert sim.stats()["events_sent"] == 2
+        until(lambda: sim.stats()["events_sent"] >= 4)  # counted just after each write
+    assert [e["generation_id"] for e in first.completions()] == [gid, last]
+    assert [e["generation_id"] for e in second.completions()] == [gid, last]
+    assert sim.stats()["events_sent"] == 4
 
 
 def test_a_client_leaving_is_noticed_while_idle(sim: Simulator) -> None:
     reader = Reader(sim)
     assert sim.stats()["active_event_connections"] == 1
     reader.close()
-    deadline = time.monotonic() + 2
-    while sim.stats()["active_event_connections"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sim.stats()["active_event_connections"] == 0
+    until(lambda: sim.stats()["active_event_connections"] == 0)

@@ -37,17 +37,26 @@ def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+def poll_while(client: httpx.Client, generation_id: str, status: str) -> dict[str, Any]:
+    """Poll until the generation's status is no longer ``status``; its row then."""
+    deadline = time.monotonic() + 30
+    while (row := client.get(f"/api/ai/queue/{generation_id}").json())["status"] == status:
+        assert time.monotonic() < deadline, f"{generation_id} stayed {status}"
+        time.sleep(0.02)
+    return row
+
+
 def test_a_generation_goes_queued_processing_succeeded_with_timestamps() -> None:
-    with run(generation_seconds=1.0) as sim, httpx.Client(base_url=sim.base_url, headers=AUTH) as c:
+    # 6 s generations: 1.5 s queued for the first poll to land in, then 4.5 s processing.
+    with run(generation_seconds=6.0) as sim, httpx.Client(base_url=sim.base_url, headers=AUTH) as c:
         (gid,) = enqueue(c, prompt="a dog", duration=3, aspect_ratio="9:16")
         first = c.get(f"/api/ai/queue/{gid}").json()
         assert first["status"] == "queued"
         assert first["started_at"] is None and first["result_url"] is None
-        time.sleep(0.4)
-        second = c.get(f"/api/ai/queue/{gid}").json()
+        second = poll_while(c, gid, "queued")
         assert second["status"] == "processing"
         assert second["started_at"] >= second["enqueued_at"]
-        done = wait_final(c, gid)
+        done = wait_final(c, gid, timeout=30)
     assert done["status"] == "succeeded"
     assert done["enqueued_at"] <= done["started_at"] <= done["completed_at"]
     assert done["error_message"] is None
@@ -144,16 +153,14 @@ def test_reuse_videos_renders_once_per_shape(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_generation_cancelled_while_processing_gets_no_result_and_costs_nothing() -> None:
-    with run(generation_seconds=1.0) as sim, api(sim) as c:
+    # 4 s generations: the cancel has 3 s of processing to land in.
+    with run(generation_seconds=4.0) as sim, api(sim) as c:
         (gid,) = enqueue(c, prompt="a", duration=3)
-        deadline = time.monotonic() + 10
-        while c.get(f"/api/ai/queue/{gid}").json()["status"] == "queued":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        assert poll_while(c, gid, "queued")["status"] == "processing"
         assert c.delete(f"/api/ai/queue/{gid}").status_code == 200
         # A generation enqueued now ends after the cancelled one would have.
         (later,) = enqueue(c, prompt="a", duration=3)
-        assert wait_final(c, later)["status"] == "succeeded"
+        assert wait_final(c, later, timeout=30)["status"] == "succeeded"
         row = c.get(f"/api/ai/queue/{gid}").json()
         history = c.get("/api/ai/generations").json()
     assert row["status"] == "cancelled" and row["result_url"] is None
