@@ -50,9 +50,14 @@ def with_api(
     policy: Policy = FAST,
 ) -> T:
     """``use`` an ``Api`` of ``BASE`` whose calls go to ``handler``, on a loop of its own."""
+    return closing(Api(BASE, KEY, policy, transport=httpx.MockTransport(handler)), use)
+
+
+def closing(api: Api, use: Callable[[Api], Awaitable[T]]) -> T:
+    """``use`` ``api`` on a loop of its own, then close it: a connection its pools keep alive
+    would otherwise be an unclosed socket, a ResourceWarning wherever it is collected."""
 
     async def main() -> T:
-        api = Api(BASE, KEY, policy, transport=httpx.MockTransport(handler))
         try:
             return await use(api)
         finally:
@@ -322,9 +327,13 @@ def test_a_trickling_enqueue_answer_ends_at_the_call_time_limit_as_maybe_sent() 
     policy = replace(FAST, request_total_timeout=1.0, read_timeout=1.0)
     with hostile_server(trickle) as base:
         api = Api(base, KEY, policy)
-        call = api.request("POST", "/api/ai/queue", safety="unsafe", json={"prompt": "x"})
         with pytest.raises(APITimeoutError) as caught:
-            asyncio.run(call)
+            closing(
+                api,
+                lambda api: api.request(
+                    "POST", "/api/ai/queue", safety="unsafe", json={"prompt": "x"}
+                ),
+            )
     assert caught.value.maybe_sent  # so the job is adopted, never resent
 
 
@@ -495,7 +504,7 @@ def test_an_endless_result_body_stops_at_the_size_cap_and_asks_for_a_fresh_url(
     with hostile_server(endless_chunks) as base:
         api = Api(base, KEY, policy)
         with pytest.raises(DownloadError, match="size cap") as caught:
-            asyncio.run(api.download(f"{base}/result.mp4", tmp_path, "gen"))
+            closing(api, lambda api: api.download(f"{base}/result.mp4", tmp_path, "gen"))
     assert caught.value.retry == "fresh_url"
     assert list(tmp_path.iterdir()) == []  # no .part file left behind
 
@@ -505,7 +514,7 @@ def test_a_trickling_result_body_ends_at_the_download_time_limit(tmp_path: Path)
     with hostile_server(trickle) as base:
         api = Api(base, KEY, policy)
         with pytest.raises(DownloadError, match="did not arrive within 1 s") as caught:
-            asyncio.run(api.download(f"{base}/result.mp4", tmp_path, "gen"))
+            closing(api, lambda api: api.download(f"{base}/result.mp4", tmp_path, "gen"))
     assert caught.value.retry == "fresh_url"
     assert list(tmp_path.iterdir()) == []
 
@@ -541,8 +550,13 @@ def test_a_result_is_read_on_a_daemon_thread_that_never_holds_up_exit(tmp_path: 
     with run(generation_seconds=0.2, **slow) as sim, Client(KEY, sim.base_url, tmp_path) as c:
         job = c.submit(request())
         until(lambda: job.generations[0].status == "downloading")
-        until(lambda: any(t.name == "AnyIO worker thread" for t in threading.enumerate()))
-        readers = [t for t in threading.enumerate() if t.name == "AnyIO worker thread"]
+        readers: list[threading.Thread] = []
+
+        def reading() -> bool:  # one look at the threads: a reader may end between two
+            readers[:] = [t for t in threading.enumerate() if t.name == "AnyIO worker thread"]
+            return bool(readers)
+
+        until(reading)
         assert readers and all(t.daemon for t in readers)
         assert job.wait(30).status == "succeeded"
 
@@ -600,7 +614,8 @@ def test_a_result_body_is_received_in_wide_pieces(
     monkeypatch.setattr(WideStream, "__init__", lambda self, s: wrap(self, Recorder(s)))
     body = bytes(range(256)) * (24 << 12)  # 6 MiB
     with plain_server(body) as (base, _):
-        saved = asyncio.run(Api(base, KEY, FAST).download(f"{base}/r.mp4", tmp_path, "gen"))
+        api = Api(base, KEY, FAST)
+        saved = closing(api, lambda api: api.download(f"{base}/r.mp4", tmp_path, "gen"))
     assert saved.path.read_bytes() == body
     # httpcore alone asks for 64 KiB at a time.
     assert asked and set(asked) == {WIDE_READ}
@@ -615,6 +630,6 @@ def test_result_downloads_go_through_the_proxy_of_the_environment(
         monkeypatch.setenv("HTTP_PROXY", proxy)
         api = Api(BASE, KEY, FAST)  # httpx reads the environment when a client is made
         url = "http://cdn.test/results/gen-1.mp4"
-        saved = asyncio.run(api.download(url, tmp_path, "gen"))
+        saved = closing(api, lambda api: api.download(url, tmp_path, "gen"))
     assert saved.path.read_bytes() == VIDEO
     assert heads and heads[0].startswith(f"GET {url} HTTP/1.1".encode())

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from _core import assert_saved, request
+from _core import assert_saved, request, until
 from _policies import FAST
 
 from kling_nb.client import Client
@@ -51,7 +51,9 @@ def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(
     assert agents and all(a.startswith("kling-nb/") and "oxen" not in a.lower() for a in agents)
 
 
-def test_observers_run_on_the_runtime_thread(client: Client) -> None:
+def test_observers_run_on_the_runtime_thread(sim: Simulator, client: Client) -> None:
+    # A result that takes 2 s to arrive: the job still changes after it is observed.
+    sim.set_faults(result_size_bytes=2_000_000, download_bytes_per_second=1_000_000)
     threads: set[str] = set()
     job = client.submit(request())
     job.observe(lambda j: threads.add(threading.current_thread().name))
@@ -112,9 +114,7 @@ def test_cancel_one_generation_and_cancel_all(sim: Simulator, client: Client) ->
     sim.set_faults(stuck=True)
     one = client.submit(request("A fox number one"), 2)
     many = [client.submit(request(f"A fox number {i}")) for i in range(3)]
-    for job in [one, *many]:
-        while not job.generation_ids:
-            threading.Event().wait(0.02)
+    until(lambda: all(job.generation_ids for job in [one, *many]))
     client.cancel(one.generation_ids[0])
     assert one.generations[0].status == "cancelled"
     assert not one.done
@@ -281,10 +281,14 @@ def test_the_ledger_has_the_submission_before_submit_returns(
     assert record["request_hash"] == request().request_hash
     assert record["request"] == request().canonical()
     assert record["estimated_cost"] == job.estimated_cost
-    while len(job.generation_ids) < 2:
-        threading.Event().wait(0.02)
-    pending = client.ledger.pending(base_url=client.base_url)
-    assert [g.generation_id for g in pending[0].pending] == job.generation_ids
+
+    def recorded() -> list[str | None]:
+        pending = client.ledger.pending(base_url=client.base_url)
+        return [g.generation_id for g in pending[0].pending] if pending else []
+
+    # the ids are known in memory a moment before the journal writes them down
+    until(lambda: len(recorded()) == 2)
+    assert recorded() == job.generation_ids
 
 
 def test_closing_during_a_download_leaves_it_pending_then_resume_saves_it(tmp_path: Path) -> None:

@@ -14,12 +14,22 @@ from typing import Any
 
 import httpx
 import pytest
-from _core import REQUEST, assert_saved, engine, recorded_job, request, settled, submission
+from _core import (
+    REQUEST,
+    assert_saved,
+    engine,
+    recorded_job,
+    request,
+    settled,
+    submission,
+    until,
+)
 from _hub import BASE, KEY, VIDEO, Hub
 from _policies import FAST
 
 from kling_nb.client import Client
 from kling_nb.engine import Engine
+from kling_nb.enqueue import Sender
 from kling_nb.files import result_name
 from kling_nb.jobs import Job
 from kling_nb.records import GenerationRecord
@@ -295,7 +305,7 @@ def test_after_a_5xx_on_enqueue_a_job_never_adopts_a_siblings_generation(
             same = {**BODY, "prompt": f"the same fox, round {round_}"}
             jobs = client.submit_many([same, same, same], force=True)
             for job in jobs:
-                job.wait(timeout=10)
+                job.wait(timeout=30)
             ids = [gid for job in jobs for gid in job.generation_ids]
             assert len(ids) == len(set(ids)) == 2, [j.summary() for j in jobs]
             assert sorted(job.status for job in jobs) == ["error", "succeeded", "succeeded"]
@@ -313,7 +323,9 @@ def test_cancel_before_the_enqueue_sends_nothing(sim: Simulator, tmp_path: Path)
     assert sim.stats()["generations_created"] == sim.stats()["cancels"]
 
 
-def test_submit_many_keeps_at_most_max_in_flight_running(sim: Simulator, client: Client) -> None:
+def test_submit_many_keeps_at_most_max_in_flight_running(
+    sim: Simulator, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     running: set[str] = set()
     peak = 0
     lock = threading.Lock()
@@ -327,10 +339,20 @@ def test_submit_many_keeps_at_most_max_in_flight_running(sim: Simulator, client:
                 running.discard(job.id)
             peak = max(peak, len(running))
 
+    # Nothing is sent before every job is watched: the first two could end unwatched otherwise.
+    watched = threading.Event()
+    send = Sender._enqueue
+
+    async def once_watched(self: Sender, job: Job, payload: dict[str, Any]) -> Any:
+        await asyncio.to_thread(watched.wait, 30)
+        return await send(self, job, payload)
+
+    monkeypatch.setattr(Sender, "_enqueue", once_watched)
     reqs = [request(f"A fox number {i} runs") for i in range(5)]
     jobs = client.submit_many(reqs, max_in_flight=2)
     for job in jobs:
         job.observe(watch)
+    watched.set()
     assert [j.wait(30).status for j in jobs] == ["succeeded"] * 5
     assert peak == 2
     assert sim.stats()["enqueue_calls"] == 5
@@ -340,10 +362,9 @@ def test_jobs_waiting_for_a_slot_cancel_without_sending(sim: Simulator, client: 
     sim.set_faults(stuck=True)
     reqs = [request(f"A fox number {i} runs") for i in range(3)]
     first, second, third = client.submit_many(reqs, max_in_flight=1)
-    while not first.generation_ids:
-        threading.Event().wait(0.02)
+    until(lambda: bool(first.generation_ids))
     third.cancel()
-    assert third.wait(5).status == "cancelled"
+    assert third.wait(30).status == "cancelled"
     client.cancel_all()
     assert [j.wait(10).status for j in (first, second, third)] == ["cancelled"] * 3
     assert sim.stats()["enqueue_calls"] == 1

@@ -321,11 +321,18 @@ def test_a_job_shown_once_finished_keeps_no_display_to_refresh(
 
 # -- saved notebooks ---------------------------------------------------------------------------
 
-SETUP = """import time, kling_nb
+SETUP = """import threading, kling_nb
 from kling_nb.simulator import run
 sim = run(generation_seconds=0.5)
 client = kling_nb.Client(api_key="sk-test", base_url=sim.base_url, outputs_dir="out",
-                         simulated=True)"""
+                         simulated=True)
+cell_2_runs = threading.Event()"""
+# An observer added before the view holds job1's end (the runtime thread waits in it) until cell 2
+# runs: the view's final display update is stamped with the cell running then, and nbclient keeps
+# only those. Ended between cells, the update would carry cell 1's parent and be dropped. Since
+# observers run before wait() returns, the update has been sent when cell 2's job1.wait() returns.
+HOLD = "job1.observe(lambda job: job.done and cell_2_runs.wait(60))"
+RELEASE = "cell_2_runs.set(); job1.wait()"
 
 
 def run_notebook(tmp_path: Path, cells: list[str]) -> tuple[Any, int]:
@@ -353,14 +360,13 @@ def test_saved_notebook_grows_little_and_keeps_a_current_fallback(
     views, with_views = run_notebook(
         tmp_path,
         [
-            f"{submit.format(1)}\nkling_nb.JobView(job1)",  # shown while running
-            "job1.wait(); time.sleep(0.5)",  # the final display update lands meanwhile
+            f"{submit.format(1)}\n{HOLD}\nkling_nb.JobView(job1)",  # shown while running
+            RELEASE,  # the final display update lands meanwhile
             f"{submit.format(2)}\njob2.wait()\nkling_nb.JobView(job2)",  # shown when finished
         ],
     )
     _, without = run_notebook(
-        tmp_path,
-        [f"{submit.format(1)}\nNone", "job1.wait(); time.sleep(0.5)", f"{submit.format(2)}\nNone"],
+        tmp_path, [f"{submit.format(1)}\n{HOLD}\nNone", RELEASE, f"{submit.format(2)}\nNone"]
     )
     # The views' code and style are saved once per notebook, in the one JobFrontend model.
     import nbformat

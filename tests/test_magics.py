@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _core import until
 from _strategies import padded
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,8 @@ from kling_nb.simulator import Simulator, run
 
 FAKE_KEY = "sk-FAKE-KEY-must-never-appear-0123456789"
 PROMPT = "A puppy runs through a park"
+# A result that takes 2 s to arrive: its job is still running when the next line looks at it.
+SLOW_DOWNLOAD = {"result_size_bytes": 2_000_000, "download_bytes_per_second": 1_000_000}
 
 
 @pytest.fixture(scope="module")
@@ -294,8 +297,13 @@ def test_wait_blocks_until_the_job_ends(magics: KlingMagics, shell: InteractiveS
 
 
 def test_an_interrupt_stops_the_waiting_not_the_job(
-    magics: KlingMagics, shell: InteractiveShell, capsys: Any, monkeypatch: pytest.MonkeyPatch
+    magics: KlingMagics,
+    shell: InteractiveShell,
+    server: Simulator,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    server.set_faults(**SLOW_DOWNLOAD)  # still running when the cell goes on to wait
     real_wait = Job.wait
 
     def interrupted(self: Job, timeout: float | None = None) -> Job:
@@ -373,12 +381,15 @@ def test_jobs_cancel_and_history(
     assert "Cancelled 1 running job." in capsys.readouterr().out
     assert stuck.wait(timeout=30).status == "cancelled"
     # The ledger's job line is written just after the job settles: give it a moment.
-    for _ in range(100):
+    out = ""
+
+    def history_says_cancelled() -> bool:
+        nonlocal out
         line(shell, "history")
         out = capsys.readouterr().out
-        if "cancelled" in out:
-            break
-        time.sleep(0.05)
+        return "cancelled" in out
+
+    until(history_says_cancelled)
     name = done.results[0].path.name  # a long generation id loses its middle
     assert re.search(rf"{name[:8]}\S*…\S*{re.escape(name[-8:])}", out) and "cancelled" in out
     lines = out.splitlines()
@@ -610,11 +621,7 @@ def test_jobs_and_resume_pick_up_what_a_previous_kernel_left_running(
 ) -> None:
     server.set_faults(stuck=True)
     job = cell(shell, "", PROMPT)
-    for _ in range(200):
-        if job.generation_ids:
-            break
-        time.sleep(0.02)
-    assert job.generation_ids
+    until(lambda: bool(job.generation_ids))
     shell.extension_manager.unload_extension("kling_nb")  # as a kernel restart would
     shell.extension_manager.load_extension("kling_nb")
     fresh = shell.magics_manager.registry["KlingMagics"]
@@ -637,26 +644,41 @@ def test_jobs_and_resume_pick_up_what_a_previous_kernel_left_running(
     assert server.stats()["enqueue_calls"] == 1
 
 
-def interrupt_once_sent(server: Simulator) -> None:
-    """Send this process a SIGINT (what Ctrl-C or the stop button sends) as soon as the server
-    has received the synchronous call, from a thread."""
+@contextlib.contextmanager
+def interrupted_once_sent(server: Simulator, timeout: float = 30) -> Iterator[None]:
+    """Send this process a SIGINT (what Ctrl-C or the stop button sends), from a thread, as soon
+    as the server has received the synchronous call made in the ``with`` block. A call that has
+    not arrived within ``timeout`` is interrupted all the same (the block would wait for ever)
+    and the test fails saying so."""
+    arrived = threading.Event()
+    left = threading.Event()  # the block is over: a SIGINT now would hit the test runner
 
     def interrupt() -> None:
-        for _ in range(500):
+        deadline = time.monotonic() + timeout
+        while not left.is_set():
             if server.stats()["sync_calls"]:
+                arrived.set()
+            if arrived.is_set() or time.monotonic() > deadline:
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.01)
 
-    threading.Thread(target=interrupt, daemon=True).start()
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        left.set()
+        thread.join()
+        assert arrived.is_set(), f"the synchronous call did not reach the server in {timeout} s"
 
 
 def test_an_interrupt_during_sync_stops_the_waiting_and_keeps_the_job(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
 ) -> None:
     server.set_faults(stuck=True)
-    interrupt_once_sent(server)
-    job = cell(shell, "--sync -o clip", PROMPT)
+    with interrupted_once_sent(server):
+        job = cell(shell, "--sync -o clip", PROMPT)
     out = capsys.readouterr().out
     assert isinstance(job, Job) and not job.done
     assert f"job {job.id} continues in the background" in out
@@ -668,8 +690,8 @@ def test_rerunning_an_interrupted_sync_cell_shows_its_job_and_pays_once(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator, capsys: Any
 ) -> None:
     server.set_faults(stuck=True)
-    interrupt_once_sent(server)
-    first = cell(shell, "--sync", PROMPT)
+    with interrupted_once_sent(server):
+        first = cell(shell, "--sync", PROMPT)
     assert isinstance(first, Job) and not first.done
     capsys.readouterr()
     server.set_faults(stuck=False)  # the first take stays stuck; a second would end at once
@@ -781,16 +803,14 @@ def test_rerunning_a_cell_whose_job_is_still_running_shows_that_job_and_sends_no
     other = cell(shell, "-n 2", PROMPT)  # another request: a job of its own
     forced = cell(shell, "--force", PROMPT)
     assert len({id(first), id(other), id(forced)}) == 3
-    for _ in range(250):
-        if all(job.generation_ids for job in (first, other, forced)):
-            break
-        time.sleep(0.02)
+    until(lambda: all(job.generation_ids for job in (first, other, forced)))
     assert server.stats()["enqueue_calls"] == 3
 
 
 def test_wait_on_a_rerun_whose_job_is_still_running_waits_for_that_job(
     magics: KlingMagics, shell: InteractiveShell, server: Simulator
 ) -> None:
+    server.set_faults(**SLOW_DOWNLOAD)  # the first job is still running when the cell reruns
     first = cell(shell, "", PROMPT)
     again = cell(shell, "--wait", PROMPT)
     assert again is first

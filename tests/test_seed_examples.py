@@ -142,9 +142,12 @@ def seed_sim() -> Iterator[Simulator]:
 
 @pytest.fixture(scope="module")
 def slow_sim() -> Iterator[Simulator]:
-    """For the event-stream examples: the generation must outlast their connecting, even on a
-    busy machine (no replay: an event sent before is lost, and the example waits for ever)."""
-    with run(generation_seconds=5.0, keepalive_seconds=0.3) as sim:
+    """For the examples that must act while a generation is still under way, even on a busy
+    machine. The event-stream examples enqueue first and connect second, and their request,
+    refused, fails as it leaves the queue (a quarter of the generation time: 3 s here); an event
+    sent before they connect is lost (no replay), and the example would wait for ever. They end
+    on that event, so they take those 3 s, not the whole 12."""
+    with run(generation_seconds=12.0, keepalive_seconds=0.3) as sim:
         yield sim
 
 
@@ -265,12 +268,15 @@ def test_enqueue_examples(example: Example, seed_sim: Simulator) -> None:
 
 
 @pytest.mark.parametrize("example", by_kind("poll"))
-def test_poll_examples(example: Example, seed_sim: Simulator) -> None:
-    gid = enqueue(seed_sim, prompt="A dog runs across a sunny field", duration=3)
-    out = execute(example, adapt(example, seed_sim.base_url, gid))
+def test_poll_examples(example: Example, seed_sim: Simulator, slow_sim: Simulator) -> None:
+    # The Python example polls to the end; the cURL one polls once, which must find the
+    # generation still under way: a generation of 0.2 s could end before curl starts.
+    sim = seed_sim if example.language == "python" else slow_sim
+    gid = enqueue(sim, prompt="A dog runs across a sunny field", duration=3)
+    out = execute(example, adapt(example, sim.base_url, gid))
     assert out.returncode == 0, out.stderr
     if example.language == "python":
-        assert re.fullmatch(f"Result: {result_url_pattern(seed_sim)}.*\n", out.stdout), out.stdout
+        assert re.fullmatch(f"Result: {result_url_pattern(sim)}.*\n", out.stdout), out.stdout
     else:
         row = json.loads(out.stdout)  # one poll, right after enqueueing
         assert row["generation_id"] == gid
