@@ -26,6 +26,9 @@ from kling_nb.runtime import Runtime
 from kling_nb.store import Ledger
 
 T = TypeVar("T")
+# Simulator faults for a result that takes 2 s to arrive: its job is still running (downloading)
+# when the test looks at it next, however quickly the generation itself ends.
+SLOW_DOWNLOAD = {"result_size_bytes": 2_000_000, "download_bytes_per_second": 1_000_000}
 
 
 def request(text: str = "A red fox runs through fresh snow") -> VideoRequest:

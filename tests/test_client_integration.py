@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from _core import assert_saved, request, until
+from _core import SLOW_DOWNLOAD, assert_saved, request, until
 from _policies import FAST
 
 from kling_nb.client import Client
@@ -52,8 +52,7 @@ def test_submit_returns_at_once_and_the_completion_event_finishes_the_job(
 
 
 def test_observers_run_on_the_runtime_thread(sim: Simulator, client: Client) -> None:
-    # A result that takes 2 s to arrive: the job still changes after it is observed.
-    sim.set_faults(result_size_bytes=2_000_000, download_bytes_per_second=1_000_000)
+    sim.set_faults(**SLOW_DOWNLOAD)  # the job still changes after it is observed
     threads: set[str] = set()
     job = client.submit(request())
     job.observe(lambda j: threads.add(threading.current_thread().name))

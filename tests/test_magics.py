@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _core import until
+from _core import SLOW_DOWNLOAD, until
 from _strategies import padded
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -29,8 +29,6 @@ from kling_nb.simulator import Simulator, run
 
 FAKE_KEY = "sk-FAKE-KEY-must-never-appear-0123456789"
 PROMPT = "A puppy runs through a park"
-# A result that takes 2 s to arrive: its job is still running when the next line looks at it.
-SLOW_DOWNLOAD = {"result_size_bytes": 2_000_000, "download_bytes_per_second": 1_000_000}
 
 
 @pytest.fixture(scope="module")
